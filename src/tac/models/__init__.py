@@ -1,0 +1,78 @@
+"""Pydantic models of Twilio's wire payloads and of the session TAC passes to callbacks.
+
+One module per Twilio product; the session and memory wrapper at ``tac.models.session`` and
+``tac.models.tac`` (the seeds import them from there).
+"""
+
+from tac.models.conversation import (
+    ActionChannelSettings,
+    ActionParticipantRef,
+    ActionResponse,
+    ActionTextContent,
+    Communication,
+    CommunicationContent,
+    CommunicationParticipant,
+    ConversationRequest,
+    ConversationResponse,
+    PaginationMeta,
+    Participant,
+    ParticipantAddress,
+    ParticipantRequest,
+    ParticipantResponse,
+    SendMessageActionPayload,
+    SendMessageActionRequest,
+)
+from tac.models.memory import (
+    MemoryCommunication,
+    MemoryCommunicationContent,
+    MemoryMode,
+    MemoryParticipant,
+    MemoryRetrievalRequest,
+    MemoryRetrievalResponse,
+    ObservationInfo,
+    ProfileResponse,
+    SummaryInfo,
+)
+from tac.models.session import AuthorInfo, Channel, ConversationSession, PendingHandoffData
+from tac.models.tac import (
+    TACCommunication,
+    TACCommunicationAuthor,
+    TACCommunicationContent,
+    TACMemoryResponse,
+)
+
+__all__ = [
+    "ActionChannelSettings",
+    "ActionParticipantRef",
+    "ActionResponse",
+    "ActionTextContent",
+    "AuthorInfo",
+    "Channel",
+    "Communication",
+    "CommunicationContent",
+    "CommunicationParticipant",
+    "ConversationRequest",
+    "ConversationResponse",
+    "ConversationSession",
+    "MemoryCommunication",
+    "MemoryCommunicationContent",
+    "MemoryMode",
+    "MemoryParticipant",
+    "MemoryRetrievalRequest",
+    "MemoryRetrievalResponse",
+    "ObservationInfo",
+    "PaginationMeta",
+    "Participant",
+    "ParticipantAddress",
+    "ParticipantRequest",
+    "ParticipantResponse",
+    "PendingHandoffData",
+    "ProfileResponse",
+    "SendMessageActionPayload",
+    "SendMessageActionRequest",
+    "SummaryInfo",
+    "TACCommunication",
+    "TACCommunicationAuthor",
+    "TACCommunicationContent",
+    "TACMemoryResponse",
+]
