@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from tac._version import __version__
 
@@ -35,7 +36,7 @@ def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentPars
     return parser
 
 
-def _load(module_name: str) -> object | None:
+def _load(module_name: str) -> ModuleType | None:
     try:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
 
 from tac.models._base import WireModel
 
@@ -234,7 +235,7 @@ class ActionTextContent(WireModel):
 class ActionChannelSettings(WireModel):
     """Channel settings passed through to the channel (``channelId``, ...)."""
 
-    model_config = {"extra": "allow"}
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
 
     channel_id: str | None = None
 

@@ -128,7 +128,7 @@ class MemoryRetrievalRequest(WireModel):
 
 
 class MemoryRetrievalResponse(WireModel):
-    """The Recall response. Parse with :meth:`parse_lenient` to keep good items when some are bad."""
+    """The Recall response; :meth:`parse_lenient` keeps the good items when some are bad."""
 
     observations: list[ObservationInfo] = Field(default_factory=list)
     summaries: list[SummaryInfo] = Field(default_factory=list)

@@ -188,4 +188,3 @@ def _from_orchestrator(c: Communication, customer: AuthorInfo | None) -> TACComm
         channel_id=c.channel_id,
         created_at=c.created_at or c.occurred_at,
     )
-

@@ -1,0 +1,10 @@
+"""The local Twilio: Conversation Orchestrator, Memory, Knowledge, Studio, Calls and a phone.
+
+An independent implementation of Twilio's side (it imports nothing of the SDK), faithful enough
+that the official ``twilio`` library and opentac both work against it unchanged.
+"""
+
+from tac.sandbox._app import create_app
+from tac.sandbox._settings import SandboxIdentity, SandboxSettings
+
+__all__ = ["SandboxIdentity", "SandboxSettings", "create_app"]

@@ -1,0 +1,90 @@
+"""What a sandbox is: where it listens, where the app under test listens, and its identity."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tac.sandbox._db import Database, dumps, loads
+from tac.sandbox._ids import sid, ttid
+
+
+class SandboxSettings(BaseModel):
+    """Settings of one sandbox process."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8100, ge=0, le=65535)
+    db: str = Field(default="", description="SQLite file; ':memory:' for none; '' for the default")
+    app_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where the TAC app listens (webhooks go to /webhook, voice to /twiml)",
+    )
+    public_url: str | None = Field(
+        default=None, description="How the app reaches the sandbox (default http://host:port)"
+    )
+    status_timeout_unit_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds per Orchestrator status-timeout unit (Twilio: minutes)",
+    )
+
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+
+class SandboxIdentity(BaseModel):
+    """The account, credentials, numbers and resource ids a sandbox answers to.
+
+    Made once per database and kept there, so a ``.env`` written for a sandbox stays valid
+    across restarts.
+    """
+
+    account_sid: str
+    auth_token: str
+    api_key: str
+    api_secret: str
+    phone_number: str
+    whatsapp_number: str
+    rcs_sender_id: str
+    conversation_configuration_id: str
+    memory_store_id: str
+    knowledge_base_id: str
+    studio_flow_sid: str
+    intelligence_configuration_id: str
+
+    @classmethod
+    def generate(cls) -> SandboxIdentity:
+        return cls(
+            account_sid=sid("AC"),
+            auth_token=sid("XX")[2:],
+            api_key=sid("SK"),
+            api_secret=sid("XX")[2:],
+            phone_number="+15005550006",
+            whatsapp_number="whatsapp:+15005550006",
+            rcs_sender_id="rcs:opentac_sandbox_agent",
+            conversation_configuration_id=ttid("conv_configuration"),
+            memory_store_id=ttid("mem_store"),
+            knowledge_base_id=ttid("know_knowledgebase"),
+            studio_flow_sid=sid("FW"),
+            intelligence_configuration_id=ttid("intelligence_configuration"),
+        )
+
+    @classmethod
+    def load_or_create(cls, db: Database) -> SandboxIdentity:
+        db.migrate(
+            "identity-1",
+            "CREATE TABLE sandbox_identity"
+            " (id INTEGER PRIMARY KEY CHECK (id = 1), doc TEXT NOT NULL);",
+        )
+        row = db.one("SELECT doc FROM sandbox_identity WHERE id = 1")
+        if row is not None:
+            return cls.model_validate(loads(row["doc"]))
+        identity = cls.generate()
+        db.execute(
+            "INSERT INTO sandbox_identity (id, doc) VALUES (1, ?)", (dumps(identity.model_dump()),)
+        )
+        return identity
