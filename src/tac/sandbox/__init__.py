@@ -6,5 +6,6 @@ that the official ``twilio`` library and opentac both work against it unchanged.
 
 from tac.sandbox._app import create_app
 from tac.sandbox._settings import SandboxIdentity, SandboxSettings
+from tac.sandbox._twilio import twilio_http_client
 
-__all__ = ["SandboxIdentity", "SandboxSettings", "create_app"]
+__all__ = ["SandboxIdentity", "SandboxSettings", "create_app", "twilio_http_client"]
