@@ -5,12 +5,14 @@ from __future__ import annotations
 import heapq
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from tac.models.session import ConversationSession
 from tac.state.base import DEFAULT_LEASE_SECONDS, DONE_TTL_SECONDS, ClaimResult
 
 __all__ = ["InMemorySessionStore"]
+
+_V = TypeVar("_V")
 
 
 class InMemorySessionStore:
@@ -145,8 +147,14 @@ class InMemorySessionStore:
     async def purge_expired(self) -> int:
         now = self._clock()
         removed = 0
-        for table in (self._calls, self._memory, self._claims, self._handoffs):
-            stale = [key for key, entry in table.items() if entry[-1] <= now]
+        tables: tuple[dict[str, tuple[Any, float]], ...] = (
+            self._calls,
+            self._memory,
+            self._claims,
+            self._handoffs,
+        )
+        for table in tables:
+            stale = [key for key, entry in table.items() if entry[1] <= now]
             for key in stale:
                 del table[key]
             removed += len(stale)
@@ -155,11 +163,11 @@ class InMemorySessionStore:
     async def aclose(self) -> None:
         return None
 
-    def _live(self, table: dict[str, Any], key: str) -> Any:
+    def _live(self, table: dict[str, tuple[_V, float]], key: str) -> _V | None:
         entry = table.get(key)
         if entry is None:
             return None
-        if entry[-1] <= self._clock():
+        if entry[1] <= self._clock():
             del table[key]
             return None
         return entry[0]
