@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -58,7 +59,7 @@ class TACMemoryResponse:
     from "nothing remembered yet".
     """
 
-    __slots__ = ("_communications", "_data", "_source")
+    __slots__ = ("_communications", "_customer", "_data", "_source")
 
     def __init__(
         self,
@@ -76,6 +77,7 @@ class TACMemoryResponse:
         else:
             self._data = list(data)
             self._source = "orchestrator"
+        self._customer = customer
         self._communications = _unify(self._data, customer)
 
     def __bool__(self) -> bool:
@@ -121,6 +123,29 @@ class TACMemoryResponse:
     @property
     def raw_data(self) -> MemoryRetrievalResponse | list[Communication]:
         return self._data
+
+    def to_cache(self) -> dict[str, Any]:
+        """A JSON-compatible form for a session store (see :meth:`from_cache`)."""
+        if isinstance(self._data, MemoryRetrievalResponse):
+            data: Any = self._data.model_dump(mode="json", by_alias=True, exclude_none=True)
+        else:
+            data = [c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in self._data]
+        return {"source": self._source, "data": data, "customer": self._customer_json()}
+
+    @classmethod
+    def from_cache(cls, cached: dict[str, Any]) -> TACMemoryResponse:
+        customer_raw = cached.get("customer")
+        customer = AuthorInfo.model_validate(customer_raw) if customer_raw else None
+        source = cached.get("source")
+        if source == "orchestrator":
+            comms = [Communication.model_validate(c) for c in cached.get("data") or []]
+            return cls(comms, customer=customer)
+        if source == "memory":
+            return cls(MemoryRetrievalResponse.model_validate(cached.get("data") or {}))
+        return cls.empty()
+
+    def _customer_json(self) -> dict[str, Any] | None:
+        return None if self._customer is None else self._customer.model_dump()
 
     def is_empty(self) -> bool:
         return not (self.observations or self.summaries or self._communications)
