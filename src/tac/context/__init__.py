@@ -25,6 +25,7 @@ from tac.context.errors import (
     TwilioAPIError,
     TwilioTimeoutError,
     TwilioTransportError,
+    outcome_uncertain,
 )
 from tac.context.knowledge import KnowledgeClient
 from tac.context.memory import MemoryClient
@@ -48,4 +49,5 @@ __all__ = [
     "TwilioHTTP",
     "TwilioTimeoutError",
     "TwilioTransportError",
+    "outcome_uncertain",
 ]

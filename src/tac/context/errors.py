@@ -41,6 +41,7 @@ __all__ = [
     "TwilioAPIError",
     "TwilioTimeoutError",
     "TwilioTransportError",
+    "outcome_uncertain",
 ]
 
 
@@ -175,3 +176,21 @@ class TwilioTransportError(TACError):
 
 class TwilioTimeoutError(TwilioTransportError):
     """A timeout: connect and pool timeouts are ``request_sent=False``; read/write are ``True``."""
+
+
+def outcome_uncertain(error: BaseException) -> bool:
+    """Whether a failed request may still have taken effect at Twilio.
+
+    ``True`` for a transport error once the request may have been sent, and for a 5xx other
+    than a 503 carrying ``Retry-After`` (an explicit "come back later"). ``False`` for errors
+    where Twilio surely did nothing: connection refused, connect/pool timeouts, 4xx answers.
+    A messaging channel passes this to ``on_error`` as ``reply_uncertain``.
+    """
+    if isinstance(error, TwilioTransportError):
+        return error.request_sent
+    if isinstance(error, ServerError):
+        rejected = error.status == 503 and any(
+            key.lower() == "retry-after" for key in error.headers
+        )
+        return not rejected
+    return False
