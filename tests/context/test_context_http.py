@@ -88,8 +88,12 @@ async def test_user_agent_suffix() -> None:
         transport=httpx.MockTransport(handler),
     )
     await http.request("api", "GET", "/x")
+    http.user_agent_suffix = "tac-aws/2.0 (StrandsConnector)"
+    await http.request("api", "GET", "/x")
     await http.aclose()
     assert seen[0].endswith(") partner/1.0")
+    assert seen[1].endswith(") tac-aws/2.0 (StrandsConnector)")
+    assert http.user_agent == seen[1]
 
 
 async def test_path_must_be_absolute(make_http: MakeHTTP) -> None:

@@ -416,7 +416,9 @@ async def test_calls_honour_region(make_http: MakeHTTP) -> None:
     assert rec.requests[0].url.host == "api.ie1.twilio.com"
 
 
-def test_calls_need_an_account() -> None:
+async def test_calls_need_an_account_when_used() -> None:
     http = TwilioHTTP(api_key="SK1", api_secret="x")
+    calls = CallsClient(http=http)
     with pytest.raises(ValueError, match="account_sid"):
-        CallsClient(http=http)
+        await calls.end_call("CA1")
+    assert http._client is None

@@ -311,6 +311,7 @@ class TwilioHTTP:
         self._client = client
         self._owns_client = client is None
         self._transport = transport
+        self._user_agent_suffix = user_agent_suffix
         self._user_agent = _user_agent(user_agent_suffix)
         self._sleep = sleep
         self._closed = False
@@ -332,6 +333,21 @@ class TwilioHTTP:
                 limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
             )
         return self._client
+
+    @property
+    def user_agent_suffix(self) -> str | None:
+        """Appended to ``User-Agent`` (a partner connector names itself here); settable."""
+        return self._user_agent_suffix
+
+    @user_agent_suffix.setter
+    def user_agent_suffix(self, value: str | None) -> None:
+        self._user_agent_suffix = value
+        self._user_agent = _user_agent(value)
+
+    @property
+    def user_agent(self) -> str:
+        """The ``User-Agent`` header sent with every request."""
+        return self._user_agent
 
     @property
     def closed(self) -> bool:

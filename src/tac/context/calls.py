@@ -62,18 +62,23 @@ def to_form_params(fields: Mapping[str, Any]) -> dict[str, str | list[str]]:
 
 
 class CallsClient(ProductClient):
-    """Places, updates and ends calls of one account."""
+    """Places, updates and ends calls of one account (``account_sid``, default the transport's).
+
+    A missing account is reported when a call is made, not at construction.
+    """
 
     _product = "api"
 
     def __init__(self, *, http: TwilioHTTP, account_sid: str | None = None) -> None:
         super().__init__(http=http, api_key=None, api_secret=None, region=None)
-        sid = account_sid or http.account_sid
-        if not sid:
-            raise ValueError("account_sid is required (pass it here or to TwilioHTTP)")
-        self.account_sid = sid
+        self.account_sid = account_sid or http.account_sid
 
     def _calls_path(self, call_sid: str | None = None) -> str:
+        if not self.account_sid:
+            raise ValueError(
+                "account_sid is required for the Calls API "
+                "(pass it to CallsClient or TwilioHTTP; TWILIO_ACCOUNT_SID)"
+            )
         if call_sid is None:
             return encode_path(
                 "/2010-04-01/Accounts/{account}/Calls.json", account=self.account_sid
