@@ -263,7 +263,8 @@ class TwilioHTTP:
         account_sid: the account (``AC…``), needed by the Calls API and Studio's voice URL.
         region: Twilio region (``au1``, ``ie1``, …); hosts become ``{product}.{region}.twilio.com``.
         api_base_url: overrides every host: ``{api_base_url}/{product}`` (the sandbox uses it).
-        timeout: httpx timeouts of each attempt.
+        timeout: httpx timeouts of each attempt, for the client created here (a client passed
+            in keeps its own).
         retry: the retry policy.
         client: an existing ``httpx.AsyncClient`` to share (not closed by :meth:`aclose`).
         transport: an httpx transport for the client created here (tests pass a MockTransport).

@@ -31,6 +31,7 @@ __all__ = ["MemoryClient"]
 
 logger = logging.getLogger("tac.context")
 
+_REDIRECTS = (301, 302, 307, 308)
 _BATCH = 10
 """Memory accepts at most 10 observations or summaries per request."""
 
@@ -136,9 +137,9 @@ class MemoryClient(ProductClient):
         params = {"traitGroups": ",".join(trait_groups)} if trait_groups else None
         path = await self._path("/v1/Stores/{store}/Profiles/{profile}", profile=profile_id)
         response = await self._http.request(
-            self._product, "GET", path, params=params, accept=(301, 302, 307, 308)
+            self._product, "GET", path, params=params, accept=_REDIRECTS
         )
-        if response.is_redirect:
+        if response.status_code in _REDIRECTS:
             moved = self._redirect_path(response)
             logger.debug("profile moved (merged); following once")
             response = await self._http.request(self._product, "GET", moved, params=params)
