@@ -6,12 +6,12 @@ from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
-from typing_extensions import Self
 
 from tac.context._http import TwilioHTTP, parse_json_object
 from tac.context.errors import InvalidResponseError
 
 M = TypeVar("M", bound=BaseModel)
+C = TypeVar("C", bound="ProductClient")
 
 
 def validate_body(model: type[M], body: Any, response: httpx.Response) -> M:
@@ -117,7 +117,7 @@ class ProductClient:
         if self._owns_http:
             await self._http.aclose()
 
-    async def __aenter__(self) -> Self:
+    async def __aenter__(self: C) -> C:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
