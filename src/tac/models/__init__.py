@@ -12,6 +12,7 @@ from tac.models.conversation import (
     Communication,
     CommunicationContent,
     CommunicationParticipant,
+    CommunicationRequest,
     ConversationRequest,
     ConversationResponse,
     PaginationMeta,
@@ -22,6 +23,7 @@ from tac.models.conversation import (
     SendMessageActionPayload,
     SendMessageActionRequest,
 )
+from tac.models.knowledge import Knowledge, KnowledgeBase, KnowledgeChunkResult
 from tac.models.memory import (
     MemoryCommunication,
     MemoryCommunicationContent,
@@ -51,9 +53,13 @@ __all__ = [
     "Communication",
     "CommunicationContent",
     "CommunicationParticipant",
+    "CommunicationRequest",
     "ConversationRequest",
     "ConversationResponse",
     "ConversationSession",
+    "Knowledge",
+    "KnowledgeBase",
+    "KnowledgeChunkResult",
     "MemoryCommunication",
     "MemoryCommunicationContent",
     "MemoryMode",

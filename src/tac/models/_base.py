@@ -35,3 +35,9 @@ class OptionsModel(BaseModel):
         populate_by_name=True,
         extra="forbid",
     )
+
+
+class ClassicWireModel(WireModel):
+    """A payload of Twilio's classic APIs (Calls 2010-04-01, Studio v2): snake_case JSON."""
+
+    model_config = ConfigDict(alias_generator=None)

@@ -20,6 +20,7 @@ __all__ = [
     "Communication",
     "CommunicationContent",
     "CommunicationParticipant",
+    "CommunicationRequest",
     "CommunicationsListResponse",
     "ConversationConfiguration",
     "ConversationRequest",
@@ -180,6 +181,17 @@ class Communication(WireModel):
     @classmethod
     def _none_is_empty(cls, value: Any) -> Any:
         return [] if value is None else value
+
+
+class CommunicationRequest(WireModel):
+    """The body of ``POST /v2/Conversations/{id}/Communications`` (same ``resourceId`` updates)."""
+
+    author: CommunicationParticipant
+    content: CommunicationContent
+    recipients: list[CommunicationParticipant] = Field(min_length=1)
+    channel_id: str | None = None
+    resource_id: str | None = None
+    occurred_at: datetime | None = None
 
 
 class CommunicationsListResponse(WireModel):
