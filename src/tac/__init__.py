@@ -5,5 +5,17 @@ Import package ``tac`` (the same names as Twilio Agent Connect); distribution ``
 """
 
 from tac._version import __version__
+from tac.core import TAC, PartnerConnector, TACConfig, TACConfigError, get_logger
+from tac.core.logging import mask_address, mask_email, mask_phone
 
-__all__ = ["__version__"]
+__all__ = [
+    "TAC",
+    "PartnerConnector",
+    "TACConfig",
+    "TACConfigError",
+    "__version__",
+    "get_logger",
+    "mask_address",
+    "mask_email",
+    "mask_phone",
+]

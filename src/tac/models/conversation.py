@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from tac.models._base import WireModel
@@ -44,6 +44,7 @@ __all__ = [
     "UpdateConversationRequest",
     "WebhookEvent",
     "WebhookEventType",
+    "WebhookPayloadError",
 ]
 
 ConversationStatus = Literal["ACTIVE", "INACTIVE", "CLOSED"]
@@ -138,8 +139,8 @@ class ConversationsListResponse(WireModel):
 
 class TranscriptionWord(WireModel):
     text: str
-    start_time: float | None = None
-    end_time: float | None = None
+    start_time: datetime | float | None = None
+    end_time: datetime | float | None = None
 
 
 class Transcription(WireModel):
@@ -282,9 +283,62 @@ class ConversationUpdatedData(WireModel):
     name: str | None = None
 
 
+class WebhookPayloadError(ValueError):
+    """A webhook body that is not a valid event (the server answers 400 with this message)."""
+
+
 class WebhookEvent(WireModel):
-    """The envelope of every Orchestrator webhook: ``{eventType, timestamp, data}``."""
+    """The envelope of every Orchestrator webhook: ``{eventType, timestamp, data}``.
+
+    :meth:`parse` validates the envelope and, for known event types, the shape of ``data``.
+    """
 
     event_type: str
     timestamp: datetime | None = None
-    data: dict[str, Any]
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def is_known(self) -> bool:
+        return self.event_type in _EVENT_DATA
+
+    @classmethod
+    def parse(cls, payload: Any) -> WebhookEvent:
+        """Validate a decoded JSON body; raise :class:`WebhookPayloadError` explaining why not."""
+        if not isinstance(payload, dict):
+            raise WebhookPayloadError("webhook payload must be a JSON object")
+        event_type = payload.get("eventType")
+        if not isinstance(event_type, str) or event_type not in _EVENT_DATA:
+            return cls(event_type=str(event_type or ""), data={})
+        data = payload.get("data")
+        if not isinstance(data, dict):
+            raise WebhookPayloadError(f"{event_type}: 'data' must be an object")
+        try:
+            event = cls.model_validate(payload)
+            _EVENT_DATA[event_type].model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            raise WebhookPayloadError(
+                f"{event_type}: invalid {where or 'payload'}: {first.get('msg')}"
+            ) from None
+        return event
+
+    def communication(self) -> Communication:
+        return Communication.model_validate(self.data)
+
+    def conversation(self) -> ConversationUpdatedData:
+        return ConversationUpdatedData.model_validate(self.data)
+
+    def participant(self) -> Participant:
+        return Participant.model_validate(self.data)
+
+
+_EVENT_DATA: dict[str, type[WireModel]] = {
+    "CONVERSATION_CREATED": ConversationUpdatedData,
+    "CONVERSATION_UPDATED": ConversationUpdatedData,
+    "PARTICIPANT_ADDED": Participant,
+    "PARTICIPANT_UPDATED": Participant,
+    "PARTICIPANT_REMOVED": Participant,
+    "COMMUNICATION_CREATED": Communication,
+    "COMMUNICATION_UPDATED": Communication,
+}

@@ -1,0 +1,43 @@
+"""Server settings: where it listens and the paths of its routes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tac.core.config import _Env
+from tac.core.errors import TACConfigError
+
+__all__ = ["TACServerConfig"]
+
+
+class TACServerConfig(BaseModel):
+    """Where :class:`~tac.server.TACFastAPIServer` listens and which paths it serves."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "0.0.0.0"
+    port: int = Field(default=8000, ge=0, le=65535)
+    conversation_webhook_path: str = "/webhook"
+    twiml_path: str = "/twiml"
+    cintel_webhook_path: str | None = "/ci-webhook"
+    shutdown_grace_period: float = Field(default=30.0, ge=0)
+    idempotency_lease_seconds: float = Field(default=60.0, gt=0)
+
+    @field_validator("conversation_webhook_path", "twiml_path", "cintel_webhook_path")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError(f"must start with '/', got {value!r}")
+        return value
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> TACServerConfig:
+        """Read ``TWILIO_SERVER_HOST`` (default 0.0.0.0) and ``TWILIO_SERVER_PORT`` (8000)."""
+        env = _Env(environ)
+        port = env.integer("TWILIO_SERVER_PORT", 8000, 0, 65535)
+        try:
+            return cls(host=env.get("TWILIO_SERVER_HOST") or "0.0.0.0", port=port)
+        except ValidationError as exc:
+            raise TACConfigError("TWILIO_SERVER_HOST", str(exc.errors()[0]["msg"])) from None

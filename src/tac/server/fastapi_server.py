@@ -1,0 +1,217 @@
+"""The FastAPI server: Twilio's webhooks and WebSockets in, your agent's turns out."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from tac.channels.base import BaseChannel
+from tac.core._tasks import TaskGroup
+from tac.core.errors import TACConfigError
+from tac.core.logging import get_logger
+from tac.core.tac import TAC
+from tac.models.conversation import WebhookEvent, WebhookPayloadError
+from tac.models.session import Channel
+from tac.server.config import TACServerConfig
+from tac.server.signature import build_http_signature_dependency
+from tac.state import ClaimResult
+
+__all__ = ["TACFastAPIServer"]
+
+logger = get_logger("server")
+
+IDEMPOTENCY_HEADER = "i-twilio-idempotency-token"
+
+
+class TACFastAPIServer:
+    """Registers the routes of your channels on a FastAPI app and runs it.
+
+    ``POST /webhook`` answers Twilio at once (CONTRACT.md: 403 bad signature, 400 bad body,
+    200 otherwise) and runs the agent's turn as a tracked task; a redelivered event is
+    acknowledged and dropped. Shutdown drains turns in progress within
+    ``config.shutdown_grace_period`` seconds.
+    """
+
+    def __init__(
+        self,
+        tac: TAC,
+        voice_channel: BaseChannel | None = None,
+        messaging_channels: Sequence[BaseChannel] | None = None,
+        config: TACServerConfig | None = None,
+        app: FastAPI | None = None,
+    ) -> None:
+        messaging = list(messaging_channels or [])
+        for index, channel in enumerate(messaging):
+            if not isinstance(channel, BaseChannel):
+                raise TypeError(
+                    f"messaging_channels[{index}] must be a channel, got {type(channel).__name__}"
+                )
+        names = [c.get_channel_name() for c in messaging]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"one channel per kind: {', '.join(duplicates)} given twice")
+        if voice_channel is not None and tac.config.public_url() is None:
+            raise TACConfigError(
+                "TAC_PUBLIC_BASE_URL",
+                "voice needs the app's public URL: set TAC_PUBLIC_BASE_URL (or "
+                "TWILIO_VOICE_PUBLIC_DOMAIN) so Twilio can reach /twiml and /ws",
+            )
+        self.tac = tac
+        self.config = config or TACServerConfig.from_env()
+        self.voice_channel = voice_channel
+        self.messaging_channels = messaging
+        self.webhook_channels: list[BaseChannel] = [*messaging]
+        if voice_channel is not None:
+            self.webhook_channels.append(voice_channel)
+        self._by_wire_name = {c.get_channel_name(): c for c in self.webhook_channels}
+        self.tasks = TaskGroup()
+        self.app = app or FastAPI(title="opentac", docs_url=None, redoc_url=None)
+        self._wrap_lifespan(self.app)
+        self._register_routes(self.app)
+
+    # -- routes ----------------------------------------------------------------------------
+
+    def signature_dependency(self) -> Callable[..., Any]:
+        """The HTTP signature check every Twilio route uses."""
+        return build_http_signature_dependency(
+            self.tac.config.auth_token,
+            public_base_url=self.tac.config.public_url(),
+            enabled=self.tac.config.validate_signatures,
+        )
+
+    def _register_routes(self, app: FastAPI) -> None:
+        signed = [Depends(self.signature_dependency())]
+        if self.webhook_channels:
+            app.add_api_route(
+                self.config.conversation_webhook_path,
+                self._handle_webhook,
+                methods=["POST"],
+                dependencies=signed,
+                include_in_schema=False,
+            )
+        for channel in self.webhook_channels:
+            channel.register_routes(app, self)
+
+    async def _handle_webhook(self, request: Request) -> JSONResponse:
+        body = await request.body()
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return _answer(400, "error", "webhook body must be JSON")
+        try:
+            event = WebhookEvent.parse(payload)
+        except WebhookPayloadError as exc:
+            return _answer(400, "error", str(exc))
+        channel = await self.route_event(event) if event.is_known else None
+        if channel is None:
+            logger.debug("webhook ignored", event_type=event.event_type)
+            return _answer(200, "ignored")
+        token = request.headers.get(IDEMPOTENCY_HEADER)
+        key = _claim_key(token, event.event_type, body)
+        claim = await self.tac.session_store.claim(key, self.config.idempotency_lease_seconds)
+        if claim is not ClaimResult.CLAIMED:
+            logger.debug(
+                "duplicate webhook dropped", event_type=event.event_type, claim=claim.value
+            )
+            return _answer(200, "duplicate")
+        try:
+            self.tasks.spawn(self._run(channel, event, token, key), name=f"webhook:{key[:24]}")
+        except RuntimeError:
+            await self.tac.session_store.release(key)
+            return _answer(503, "error", "server is shutting down")
+        return _answer(200, "ok")
+
+    async def route_event(self, event: WebhookEvent) -> BaseChannel | None:
+        """The channel an event is for, or ``None`` when it is not for this app."""
+        if event.event_type.startswith("COMMUNICATION_"):
+            author = event.data.get("author") or {}
+            return self._by_wire_name.get(str(author.get("channel", "")).upper())
+        if event.event_type.startswith("CONVERSATION_"):
+            expected = self.tac.config.conversation_configuration_id
+            configuration = event.data.get("configurationId")
+            if expected and configuration and configuration != expected:
+                return None
+            session = await self.tac.session_store.get_session(str(event.data.get("id", "")))
+            if session is None:
+                return None
+            return self._by_wire_name.get(Channel(session.channel).wire)
+        return None
+
+    async def _run(
+        self, channel: BaseChannel, event: WebhookEvent, token: str | None, key: str
+    ) -> None:
+        store = self.tac.session_store
+        try:
+            await channel.process_webhook(event, token)
+        except asyncio.CancelledError:
+            await store.release(key)  # not done: let Twilio's redelivery run it
+            raise
+        except Exception as exc:
+            await self.tac.trigger_error(
+                exc,
+                {
+                    "conversation_id": event.data.get("conversationId") or event.data.get("id"),
+                    "channel": channel.get_channel_name().lower(),
+                    "event_type": event.event_type,
+                },
+            )
+        await store.complete(key)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def _wrap_lifespan(self, app: FastAPI) -> None:
+        original: Callable[[Any], AbstractAsyncContextManager[Any]] = app.router.lifespan_context
+
+        @asynccontextmanager
+        async def lifespan(app_: Any) -> AsyncIterator[Any]:
+            async with original(app_) as state:
+                await self.tac.start()
+                try:
+                    yield state
+                finally:
+                    await self.shutdown()
+
+        app.router.lifespan_context = lifespan
+
+    async def shutdown(self) -> None:
+        """Drain turns in progress, then close channels and the TAC's clients."""
+        cancelled = await self.tasks.drain(self.config.shutdown_grace_period)
+        if cancelled:
+            logger.warning("shutdown cancelled %d turns after the grace period", cancelled)
+        for channel in self.webhook_channels:
+            await channel.aclose()
+        await self.tac.aclose()
+
+    def start(self) -> None:
+        """Serve on ``config.host:config.port`` until interrupted (blocking)."""
+        import uvicorn
+
+        uvicorn.run(
+            self.app,
+            host=self.config.host,
+            port=self.config.port,
+            log_level="info",
+            access_log=False,
+            timeout_graceful_shutdown=int(self.config.shutdown_grace_period) + 1,
+        )
+
+
+def _claim_key(token: str | None, event_type: str, body: bytes) -> str:
+    """CONTRACT: idempotency token + eventType; a hash of the body when the token is missing."""
+    if token:
+        return f"{token}:{event_type}"
+    return f"sha256:{hashlib.sha256(body).hexdigest()}:{event_type}"
+
+
+def _answer(status: int, outcome: str, message: str | None = None) -> JSONResponse:
+    body: dict[str, str] = {"status": outcome}
+    if message is not None:
+        body["message"] = message
+    return JSONResponse(body, status_code=status)

@@ -1,0 +1,169 @@
+"""Twilio request signatures: HTTP webhooks (form or JSON with ``bodySHA256``) and WebSockets.
+
+The URL Twilio signed is rebuilt from the configured public base URL when there is one
+(``TAC_PUBLIC_BASE_URL``, else ``https://TWILIO_VOICE_PUBLIC_DOMAIN``), and only otherwise from
+``X-Forwarded-Proto``/``X-Forwarded-Host`` and ``Host``: a deterministic setting beats headers
+that any client can send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from urllib.parse import parse_qsl, urlsplit
+
+from fastapi import HTTPException, Request, WebSocket
+from fastapi.exceptions import WebSocketException
+from starlette.datastructures import Headers
+from twilio.request_validator import RequestValidator
+
+__all__ = [
+    "build_http_signature_dependency",
+    "build_websocket_signature_dependency",
+    "public_url",
+    "validate_twilio_webhook",
+]
+
+SIGNATURE_HEADER = "x-twilio-signature"
+
+
+def public_url(
+    path: str,
+    query: str,
+    headers: Headers | Mapping[str, str],
+    *,
+    request_scheme: str,
+    request_host: str,
+    public_base_url: str | None = None,
+    websocket: bool = False,
+) -> str:
+    """The full URL Twilio requested, as Twilio saw it."""
+    if public_base_url:
+        base = public_base_url.rstrip("/")
+        scheme, _, rest = base.partition("://")
+    else:
+        forwarded_proto = _first(headers.get("x-forwarded-proto"))
+        forwarded_host = _first(headers.get("x-forwarded-host"))
+        scheme = forwarded_proto or request_scheme
+        rest = forwarded_host or _first(headers.get("host")) or request_host
+    scheme = scheme.lower()
+    if websocket:
+        scheme = {"https": "wss", "http": "ws"}.get(scheme, scheme)
+    elif scheme in ("ws", "wss"):
+        scheme = {"wss": "https", "ws": "http"}[scheme]
+    url = f"{scheme}://{rest}{path}"
+    return f"{url}?{query}" if query else url
+
+
+def _first(value: str | None) -> str | None:
+    if not value:
+        return None
+    return value.split(",")[0].strip() or None
+
+
+def _request_url(request: Request, public_base_url: str | None) -> str:
+    return public_url(
+        request.url.path,
+        request.url.query,
+        request.headers,
+        request_scheme=request.url.scheme,
+        request_host=request.url.netloc,
+        public_base_url=public_base_url,
+    )
+
+
+def validate_twilio_webhook(
+    request: Request,
+    auth_token: str,
+    body: str | bytes | Mapping[str, str],
+    *,
+    public_base_url: str | None = None,
+) -> bool:
+    """Check ``X-Twilio-Signature`` for a form (mapping) or raw (JSON) body."""
+    signature = request.headers.get(SIGNATURE_HEADER)
+    if not signature:
+        return False
+    url = _request_url(request, public_base_url)
+    validator = RequestValidator(auth_token)
+    if isinstance(body, Mapping):
+        return bool(validator.validate(url, body, signature))
+    if "bodySHA256" not in dict(parse_qsl(urlsplit(url).query)):
+        return False  # a raw body is only signed through its hash: fail closed
+    try:
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+    except UnicodeDecodeError:
+        return False
+    return bool(validator.validate(url, text, signature))
+
+
+def build_http_signature_dependency(
+    auth_token: str, *, public_base_url: str | None = None, enabled: bool = True
+) -> Callable[[Request], Awaitable[None]]:
+    """A FastAPI dependency answering 403 unless the request is signed by Twilio."""
+
+    async def check_signature(request: Request) -> None:
+        if not enabled:
+            return
+        content_type = request.headers.get("content-type", "")
+        body: str | bytes | Mapping[str, str]
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            form = await request.form()
+            body = _MultiParams(form.multi_items())
+        else:
+            body = await request.body()
+        if not validate_twilio_webhook(request, auth_token, body, public_base_url=public_base_url):
+            raise HTTPException(status_code=403, detail="Invalid Twilio signature")
+
+    return check_signature
+
+
+class _MultiParams(dict[str, str]):
+    """Form fields with repeated names, in the shape RequestValidator's ``getall`` expects."""
+
+    def __init__(self, items: Sequence[tuple[str, object]]) -> None:
+        super().__init__({k: str(v) for k, v in items})
+        self._items = [(k, str(v)) for k, v in items]
+
+    def getall(self, name: str) -> list[str]:
+        return [v for k, v in self._items if k == name]
+
+
+def build_websocket_signature_dependency(
+    auth_token: str, *, public_base_url: str | None = None, enabled: bool = True
+) -> Callable[[WebSocket], Awaitable[None]]:
+    """A dependency checking a WebSocket handshake before ``accept()`` (close 1008 when bad).
+
+    The query string is accepted either folded into the parameters (how the reference signs)
+    or as part of the URL (Twilio's generic rule).
+    """
+
+    async def check_signature(websocket: WebSocket) -> None:
+        if not enabled:
+            return
+        signature = websocket.headers.get(SIGNATURE_HEADER)
+        if signature and _websocket_signature_ok(websocket, auth_token, signature, public_base_url):
+            return
+        raise WebSocketException(code=1008, reason="Invalid Twilio signature")
+
+    return check_signature
+
+
+def _websocket_signature_ok(
+    websocket: WebSocket, auth_token: str, signature: str, public_base_url: str | None
+) -> bool:
+    query = websocket.url.query
+
+    def url(with_query: str) -> str:
+        return public_url(
+            websocket.url.path,
+            with_query,
+            websocket.headers,
+            request_scheme=websocket.url.scheme,
+            request_host=websocket.url.netloc,
+            public_base_url=public_base_url,
+            websocket=True,
+        )
+
+    validator = RequestValidator(auth_token)
+    if validator.validate(url(""), dict(parse_qsl(query)), signature):
+        return True
+    return bool(query) and bool(validator.validate(url(query), {}, signature))
