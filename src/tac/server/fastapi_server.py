@@ -110,7 +110,7 @@ class TACFastAPIServer:
         except WebhookPayloadError as exc:
             return _answer(400, "error", str(exc))
         channel = await self.route_event(event) if event.is_known else None
-        if channel is None:
+        if channel is None or not channel.accepts(event):
             logger.debug("webhook ignored", event_type=event.event_type)
             return _answer(200, "ignored")
         token = request.headers.get(IDEMPOTENCY_HEADER)
