@@ -63,6 +63,7 @@ async def start_app() -> AsyncIterator[AppFactory]:
             reply: Callable[..., Any] | None = None,
             env: dict[str, str] | None = None,
             sandbox_settings: dict[str, Any] | None = None,
+            subprocess: bool = False,
         ) -> App:
             port = free_port()
             url = f"http://127.0.0.1:{port}"
@@ -73,7 +74,9 @@ async def start_app() -> AsyncIterator[AppFactory]:
                 "webhook_timeout_seconds": 5.0,
                 **(sandbox_settings or {}),
             }
-            sandbox = await stack.enter_async_context(Sandbox.start(**settings))
+            sandbox = await stack.enter_async_context(
+                Sandbox.start(subprocess=subprocess, **settings)
+            )
             tac = TAC(TACConfig.from_env({**sandbox.env, **(env or {})}))
             made = list(channels(tac))
             server = TACFastAPIServer(
