@@ -1,0 +1,36 @@
+"""The app under test: a TAC messaging app with a fake agent (``python -m benchmarks._messaging_app``).
+
+Reads the usual environment (pointed at the benchmark's Twilio twin) plus ``BENCH_MEMORY_MODE``
+and serves with ``TACFastAPIServer.start()`` on ``TWILIO_SERVER_HOST:TWILIO_SERVER_PORT``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from tac import TAC
+from tac.channels import SMSChannel, SMSChannelConfig
+from tac.server import TACFastAPIServer
+
+
+def main() -> None:
+    tac = TAC()
+    mode: Any = os.environ.get("BENCH_MEMORY_MODE", "never")
+    sms = SMSChannel(tac, SMSChannelConfig(memory_mode=mode))
+
+    async def fake_agent(message: str, session: Any, memory: Any) -> str:
+        return "ok: " + message
+
+    tac.on_message_ready(fake_agent)
+    TACFastAPIServer(tac=tac, messaging_channels=[sms]).start()
+
+
+if __name__ == "__main__":
+    profile = os.environ.get("BENCH_PROFILE")
+    if profile:
+        import cProfile
+
+        cProfile.run("main()", profile)
+    else:
+        main()
