@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from tac.state import SessionStore
 
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
 
 @dataclass
 class Stores:

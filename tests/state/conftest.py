@@ -7,14 +7,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
-from _store_backends import Stores
+from _store_backends import REDIS_URL, Stores
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from tac.state import InMemorySessionStore, SessionStore
 from tac.state.redis import RedisSessionStore
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 SKIP_REASON = (
     "Redis is not reachable at 127.0.0.1:6379 (`make test` starts it with "
     "scripts/ensure-services.sh)"
