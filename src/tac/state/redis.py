@@ -25,7 +25,7 @@ from typing import Any
 
 try:
     import redis.asyncio as aioredis
-except ImportError as exc:  # pragma: no cover - exercised with the package hidden
+except ImportError as exc:
     raise ImportError(
         'RedisSessionStore needs the redis package: pip install "opentac[redis]"'
     ) from exc
@@ -175,7 +175,8 @@ class RedisSessionStore:
     closes it; :meth:`from_url` creates a client that :meth:`aclose` closes. Nothing connects
     before the first call. A session key lives ``margin_seconds`` past its idle deadline, so
     Redis drops a session that no sweeper ends; :meth:`pop_expired_sessions` normally ends it
-    first. Sessions come back as copies: save a session after changing it.
+    first. Sessions come back as copies: save a session after changing it. Needs Redis 5 or
+    later (not Cluster); errors from Redis (``redis.exceptions.RedisError``) propagate.
     """
 
     def __init__(
