@@ -150,9 +150,9 @@ def prune_nulls(value: Any, schema: Any, defs: Mapping[str, Any]) -> Any:
         pruned: dict[str, Any] = {}
         for key, item in value.items():
             sub = properties.get(key)
-            if item is None and sub is not None and key not in required:
-                if not allows_null(sub, defs):
-                    continue
+            optional = sub is not None and key not in required
+            if item is None and optional and not allows_null(sub, defs):
+                continue
             pruned[key] = prune_nulls(item, sub, defs) if sub is not None else item
         return pruned
     if isinstance(value, list) and isinstance(schema.get("items"), dict):
@@ -265,14 +265,15 @@ def to_gemini_schema(schema: JsonSchema) -> JsonSchema:
             rest = {k: v for k, v in node.items() if k not in ("anyOf", "oneOf")}
             nullable = any(_is_null_schema(b) for b in union)
             branches = [b for b in union if not _is_null_schema(b)]
+            result: JsonSchema
             if len(branches) == 1:
-                out = convert({**branches[0], **_keep(rest, "description")}, stack)
+                result = convert({**branches[0], **_keep(rest, "description")}, stack)
             else:
-                out = {"anyOf": [convert(b, stack) for b in branches]}
-                out.update(_keep(rest, "description"))
+                result = {"anyOf": [convert(b, stack) for b in branches]}
+                result.update(_keep(rest, "description"))
             if nullable:
-                out["nullable"] = True
-            return out
+                result["nullable"] = True
+            return result
         out: JsonSchema = {}
         kind = node.get("type")
         if isinstance(kind, list):
@@ -294,9 +295,8 @@ def to_gemini_schema(schema: JsonSchema) -> JsonSchema:
             out["enum"] = [v for v in node["enum"] if v is not None]
             if None in node["enum"]:
                 out["nullable"] = True
-        if "enum" in out and "type" not in out:
-            if all(isinstance(v, str) for v in out["enum"]):
-                out["type"] = "string"
+        if "enum" in out and "type" not in out and all(isinstance(v, str) for v in out["enum"]):
+            out["type"] = "string"
         fmt = node.get("format")
         if isinstance(kind, str) and fmt in _GEMINI_FORMATS.get(kind, ()):
             out["format"] = fmt

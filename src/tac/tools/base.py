@@ -2,9 +2,9 @@
 
 A tool's schema comes from its Python signature: one pydantic model per tool validates the
 LLM's arguments and produces every provider format. Parameters typed
-:class:`~tac.models.session.ConversationSession`, or annotated
-``Annotated[T, InjectedToolArg]``, are filled by the application (:meth:`TACTool.configure_injection`)
-and never shown to, nor taken from, the LLM.
+:class:`~tac.models.session.ConversationSession`, or annotated ``Annotated[T, InjectedToolArg]``,
+are filled by the application (:meth:`TACTool.configure_injection`) and never shown to, nor
+taken from, the LLM.
 """
 
 from __future__ import annotations
@@ -167,9 +167,7 @@ class TACTool:
                     f"(injected parameters: {injectable})"
                 )
             try:
-                TypeAdapter(param.annotation, config=_ARBITRARY).validate_python(
-                    value, strict=True
-                )
+                TypeAdapter(param.annotation, config=_ARBITRARY).validate_python(value, strict=True)
             except ValidationError as exc:
                 raise TypeError(
                     f"tool {self._name!r}: injected value for {key!r} must be "
@@ -393,7 +391,7 @@ def _check_against_schema(
         raise ValidationError.from_exception_data(
             tool,
             [
-                {"type": e["type"], "loc": tuple(e["loc"]), "input": arguments.get(e["loc"][0])}  # type: ignore[misc]
+                {"type": e["type"], "loc": tuple(e["loc"]), "input": arguments.get(e["loc"][0])}
                 for e in errors
             ],
         )
@@ -423,9 +421,7 @@ def _injection_of(annotation: Any) -> tuple[bool, Any]:
         base, *metadata = typing.get_args(annotation)
         marked = any(m is InjectedToolArg or isinstance(m, InjectedToolArg) for m in metadata)
         if marked:
-            rest = [m for m in metadata if m is not InjectedToolArg]
-            rest = [m for m in rest if not isinstance(m, InjectedToolArg)]
-            return True, Annotated[tuple([base, *rest])] if rest else base  # type: ignore[misc]
+            return True, base
         return _injection_of(base)[0], annotation
     return _is_session_type(annotation), annotation
 
@@ -443,9 +439,7 @@ def _is_session_type(annotation: Any) -> bool:
 def _has_description(annotation: Any) -> bool:
     if typing.get_origin(annotation) is not Annotated:
         return False
-    return any(
-        isinstance(m, FieldInfo) and m.description for m in typing.get_args(annotation)[1:]
-    )
+    return any(isinstance(m, FieldInfo) and m.description for m in typing.get_args(annotation)[1:])
 
 
 def _build_spec(func: Callable[..., Any], tool_name: str) -> tuple[_Spec, str | None]:
@@ -492,7 +486,7 @@ def _build_spec(func: Callable[..., Any], tool_name: str) -> tuple[_Spec, str | 
             f"{where}: docstring documents unknown parameter(s) {', '.join(sorted(unknown))}"
         )
     try:
-        model = create_model(  # type: ignore[call-overload]
+        model = create_model(
             f"{tool_name}_arguments",
             __config__=ConfigDict(extra="forbid", populate_by_name=False),
             **field_defs,
