@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Union, overload
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic.fields import FieldInfo
 from pydantic_core import to_jsonable_python
 
@@ -43,6 +43,7 @@ __all__ = ["InjectedToolArg", "TACTool", "create_tool", "function_tool"]
 logger = logging.getLogger("tac.tools")
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_ARBITRARY = ConfigDict(arbitrary_types_allowed=True)
 
 
 class InjectedToolArg:
@@ -53,10 +54,37 @@ class InjectedToolArg:
     """
 
 
+def _value_model(annotation: Any) -> type[BaseModel]:
+    return create_model("InjectedValue", __config__=_ARBITRARY, value=(annotation, ...))
+
+
 @dataclass(frozen=True)
 class _Injected:
     annotation: Any
     default: Any
+    checker: type[BaseModel] | None
+
+    @classmethod
+    def of(cls, annotation: Any, default: Any) -> _Injected:
+        try:
+            return cls(annotation, default, _value_model(annotation))
+        except Exception:
+            return cls(annotation, default, None)
+
+    def accepts(self, value: Any) -> bool:
+        """Whether ``value`` is of the declared type (model types need an instance)."""
+        options = [self.annotation]
+        if typing.get_origin(self.annotation) in (Union, types.UnionType):
+            options = list(typing.get_args(self.annotation))
+        if all(isinstance(option, type) for option in options):
+            return isinstance(value, tuple(options))
+        if self.checker is None:
+            return True
+        try:
+            self.checker.model_validate({"value": value}, strict=True)
+        except ValidationError:
+            return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -166,13 +194,11 @@ class TACTool:
                     f"tool {self._name!r}: {key!r} is not an injected parameter "
                     f"(injected parameters: {injectable})"
                 )
-            try:
-                TypeAdapter(param.annotation, config=_ARBITRARY).validate_python(value, strict=True)
-            except ValidationError as exc:
+            if not param.accepts(value):
                 raise TypeError(
                     f"tool {self._name!r}: injected value for {key!r} must be "
                     f"{_type_name(param.annotation)}, got {type(value).__name__}"
-                ) from exc
+                )
         return TACTool(self._name, self._description, self._spec, {**self._injected, **values})
 
     async def __call__(self, **kwargs: Any) -> Any:
@@ -360,9 +386,6 @@ class _MissingInjection(Exception):
     pass
 
 
-_ARBITRARY = ConfigDict(arbitrary_types_allowed=True)
-
-
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
@@ -468,7 +491,7 @@ def _build_spec(func: Callable[..., Any], tool_name: str) -> tuple[_Spec, str | 
             raise TypeError(f"{where}: parameter {param.name!r} needs a type annotation")
         is_injected, annotation = _injection_of(hints[param.name])
         if is_injected:
-            injected[param.name] = _Injected(annotation, param.default)
+            injected[param.name] = _Injected.of(annotation, param.default)
             continue
         field_name = f"p{index}"
         extra: dict[str, Any] = {"alias": param.name}
@@ -598,7 +621,7 @@ def create_tool(
         if param.name in hints:
             is_injected, annotation = _injection_of(hints[param.name])
             if is_injected:
-                injected[param.name] = _Injected(annotation, param.default)
+                injected[param.name] = _Injected.of(annotation, param.default)
     visible = [p for p in signature.parameters.values() if p.name not in injected]
     spec = _Spec(
         func=implementation,
