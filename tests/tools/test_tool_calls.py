@@ -253,6 +253,8 @@ async def test_implementation_has_a_clean_signature_and_raises() -> None:
     assert await impl(name="ann", loud=True) == "HI ANN IN C9"
     with pytest.raises(ValueError, match="name"):
         await impl(loud=True)
+    with pytest.raises(TypeError, match="no value injected for session"):
+        await greet.implementation(name="ann")
 
 
 def test_decorator_forms_name_and_description() -> None:

@@ -360,6 +360,14 @@ def test_openai_strict_rules_hold_for_every_format(tool: TACTool) -> None:
 
 
 @pytest.mark.parametrize("tool", TOOLS, ids=lambda t: t.name)
+def test_the_agents_sdk_finds_nothing_to_change_in_the_strict_schema(tool: TACTool) -> None:
+    from agents.strict_schema import ensure_strict_json_schema
+
+    strict = tool.to_responses_format()["parameters"]
+    assert ensure_strict_json_schema(json.loads(json.dumps(strict))) == strict
+
+
+@pytest.mark.parametrize("tool", TOOLS, ids=lambda t: t.name)
 def test_regular_schemas_keep_refs_resolvable(tool: TACTool) -> None:
     check_refs_resolve(tool.to_anthropic_format()["input_schema"])
     check_refs_resolve(tool.to_bedrock_format()["toolSpec"]["inputSchema"]["json"])

@@ -382,8 +382,8 @@ class TACTool:
         )
 
 
-class _MissingInjection(Exception):
-    pass
+class _MissingInjection(TypeError):
+    """No value was configured for an injected parameter without a default."""
 
 
 def _dumps(value: Any) -> str:
