@@ -395,3 +395,34 @@ def test_create_tool_rejects_bad_input() -> None:
         create_tool("t", "d", {"type": "string"}, lambda: None)
     with pytest.raises(TypeError, match="implementation must be callable"):
         create_tool("t", "d", {"type": "object"}, "nope")  # type: ignore[arg-type]
+
+
+async def test_tactool_constructor_matches_create_tool() -> None:
+    tool = TACTool(
+        name="double",
+        description="Double a number.",
+        params_json_schema={"type": "object", "properties": {"x": {"type": "integer"}}},
+        implementation=lambda x: x * 2,
+    )
+    assert (tool.name, tool.description) == ("double", "Double a number.")
+    assert await tool(x=4) == 8
+
+
+async def test_unexpected_errors_in_validators_are_tool_errors() -> None:
+    from pydantic import field_validator
+
+    class Picky(BaseModel):
+        value: str
+
+        @field_validator("value")
+        @classmethod
+        def _boom(cls, value: str) -> str:
+            raise KeyError(value)
+
+    def run(item: Picky) -> str:
+        """Run it."""
+        return item.value
+
+    tool = function_tool(run)
+    result = await tool(item={"value": "x"})
+    assert result == {"error": {"type": "tool_error", "message": "KeyError: 'x'"}}

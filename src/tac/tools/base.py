@@ -116,26 +116,46 @@ def _jsonable(value: Any) -> Any:
 class TACTool:
     """A tool: its name, description and JSON schema, and the code that runs it.
 
-    Create one with :func:`function_tool` or :func:`create_tool`. Calling it (``await
-    tool(**arguments)``) validates the LLM's arguments, runs the implementation (sync code in a
-    worker thread) and returns a JSON-serialisable result; a bad argument or an exception comes
-    back as ``{"error": {"type": "validation_error" | "tool_error", "message": ..., ...}}``.
+    Create one with :func:`function_tool`, or from an explicit schema with :func:`create_tool`
+    (``TACTool(name, description, params_json_schema, implementation)`` does the same).
+    Calling it (``await tool(**arguments)``) validates the LLM's arguments, runs the
+    implementation (sync code in a worker thread) and returns a JSON-serialisable result; a bad
+    argument or an exception comes back as
+    ``{"error": {"type": "validation_error" | "tool_error", "message": ..., ...}}``.
     """
 
     __slots__ = ("_description", "_implementation", "_injected", "_name", "_spec")
+
+    _name: str
+    _description: str
+    _spec: _Spec
+    _injected: dict[str, Any]
+    _implementation: Callable[..., Awaitable[Any]] | None
 
     def __init__(
         self,
         name: str,
         description: str,
-        spec: _Spec,
-        injected: Mapping[str, Any] | None = None,
+        params_json_schema: Mapping[str, Any],
+        implementation: Callable[..., Any],
     ) -> None:
+        built = create_tool(name, description, params_json_schema, implementation)
+        self._setup(built._name, built._description, built._spec, {})
+
+    @classmethod
+    def _create(
+        cls, name: str, description: str, spec: _Spec, injected: Mapping[str, Any]
+    ) -> TACTool:
+        tool = cls.__new__(cls)
+        tool._setup(name, description, spec, injected)
+        return tool
+
+    def _setup(self, name: str, description: str, spec: _Spec, injected: Mapping[str, Any]) -> None:
         self._name = name
         self._description = description
         self._spec = spec
-        self._injected: dict[str, Any] = dict(injected or {})
-        self._implementation: Callable[..., Awaitable[Any]] | None = None
+        self._injected = dict(injected)
+        self._implementation = None
 
     def __repr__(self) -> str:
         return f"TACTool(name={self._name!r})"
@@ -199,7 +219,9 @@ class TACTool:
                     f"tool {self._name!r}: injected value for {key!r} must be "
                     f"{_type_name(param.annotation)}, got {type(value).__name__}"
                 )
-        return TACTool(self._name, self._description, self._spec, {**self._injected, **values})
+        return TACTool._create(
+            self._name, self._description, self._spec, {**self._injected, **values}
+        )
 
     async def __call__(self, **kwargs: Any) -> Any:
         """Run the tool with the LLM's arguments; never raises for bad input or tool errors."""
@@ -215,6 +237,9 @@ class TACTool:
         except _MissingInjection as exc:
             logger.error("tool %r: %s", self._name, exc)
             return _error("tool_error", f"tool {self._name!r} is not configured: {exc}")
+        except Exception as exc:
+            logger.warning("tool %r: validating arguments raised", self._name, exc_info=True)
+            return _error("tool_error", f"{type(exc).__name__}: {exc}")
         try:
             result = await self._run(values)
         except Exception as exc:
@@ -465,6 +490,30 @@ def _has_description(annotation: Any) -> bool:
     return any(isinstance(m, FieldInfo) and m.description for m in typing.get_args(annotation)[1:])
 
 
+def _caller_locals() -> dict[str, Any]:
+    """Locals of the nearest frame outside this package (where the tool was defined)."""
+    frame = inspect.currentframe()
+    try:
+        while frame is not None and frame.f_globals.get("__name__", "").startswith("tac.tools"):
+            frame = frame.f_back
+        return dict(frame.f_locals) if frame is not None else {}
+    finally:
+        del frame
+
+
+def _type_hints(func: Callable[..., Any], where: str) -> dict[str, Any]:
+    """Resolve annotations, also against the defining scope (tools defined inside functions)."""
+    try:
+        return typing.get_type_hints(func, include_extras=True)
+    except NameError:
+        try:
+            return typing.get_type_hints(func, localns=_caller_locals(), include_extras=True)
+        except Exception as exc:
+            raise TypeError(f"{where}: cannot resolve type hints: {exc}") from exc
+    except Exception as exc:
+        raise TypeError(f"{where}: cannot resolve type hints: {exc}") from exc
+
+
 def _build_spec(func: Callable[..., Any], tool_name: str) -> tuple[_Spec, str | None]:
     """Build the validation model and schema from a function; fail clearly if it cannot."""
     where = f"tool {tool_name!r}"
@@ -472,10 +521,7 @@ def _build_spec(func: Callable[..., Any], tool_name: str) -> tuple[_Spec, str | 
         signature = inspect.signature(func)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{where}: cannot read the signature of {func!r}") from exc
-    try:
-        hints = typing.get_type_hints(func, include_extras=True)
-    except Exception as exc:
-        raise TypeError(f"{where}: cannot resolve type hints: {exc}") from exc
+    hints = _type_hints(func, where)
     summary, param_docs = parse_docstring(inspect.getdoc(func))
 
     field_defs: dict[str, Any] = {}
@@ -554,7 +600,7 @@ def _make_tool(
             f"tool {tool_name!r} has no description: give the function a docstring or pass "
             "description=... to function_tool"
         )
-    return TACTool(tool_name, text.strip(), spec)
+    return TACTool._create(tool_name, text.strip(), spec, {})
 
 
 @overload
@@ -614,9 +660,12 @@ def create_tool(
     injected: dict[str, _Injected] = {}
     try:
         signature = inspect.signature(implementation)
-        hints = typing.get_type_hints(implementation, include_extras=True)
-    except Exception:
-        signature, hints = inspect.Signature(), {}
+    except (TypeError, ValueError):
+        signature = inspect.Signature()
+    try:
+        hints = _type_hints(implementation, f"tool {name!r}")
+    except TypeError:
+        hints = {}
     for param in signature.parameters.values():
         if param.name in hints:
             is_injected, annotation = _injection_of(hints[param.name])
@@ -632,4 +681,4 @@ def create_tool(
         injected=injected,
         signature=signature.replace(parameters=visible),
     )
-    return TACTool(name, description.strip(), spec)
+    return TACTool._create(name, description.strip(), spec, {})
