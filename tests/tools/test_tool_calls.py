@@ -426,3 +426,26 @@ async def test_unexpected_errors_in_validators_are_tool_errors() -> None:
     tool = function_tool(run)
     result = await tool(item={"value": "x"})
     assert result == {"error": {"type": "tool_error", "message": "KeyError: 'x'"}}
+
+
+async def test_an_argument_named_self_is_just_an_unknown_argument() -> None:
+    @function_tool
+    def echo(text: str) -> str:
+        """Echo text."""
+        return text
+
+    result = await echo(text="hi", self="x")
+    assert result["error"]["details"][0]["loc"] == ["self"]
+
+
+async def test_unserialisable_results_become_tool_errors() -> None:
+    @function_tool
+    def loop() -> list[Any]:
+        """Return a cycle."""
+        cycle: list[Any] = []
+        cycle.append(cycle)
+        return cycle
+
+    result = await loop()
+    assert result["error"]["type"] == "tool_error"
+    assert result["error"]["message"].startswith("the result cannot be serialised to JSON")

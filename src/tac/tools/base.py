@@ -223,7 +223,7 @@ class TACTool:
             self._name, self._description, self._spec, {**self._injected, **values}
         )
 
-    async def __call__(self, **kwargs: Any) -> Any:
+    async def __call__(self, /, **kwargs: Any) -> Any:
         """Run the tool with the LLM's arguments; never raises for bad input or tool errors."""
         try:
             values = self._validate(kwargs)
@@ -245,7 +245,11 @@ class TACTool:
         except Exception as exc:
             logger.warning("tool %r raised %s", self._name, type(exc).__name__, exc_info=True)
             return _error("tool_error", f"{type(exc).__name__}: {exc}")
-        return _jsonable(result)
+        try:
+            return _jsonable(result)
+        except Exception as exc:
+            logger.warning("tool %r returned an unserialisable result", self._name, exc_info=True)
+            return _error("tool_error", f"the result cannot be serialised to JSON: {exc}")
 
     async def invoke(self, arguments: str | Mapping[str, Any] | None) -> str:
         """Run one tool call as an LLM sent it (a JSON object string); return a JSON string.
