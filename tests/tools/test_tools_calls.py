@@ -449,3 +449,45 @@ async def test_unserialisable_results_become_tool_errors() -> None:
     result = await loop()
     assert result["error"]["type"] == "tool_error"
     assert result["error"]["message"].startswith("the result cannot be serialised to JSON")
+
+
+class Line(BaseModel):
+    sku: str
+    quantity: int = 1
+    gift_note: str | None = "none"
+
+
+async def test_null_defaults_apply_inside_nested_models_and_lists() -> None:
+    seen: list[Line] = []
+
+    @function_tool
+    def order(lines: list[Line], primary: Line | None = None) -> int:
+        """Order items."""
+        seen.extend(lines)
+        return len(lines)
+
+    strict = order.to_openai_format()["function"]["parameters"]["$defs"]["Line"]
+    assert strict["required"] == ["sku", "quantity", "gift_note"]
+    assert await order(lines=[{"sku": "a", "quantity": None, "gift_note": None}], primary=None) == 1
+    assert seen == [Line(sku="a", quantity=1, gift_note=None)]
+
+
+def test_docstring_args_with_types_and_other_sections() -> None:
+    from tac.tools._schema import parse_docstring
+
+    description, params = parse_docstring(
+        """Summary line.
+
+        Args:
+            city (str): The city.
+            days (int, optional): How many
+                days ahead.
+            **kwargs: Ignored.
+
+        Raises:
+            ValueError: never documented as a parameter.
+        """
+    )
+    assert description == "Summary line."
+    assert params == {"city": "The city.", "days": "How many days ahead.", "kwargs": "Ignored."}
+    assert parse_docstring(None) == (None, {})
