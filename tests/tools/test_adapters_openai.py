@@ -98,3 +98,11 @@ def test_nothing_to_add_returns_the_client_and_bad_clients_are_rejected() -> Non
     assert with_tac_memory(client, TACMemoryResponse.empty()) is client
     with pytest.raises(TypeError, match=r"expects an openai\.OpenAI or openai\.AsyncOpenAI client"):
         with_tac_memory(object(), MEMORY)
+
+
+def test_the_proxy_survives_copy_and_repr() -> None:
+    client = OpenAI(api_key="test", base_url="http://127.0.0.1:9/v1")
+    wrapped = with_tac_memory(client, MEMORY)
+    assert repr(wrapped).startswith("_ClientProxy(<openai.OpenAI")
+    duplicate = copy.copy(wrapped)
+    assert duplicate.base_url == client.base_url

@@ -27,6 +27,8 @@ class _Proxy:
         self._memory = memory
 
     def __getattr__(self, name: str) -> Any:
+        if name in _Proxy.__slots__:
+            raise AttributeError(name)
         return getattr(self._target, name)
 
     def __repr__(self) -> str:
