@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import zlib
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from typing import Any, TypeVar
@@ -40,8 +42,16 @@ def parse_time(value: str, field: str) -> datetime:
 
 
 async def json_object(request: Request) -> dict[str, Any]:
-    """The request's JSON object body, or a Twilio-shaped 400."""
+    """The request's JSON object body (``gzip``/``deflate`` encoded or not), or a 400."""
     raw = await request.body()
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("gzip", "deflate"):
+        try:
+            raw = gzip.decompress(raw) if encoding == "gzip" else zlib.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise bad_request(f"Request body is not valid {encoding} data") from exc
+    elif encoding not in ("identity", ""):
+        raise bad_request(f"Content-Encoding {encoding!r} is not supported by the sandbox")
     try:
         body = json.loads(raw) if raw else None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
