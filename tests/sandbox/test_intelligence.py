@@ -10,7 +10,6 @@ from _products_support import INTELLIGENCE, MEMORY, asgi_client, ctx_of, make_ap
 from fastapi import FastAPI, Request
 from twilio.request_validator import RequestValidator
 
-
 pytestmark = pytest.mark.integration
 
 # Keys of twilio-specs/examples/intelligence-rule-execution-summary.json
