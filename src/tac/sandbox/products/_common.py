@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from typing import Any, TypeVar
@@ -112,6 +113,13 @@ def page_body(key: str, items: list[Any], offset: int, size: int, total: int) ->
     if offset > 0:
         meta["previousToken"] = str(max(0, offset - size))
     return {key: items, "meta": meta}
+
+
+def on_reset(ctx: Any, hook: Callable[[], Awaitable[None]]) -> None:
+    """Register ``hook`` for ``POST /sandbox/reset`` where the framework offers it."""
+    register = getattr(ctx, "on_reset", None)
+    if callable(register):
+        register(hook)
 
 
 def require(condition: bool, message: str, code: int | None = None) -> None:

@@ -24,7 +24,7 @@ from tac.sandbox._context import SandboxContext
 from tac.sandbox._db import dumps, loads
 from tac.sandbox._errors import TwilioError, bad_request
 from tac.sandbox._ids import sid
-from tac.sandbox.products._common import first, form_fields, rfc2822, utcnow
+from tac.sandbox.products._common import first, form_fields, on_reset, rfc2822, utcnow
 
 API_VERSION = "2010-04-01"
 STATUSES = (
@@ -276,6 +276,10 @@ class CallsService:
             },
         )
 
+    async def reset(self) -> None:
+        """Forget every call."""
+        self.ctx.db.execute("DELETE FROM calls")
+
     def all(self) -> list[dict[str, Any]]:
         rows = self.ctx.db.query("SELECT doc, params FROM calls ORDER BY seq")
         return [{"call": loads(row["doc"]), "params": loads(row["params"])} for row in rows]
@@ -285,6 +289,7 @@ def install(ctx: SandboxContext) -> None:
     """Add the Calls API under ``/api`` and ``GET /sandbox/calls``."""
     ctx.db.migrate("calls-1", _SCHEMA)
     service = CallsService(ctx)
+    on_reset(ctx, service.reset)
 
     async def get_call(call_sid: str) -> dict[str, Any] | None:
         return service.get(call_sid)

@@ -35,7 +35,7 @@ from tac.sandbox._context import SandboxContext
 from tac.sandbox._db import dumps, loads
 from tac.sandbox._errors import bad_request, not_found
 from tac.sandbox._ids import ttid
-from tac.sandbox.products._common import iso, page_body, page_bounds, utcnow
+from tac.sandbox.products._common import iso, on_reset, page_body, page_bounds, utcnow
 from tac.sandbox.products._extract import Utterance, observations, summarize
 
 logger = logging.getLogger("tac.sandbox.intelligence")
@@ -310,6 +310,12 @@ class IntelligenceService:
             logger.warning("CI webhook to %s failed: %s", url, exc)
         self.deliveries.append(record)
 
+    async def reset(self) -> None:
+        """Forget operator results and deliveries; keep the configuration and its rules."""
+        await self.drain()
+        self.ctx.db.execute("DELETE FROM ci_results")
+        self.deliveries.clear()
+
     async def drain(self) -> None:
         """Wait for webhook deliveries in flight."""
         while self._tasks:
@@ -349,6 +355,7 @@ def install(ctx: SandboxContext) -> None:
     ctx.bus.subscribe("conversation.status_changed", service.on_status_changed)
     ctx.provide("intelligence.drain", service.drain)
     ctx.on_shutdown(service.close)
+    on_reset(ctx, service.reset)
     ctx.add_product("intelligence", _router(service))
     ctx.add_control(_control_router(service))
 

@@ -33,6 +33,7 @@ from tac.sandbox._ranking import BM25
 from tac.sandbox.products._common import (
     iso,
     json_object,
+    on_reset,
     page_body,
     page_bounds,
     parse_time,
@@ -85,6 +86,14 @@ SUMMARIES_ACCEPTED = "Summaries creation accepted"
 _SOURCE = re.compile(r"^[a-zA-Z0-9 _.-]+$")
 _IDENTIFIER_TRAITS = {"phone": ("Contact", "phone"), "email": ("Contact", "email")}
 _INFERRED_QUERY_MESSAGES = 10
+_DATA_TABLES = (
+    "mem_profiles",
+    "mem_identifiers",
+    "mem_observations",
+    "mem_summaries",
+    "mem_communications",
+    "mem_participants",
+)
 
 
 # --- identity --------------------------------------------------------------------------------
@@ -319,6 +328,12 @@ class MemoryService:
                     "INSERT OR IGNORE INTO mem_identifiers VALUES (?, ?, ?, ?)",
                     (store_id, id_type, value, profile_id),
                 )
+
+    async def reset(self) -> None:
+        """Forget profiles and everything about them; keep the stores."""
+        with self.db.transaction() as conn:
+            for table in _DATA_TABLES:
+                conn.execute(f"DELETE FROM {table}")
 
     def delete_profile(self, store_id: str, profile_id: str) -> None:
         self.profile_row(store_id, profile_id)
@@ -721,6 +736,7 @@ def install(ctx: SandboxContext) -> None:
     ctx.provide("memory.resolve_profile", service.resolve_profile)
     ctx.provide("memory.add_summary", service.add_summary)
     ctx.provide("memory.add_observations", service.add_observations)
+    on_reset(ctx, service.reset)
 
     async def on_communication(payload: dict[str, Any]) -> None:
         communication = payload.get("communication")

@@ -25,7 +25,14 @@ from tac.sandbox._context import SandboxContext
 from tac.sandbox._db import dumps, loads
 from tac.sandbox._errors import TwilioError, bad_request, not_found
 from tac.sandbox._ids import sid
-from tac.sandbox.products._common import first, form_fields, iso, parse_time, utcnow
+from tac.sandbox.products._common import (
+    first,
+    form_fields,
+    iso,
+    on_reset,
+    parse_time,
+    utcnow,
+)
 
 STUDIO_BASE = "https://studio.twilio.com"
 HANDOFF_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response><Say>{message}</Say></Response>'
@@ -147,6 +154,12 @@ class StudioService:
         self.ctx.db.execute("INSERT INTO studio_voice_handoffs (doc) VALUES (?)", (dumps(handoff),))
         return handoff
 
+    async def reset(self) -> None:
+        """Forget executions and voice handoffs."""
+        with self.ctx.db.transaction() as conn:
+            conn.execute("DELETE FROM studio_executions")
+            conn.execute("DELETE FROM studio_voice_handoffs")
+
     def voice_handoffs(self) -> list[dict[str, Any]]:
         rows = self.ctx.db.query("SELECT doc FROM studio_voice_handoffs ORDER BY seq")
         return [loads(row["doc"]) for row in rows]
@@ -156,6 +169,7 @@ def install(ctx: SandboxContext) -> None:
     """Add Studio v2 under ``/studio``, the voice handoff under ``/webhooks``, and controls."""
     ctx.db.migrate("studio-1", _SCHEMA)
     service = StudioService(ctx)
+    on_reset(ctx, service.reset)
     ctx.add_product("studio", _studio_router(service))
     ctx.add_product("webhooks", _webhooks_router(service))
     ctx.add_control(_control_router(service))
