@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
 from typing import Any
 
 import pytest
@@ -13,6 +15,8 @@ from twilio.rest.memory.v1.conversation_summary import ConversationSummaryList
 from twilio.rest.memory.v1.lookup import LookupList
 from twilio.rest.memory.v1.observation import ObservationList
 from twilio.rest.memory.v1.recall import RecallList
+
+from tac.sandbox import SandboxSettings, create_app
 
 pytestmark = pytest.mark.integration
 
@@ -504,3 +508,33 @@ async def test_official_client_errors_are_twilio_exceptions(app: Any) -> None:
             await asyncio.to_thread(fetch_missing)
     assert caught.value.status == 404
     assert caught.value.code == 20404
+
+
+async def test_gzip_request_bodies_are_accepted(app: Any) -> None:
+    _, profiles = _paths(app)
+    body = gzip.compress(json.dumps({"traits": {"Contact": {"phone": "+14155550123"}}}).encode())
+    async with asgi_client(app) as http:
+        response = await http.post(
+            profiles,
+            content=body,
+            headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        )
+        broken = await http.post(
+            profiles,
+            content=b"not gzip",
+            headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        )
+    assert response.status_code == 202
+    assert broken.status_code == 400
+
+
+async def test_default_app_serves_every_product() -> None:
+    app = create_app(SandboxSettings(db=":memory:"))
+    async with asgi_client(app) as http:
+        health = (await http.get("/sandbox/health")).json()
+        store = ctx_of(app).identity.memory_store_id
+        stores = (await http.get("/memory/v1/ControlPlane/Stores")).json()
+    assert {"memory", "knowledge", "studio", "webhooks", "api", "intelligence"} <= set(
+        health["products"]
+    )
+    assert stores["stores"] == [store]

@@ -776,7 +776,7 @@ def _router(service: MemoryService) -> APIRouter:
     ) -> dict[str, Any]:
         offset, size = page_bounds(page_size, page_token)
         rows = service.db.query("SELECT id FROM mem_stores ORDER BY created_at, id")
-        stores = [service.store_json(row["id"]) for row in rows]
+        stores = [row["id"] for row in rows]  # Twilio lists store ids, not stores
         return page_body("stores", stores[offset : offset + size], offset, size, len(stores))
 
     @router.get("/v1/ControlPlane/Stores/{store_id}")
@@ -790,6 +790,24 @@ def _router(service: MemoryService) -> APIRouter:
         _check_traits(body.traits)
         profile_id = service.resolve_or_create(store_id, body.traits)
         return _accepted({"message": PROFILE_ACCEPTED, "id": profile_id})
+
+    @router.get("/v1/Stores/{store_id}/Profiles")
+    async def list_profiles(
+        store_id: str,
+        page_size: Annotated[int | None, Query(alias="pageSize")] = None,
+        page_token: Annotated[str | None, Query(alias="pageToken")] = None,
+    ) -> dict[str, Any]:
+        service.require_store(store_id)
+        offset, size = page_bounds(page_size, page_token)
+        rows = service.db.query(
+            "SELECT id FROM mem_profiles WHERE store_id = ? ORDER BY seq LIMIT ? OFFSET ?",
+            (store_id, size, offset),
+        )
+        total = service.db.one(
+            "SELECT COUNT(*) AS n FROM mem_profiles WHERE store_id = ?", (store_id,)
+        )
+        count = int(total["n"]) if total is not None else 0
+        return page_body("profiles", [row["id"] for row in rows], offset, size, count)
 
     @router.post("/v1/Stores/{store_id}/Profiles/Lookup")
     async def lookup(store_id: str, request: Request) -> dict[str, Any]:
