@@ -71,6 +71,11 @@ def test_ties_keep_input_order() -> None:
     assert [i.index for i in ranked] == [0, 1]
 
 
+def test_a_query_term_missing_from_the_corpus_does_not_sink_the_match() -> None:
+    index = BM25(["Standard shipping takes 3-5 business days."])
+    assert index.scores("shipping time")[0] >= 0.3
+
+
 def test_empty_corpus_and_query() -> None:
     assert BM25([]).rank("anything") == []
     assert BM25(["x y"]).rank("") == []
@@ -84,6 +89,10 @@ def test_empty_corpus_and_query() -> None:
         (("prefers", "preferred", "prefer"), "pref"),
         (("policies", "policy"), "policy"),
         (("refunds", "refunded", "refund"), "refund"),
+        (("updates", "updated", "update", "updating"), "updat"),
+        (("takes", "take"), "tak"),
+        (("boxes", "box"), "box"),
+        (("business",), "business"),
     ],
 )
 def test_word_families_meet(words: tuple[str, ...], stemmed: str) -> None:

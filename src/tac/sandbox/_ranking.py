@@ -36,22 +36,31 @@ _SUFFIXES = ("ations", "ation", "ings", "ing", "edly", "ies", "ied", "ers", "er"
 def stem(word: str) -> str:
     """A small, deterministic suffix stripper (not Porter: enough to match word families).
 
-    Two passes, so "ordered", "orders" and "order" (and "preferred", "prefers") meet.
+    Two passes, then a final silent ``e`` goes, so "ordered", "orders" and "order" meet, as do
+    "updates", "updated" and "update".
     """
-    return _strip_suffix(_strip_suffix(word))
+    stemmed = _strip_suffix(_strip_suffix(word))
+    if len(stemmed) > 3 and stemmed.endswith("e") and not stemmed.endswith("ee"):
+        stemmed = stemmed[:-1]
+    return stemmed
 
 
 def _strip_suffix(word: str) -> str:
     if word.isdigit() or len(word) <= 3:
         return word
     for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            base = word[: -len(suffix)]
-            if suffix in ("ies", "ied"):
-                return base + "y"
-            if len(base) >= 4 and base[-1] == base[-2] and base[-1] not in "aeiousl":
-                base = base[:-1]  # shipping -> shipp -> ship
-            return base
+        if not word.endswith(suffix) or len(word) - len(suffix) < 3:
+            continue
+        base = word[: -len(suffix)]
+        if suffix == "s" and word.endswith(("ss", "us", "is")):
+            return word
+        if suffix == "es" and not base.endswith(("s", "x", "z", "ch", "sh")):
+            return word[:-1]  # takes -> take, but boxes -> box
+        if suffix in ("ies", "ied"):
+            return base + "y"
+        if len(base) >= 4 and base[-1] == base[-2] and base[-1] not in "aeiousl":
+            base = base[:-1]  # shipping -> shipp -> ship
+        return base
     return word
 
 
@@ -98,7 +107,8 @@ class BM25:
         self._idf = {
             term: math.log(1.0 + (count - n + 0.5) / (n + 0.5)) for term, n in frequencies.items()
         }
-        self._unseen_idf = math.log(1.0 + (count + 0.5) / 0.5)
+        # A query term the corpus lacks weighs as if one document held it.
+        self._unseen_idf = math.log(1.0 + (max(count, 1) - 1 + 0.5) / 1.5)
 
     def __len__(self) -> int:
         return len(self._docs)
