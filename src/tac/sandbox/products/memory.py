@@ -48,7 +48,8 @@ CREATE TABLE mem_stores (
 );
 CREATE TABLE mem_profiles (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, store_id TEXT NOT NULL,
-    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, traits TEXT NOT NULL
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, traits TEXT NOT NULL,
+    merged_into TEXT
 );
 CREATE TABLE mem_identifiers (
     store_id TEXT NOT NULL, id_type TEXT NOT NULL, value TEXT NOT NULL, profile_id TEXT NOT NULL,
@@ -269,14 +270,24 @@ class MemoryService:
 
     # profiles
 
-    def profile_row(self, store_id: str, profile_id: str) -> Any:
+    def profile_row(self, store_id: str, profile_id: str, *, follow: bool = True) -> Any:
+        """A profile's row; a merged profile's canonical row when ``follow``."""
         self.require_store(store_id)
         row = self.db.one(
             "SELECT * FROM mem_profiles WHERE store_id = ? AND id = ?", (store_id, profile_id)
         )
         if row is None:
             raise not_found("Profile", profile_id)
+        hops = 0
+        while follow and row["merged_into"] and hops < 10:
+            row = self.db.one("SELECT * FROM mem_profiles WHERE id = ?", (row["merged_into"],))
+            hops += 1
+            if row is None:
+                raise not_found("Profile", profile_id)
         return row
+
+    def canonical_id(self, store_id: str, profile_id: str) -> str:
+        return str(self.profile_row(store_id, profile_id)["id"])
 
     def find_profiles(self, store_id: str, id_type: str, value: str) -> list[str]:
         rows = self.db.query(
@@ -293,11 +304,12 @@ class MemoryService:
             raise bad_request(
                 "traits: at least one identifier trait is required (Contact.phone or Contact.email)"
             )
+        matches: list[str] = []
         for id_type, value in identifiers:
-            matches = self.find_profiles(store_id, id_type, value)
-            if matches:
-                self.patch_traits(store_id, matches[0], traits)
-                return matches[0]
+            matches += [m for m in self.find_profiles(store_id, id_type, value) if m not in matches]
+        if matches:
+            self.patch_traits(store_id, matches[0], traits)
+            return self.canonical_id(store_id, matches[0])
         profile_id = ttid("mem_profile")
         now = iso(utcnow())
         clean = merge_traits({}, traits)
@@ -315,19 +327,72 @@ class MemoryService:
         return profile_id
 
     def patch_traits(self, store_id: str, profile_id: str, patch: dict[str, Any]) -> None:
+        """Deep-merge ``patch`` into the traits; an identifier trait that changes moves the
+        identifier, and one that another profile holds merges the two profiles."""
         row = self.profile_row(store_id, profile_id)
+        profile_id = row["id"]
+        before = dict(_identifiers(loads(row["traits"])))
         traits = merge_traits(loads(row["traits"]), patch)
+        after = dict(_identifiers(traits))
         with self.db.transaction() as conn:
             conn.execute(
                 "UPDATE mem_profiles SET traits = ?, updated_at = ? WHERE id = ?",
                 (dumps(traits), iso(utcnow()), profile_id),
             )
-            conn.execute("DELETE FROM mem_identifiers WHERE profile_id = ?", (profile_id,))
-            for id_type, value in _identifiers(traits):
+            for id_type, old in before.items():
+                if after.get(id_type) != old:
+                    conn.execute(
+                        "DELETE FROM mem_identifiers WHERE profile_id = ? AND id_type = ?"
+                        " AND value = ?",
+                        (profile_id, id_type, old),
+                    )
+            for id_type, value in after.items():
                 conn.execute(
                     "INSERT OR IGNORE INTO mem_identifiers VALUES (?, ?, ?, ?)",
                     (store_id, id_type, value, profile_id),
                 )
+        owners = {profile_id}
+        for id_type, value in after.items():
+            owners.update(self.find_profiles(store_id, id_type, value))
+        if len(owners) > 1:
+            self.merge_profiles(store_id, owners)
+
+    def merge_profiles(self, store_id: str, profile_ids: set[str]) -> str:
+        """Merge profiles sharing an identifier into the earliest (the canonical one).
+
+        Traits merge oldest first (newer values win); identifiers, observations, summaries and
+        conversation links move; the others answer 301 with the canonical profile's URL.
+        """
+        marks = ",".join("?" for _ in profile_ids)
+        rows = self.db.query(
+            f"SELECT * FROM mem_profiles WHERE id IN ({marks}) ORDER BY seq", tuple(profile_ids)
+        )
+        canonical, others = rows[0], rows[1:]
+        traits: dict[str, Any] = {}
+        for row in rows:
+            traits = merge_traits(traits, loads(row["traits"]))
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE mem_profiles SET traits = ?, updated_at = ? WHERE id = ?",
+                (dumps(traits), iso(utcnow()), canonical["id"]),
+            )
+            for other in others:
+                conn.execute(
+                    "INSERT OR IGNORE INTO mem_identifiers (store_id, id_type, value, profile_id)"
+                    " SELECT store_id, id_type, value, ? FROM mem_identifiers WHERE profile_id = ?",
+                    (canonical["id"], other["id"]),
+                )
+                for table in ("mem_observations", "mem_summaries", "mem_participants"):
+                    conn.execute(
+                        f"UPDATE {table} SET profile_id = ? WHERE profile_id = ?",
+                        (canonical["id"], other["id"]),
+                    )
+                conn.execute("DELETE FROM mem_identifiers WHERE profile_id = ?", (other["id"],))
+                conn.execute(
+                    "UPDATE mem_profiles SET merged_into = ? WHERE id = ? OR merged_into = ?",
+                    (canonical["id"], other["id"], other["id"]),
+                )
+        return str(canonical["id"])
 
     async def reset(self) -> None:
         """Forget profiles and everything about them; keep the stores."""
@@ -336,11 +401,13 @@ class MemoryService:
                 conn.execute(f"DELETE FROM {table}")
 
     def delete_profile(self, store_id: str, profile_id: str) -> None:
-        self.profile_row(store_id, profile_id)
+        profile_id = self.canonical_id(store_id, profile_id)
         with self.db.transaction() as conn:
             for table in ("mem_identifiers", "mem_observations", "mem_summaries"):
                 conn.execute(f"DELETE FROM {table} WHERE profile_id = ?", (profile_id,))
-            conn.execute("DELETE FROM mem_profiles WHERE id = ?", (profile_id,))
+            conn.execute(
+                "DELETE FROM mem_profiles WHERE id = ? OR merged_into = ?", (profile_id, profile_id)
+            )
 
     async def resolve_profile(self, store_id: str, channel: str, address: str) -> str | None:
         """The profile a customer address belongs to, created if none matches.
@@ -423,8 +490,10 @@ class MemoryService:
         self, store_id: str, profile_id: str, conversation_id: str, content: str, source: str
     ) -> str | None:
         """Write one summary (skipped if the same text exists for that conversation)."""
-        if self._missing_profile(store_id, profile_id):
+        canonical = self._canonical_or_none(store_id, profile_id)
+        if canonical is None:
             return None
+        profile_id = canonical
         duplicate = self.db.one(
             "SELECT id FROM mem_summaries WHERE profile_id = ? AND conversation_id = ?"
             " AND content = ?",
@@ -449,8 +518,10 @@ class MemoryService:
         source: str,
     ) -> list[str]:
         """Write observations (texts already recorded for that profile are skipped)."""
-        if self._missing_profile(store_id, profile_id):
+        canonical = self._canonical_or_none(store_id, profile_id)
+        if canonical is None:
             return []
+        profile_id = canonical
         existing = {
             row["content"]
             for row in self.db.query(
@@ -470,11 +541,11 @@ class MemoryService:
         ]
         return self.insert_observations(store_id, profile_id, items) if items else []
 
-    def _missing_profile(self, store_id: str, profile_id: str) -> bool:
-        row = self.db.one(
-            "SELECT 1 FROM mem_profiles WHERE store_id = ? AND id = ?", (store_id, profile_id)
-        )
-        return row is None
+    def _canonical_or_none(self, store_id: str, profile_id: str) -> str | None:
+        try:
+            return self.canonical_id(store_id, profile_id)
+        except TwilioError:
+            return None
 
     # communications (Memory's own copy)
 
@@ -584,7 +655,7 @@ class MemoryService:
 
     def recall(self, store_id: str, profile_id: str, body: _RecallBody) -> dict[str, Any]:
         started = time.perf_counter()
-        self.profile_row(store_id, profile_id)
+        profile_id = self.canonical_id(store_id, profile_id)
         begin = parse_time(body.beginDate, "beginDate") if body.beginDate else None
         end = parse_time(body.endDate, "endDate") if body.endDate else None
         if begin and end and begin >= end:
@@ -689,7 +760,7 @@ def _list_page(
     page_size: int | None,
     page_token: str | None,
 ) -> dict[str, Any]:
-    service.profile_row(store_id, profile_id)
+    profile_id = service.canonical_id(store_id, profile_id)
     offset, size = page_bounds(page_size, page_token)
     order = (order_by or "DESC").upper()
     if order not in ("ASC", "DESC"):
@@ -824,9 +895,18 @@ def _router(service: MemoryService) -> APIRouter:
     async def get_profile(
         store_id: str,
         profile_id: str,
+        request: Request,
         trait_groups: Annotated[str | None, Query(alias="traitGroups", max_length=256)] = None,
     ) -> JSONResponse:
-        row = service.profile_row(store_id, profile_id)
+        row = service.profile_row(store_id, profile_id, follow=False)
+        if row["merged_into"]:
+            canonical = service.canonical_id(store_id, profile_id)
+            location = f"{request.base_url}memory/v1/Stores/{store_id}/Profiles/{canonical}"
+            return JSONResponse(
+                {"message": "This resource has moved.", "uri": location},
+                status_code=301,
+                headers={"Location": location, "Canonical-Profile-Id": canonical},
+            )
         traits: dict[str, Any] = loads(row["traits"])
         if trait_groups:
             wanted = {name.strip() for name in trait_groups.split(",") if name.strip()}
@@ -836,7 +916,7 @@ def _router(service: MemoryService) -> APIRouter:
 
     @router.patch(profile_path)
     async def patch_profile(store_id: str, profile_id: str, request: Request) -> JSONResponse:
-        service.profile_row(store_id, profile_id)
+        profile_id = service.canonical_id(store_id, profile_id)
         body = validate(_ProfileBody, await json_object(request))
         _check_traits(body.traits)
         service.patch_traits(store_id, profile_id, body.traits)
@@ -868,7 +948,7 @@ def _router(service: MemoryService) -> APIRouter:
 
     @router.post(profile_path + "/Observations")
     async def create_observations(store_id: str, profile_id: str, request: Request) -> JSONResponse:
-        service.profile_row(store_id, profile_id)
+        profile_id = service.canonical_id(store_id, profile_id)
         body = validate(_ObservationsBody, await json_object(request))
         for i, item in enumerate(body.observations):
             parse_time(item.occurredAt, f"observations.{i}.occurredAt")
@@ -908,7 +988,7 @@ def _router(service: MemoryService) -> APIRouter:
 
     @router.get(profile_path + "/Observations/{observation_id}")
     async def get_observation(store_id: str, profile_id: str, observation_id: str) -> Any:
-        service.profile_row(store_id, profile_id)
+        profile_id = service.canonical_id(store_id, profile_id)
         row = service.db.one(
             "SELECT * FROM mem_observations WHERE profile_id = ? AND id = ?",
             (profile_id, observation_id),
@@ -919,7 +999,7 @@ def _router(service: MemoryService) -> APIRouter:
 
     @router.delete(profile_path + "/Observations/{observation_id}")
     async def delete_observation(store_id: str, profile_id: str, observation_id: str) -> Any:
-        service.profile_row(store_id, profile_id)
+        profile_id = service.canonical_id(store_id, profile_id)
         changed = service.db.execute(
             "DELETE FROM mem_observations WHERE profile_id = ? AND id = ?",
             (profile_id, observation_id),
@@ -930,7 +1010,7 @@ def _router(service: MemoryService) -> APIRouter:
 
     @router.post(profile_path + "/ConversationSummaries")
     async def create_summaries(store_id: str, profile_id: str, request: Request) -> JSONResponse:
-        service.profile_row(store_id, profile_id)
+        profile_id = service.canonical_id(store_id, profile_id)
         body = validate(_SummariesBody, await json_object(request))
         for i, item in enumerate(body.summaries):
             parse_time(item.occurredAt, f"summaries.{i}.occurredAt")
@@ -970,7 +1050,7 @@ def _router(service: MemoryService) -> APIRouter:
 
     @router.get(profile_path + "/ConversationSummaries/{summary_id}")
     async def get_summary(store_id: str, profile_id: str, summary_id: str) -> Any:
-        service.profile_row(store_id, profile_id)
+        profile_id = service.canonical_id(store_id, profile_id)
         row = service.db.one(
             "SELECT * FROM mem_summaries WHERE profile_id = ? AND id = ?", (profile_id, summary_id)
         )
@@ -980,7 +1060,7 @@ def _router(service: MemoryService) -> APIRouter:
 
     @router.delete(profile_path + "/ConversationSummaries/{summary_id}")
     async def delete_summary(store_id: str, profile_id: str, summary_id: str) -> Any:
-        service.profile_row(store_id, profile_id)
+        profile_id = service.canonical_id(store_id, profile_id)
         changed = service.db.execute(
             "DELETE FROM mem_summaries WHERE profile_id = ? AND id = ?", (profile_id, summary_id)
         )
@@ -990,7 +1070,7 @@ def _router(service: MemoryService) -> APIRouter:
 
     @router.post(profile_path + "/Recall")
     async def recall(store_id: str, profile_id: str, request: Request) -> dict[str, Any]:
-        service.profile_row(store_id, profile_id)
+        profile_id = service.canonical_id(store_id, profile_id)
         body = validate(_RecallBody, await json_object(request))
         return service.recall(store_id, profile_id, body)
 
