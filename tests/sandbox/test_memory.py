@@ -538,3 +538,28 @@ async def test_default_app_serves_every_product() -> None:
         health["products"]
     )
     assert stores["stores"] == [store]
+
+
+async def test_control_api_lists_profiles_and_resolves_addresses(app: Any) -> None:
+    async with asgi_client(app) as http:
+        resolved = (
+            await http.post(
+                "/sandbox/memory/resolve",
+                json={"channel": "WHATSAPP", "address": "whatsapp:+14155550123"},
+            )
+        ).json()
+        chat = (
+            await http.post("/sandbox/memory/resolve", json={"channel": "CHAT", "address": "u1"})
+        ).json()
+        bad = await http.post("/sandbox/memory/resolve", json={"channel": "SMS"})
+        listed = (await http.get("/sandbox/memory/profiles")).json()
+    assert resolved["profileId"].startswith("mem_profile_")
+    assert chat == {"profileId": None}
+    assert bad.status_code == 400
+    assert listed["profiles"] == [
+        {
+            "id": resolved["profileId"],
+            "createdAt": listed["profiles"][0]["createdAt"],
+            "traits": {"Contact": {"phone": "+14155550123"}},
+        }
+    ]

@@ -97,9 +97,8 @@ def page_bounds(page_size: int | None, page_token: str | None) -> tuple[int, int
     size = 50 if page_size is None else page_size
     if not 1 <= size <= 1000:
         raise bad_request(f"pageSize must be between 1 and 1000, got {size}")
-    if page_token in (None, ""):
+    if not page_token:
         return 0, size
-    assert page_token is not None
     if not page_token.isdigit():
         raise bad_request(f"pageToken is not valid: {page_token!r}")
     return int(page_token), size

@@ -1,9 +1,15 @@
 """Conversation Memory v1 (``https://memory.twilio.com``), served under ``/memory``.
 
 Stores, profiles with identity resolution (``Contact.phone`` and ``Contact.email`` are the
-identifiers), trait patches as a deep merge, observations, conversation summaries and Recall,
-which ranks observations and summaries by BM25 relevance to the query. Memory keeps its own copy
-of every communication the Orchestrator publishes, for Recall's ``communicationsLimit``.
+identifiers; profiles that come to share one merge into the earliest, and the others answer
+``GET`` with 301), trait patches as a deep merge, observations, conversation summaries and
+Recall, which ranks observations and summaries by BM25 relevance to the query. Memory keeps its
+own copy of every communication the Orchestrator publishes, for Recall's
+``communicationsLimit``.
+
+Control API (under ``/sandbox/memory``): ``GET /profiles`` (every profile with its traits) and
+``POST /resolve`` ``{"channel", "address", "storeId"?}`` (identity resolution, as the
+Orchestrator does it).
 
 Services for other products (``ctx.service(name)``):
 
