@@ -563,3 +563,42 @@ async def test_control_api_lists_profiles_and_resolves_addresses(app: Any) -> No
             "traits": {"Contact": {"phone": "+14155550123"}},
         }
     ]
+
+
+SEED_003_TRAIT_SCRIPT = """
+import os
+from twilio.rest import Client
+from twilio.rest.memory.v1 import ProfileList
+account_sid = os.environ["TWILIO_ACCOUNT_SID"]
+auth_token =  os.environ["TWILIO_AUTH_TOKEN"]
+client = Client(account_sid, auth_token, http_client=tac.sandbox.twilio_http_client())
+profile_traits = client.memory.v1.profiles(
+   "STORE_ID",
+   "PROFILE_ID",
+).patch(
+   profile_patch=ProfileList.ProfilePatch(
+       {"traits": {"Contact": {"language": "spanish"}}}
+   )
+)
+print(profile_traits.message)
+"""
+
+
+async def test_seed_003_trait_script_with_account_credentials(
+    app: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import tac.sandbox
+
+    store, profiles = _paths(app)
+    ident = ctx_of(app).identity
+    async with asgi_client(app) as http:
+        profile = await _profile(http, profiles, {"Contact": {"phone": "+14155550123"}})
+        async with serve(app) as url:
+            monkeypatch.setenv("TWILIO_API_BASE_URL", url)
+            monkeypatch.setenv("TWILIO_ACCOUNT_SID", ident.account_sid)
+            monkeypatch.setenv("TWILIO_AUTH_TOKEN", ident.auth_token)
+            script = SEED_003_TRAIT_SCRIPT.replace("STORE_ID", store).replace("PROFILE_ID", profile)
+            await asyncio.to_thread(exec, script, {"tac": tac})
+        traits = (await http.get(f"{profiles}/{profile}")).json()["traits"]
+    assert capsys.readouterr().out == "Trait modifications accepted for processing.\n"
+    assert traits["Contact"]["language"] == "spanish"
