@@ -601,7 +601,7 @@ class MemoryService:
         }
         if with_status and party.get("deliveryStatus"):
             person["deliveryStatus"] = party["deliveryStatus"]
-        return {k: v for k, v in person.items() if v is not None}
+        return {k: v for k, v in person.items() if v is not None or k == "name"}
 
     def recall_communication(self, doc: dict[str, Any]) -> dict[str, Any]:
         content = doc.get("content") or {}
