@@ -128,6 +128,7 @@ async def test_call_json_matches_twilio_shape(app: Any) -> None:
         ({"To": "+1", "From": "+1", "Twiml": "x" * 4001}, 20001, "4000"),
         ({"To": "+1", "From": "+1", "Url": "not-a-url"}, 21205, "Url"),
         ({"To": "+1", "From": "+1", "Twiml": TWIML, "Timeout": "soon"}, 20001, "Timeout"),
+        ({"To": "+1", "From": "+1", "Twiml": TWIML, "Timeout": "0"}, 20001, "Timeout"),
         ({"To": "+1", "From": "+1", "Twiml": TWIML, "MachineDetection": "Yes"}, 20001, "Machine"),
         (
             {"To": "+1", "From": "+1", "Twiml": TWIML, "StatusCallbackEvent": "hung-up"},
