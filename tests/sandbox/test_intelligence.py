@@ -225,3 +225,41 @@ async def test_other_configurations_and_unchanged_status_are_ignored() -> None:
             await ctx.bus.publish("conversation.status_changed", event)
         summaries = (await http.get(f"{profiles}/{profile}/ConversationSummaries")).json()
     assert summaries["summaries"] == []
+
+
+async def test_malformed_bus_payloads_are_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    app = make_app([MEMORY, INTELLIGENCE])
+    ctx = ctx_of(app)
+    for payload in (
+        {},
+        {"status": "CLOSED"},
+        {"status": "CLOSED", "conversation": {"id": 5}},
+        {"status": "CLOSED", "conversation": "conv_conversation_1"},
+        {"status": "CLOSED", "conversation": {"id": "c", "configuration": []}},
+        {
+            "status": "CLOSED",
+            "conversation": {"id": "c"},
+            "participants": [{"id": ["x"], "type": "CUSTOMER", "profileId": 7}],
+            "communications": [
+                {"author": {"participantId": ["x"], "channel": 3}, "content": {"text": "Hi."}}
+            ],
+        },
+        {"status": "CLOSED", "conversation": {"id": "c"}, "participants": "x"},
+        {"status": "CLOSED", "conversation": {"id": "c"}, "communications": [None, 3]},
+    ):
+        await ctx.bus.publish("conversation.status_changed", payload)
+    for payload in (
+        {},
+        {"communication": "x"},
+        {"communication": {"id": 1}},
+        {"communication": {"id": "m", "conversationId": "c"}, "conversation": "c"},
+        {"communication": {"id": "m", "conversationId": "c", "content": "x"}},
+        {"participant": {"id": "p", "conversationId": "c"}},
+        {"conversation": {"id": "c", "participants": ["x", {"id": 3}]}},
+    ):
+        for topic in ("communication.created", "participant.added", "conversation.created"):
+            await ctx.bus.publish(topic, payload)
+    async with asgi_client(app) as http:
+        results = (await http.get("/sandbox/intelligence/results")).json()
+    assert len(results["operatorResults"]) == 1  # the one with a text to summarise
+    assert not [r for r in caplog.records if r.name == "tac.sandbox.events"]

@@ -114,6 +114,20 @@ def page_body(key: str, items: list[Any], offset: int, size: int, total: int) ->
     return {key: items, "meta": meta}
 
 
+def obj(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else ``{}`` (for payloads of uncertain shape)."""
+    return value if isinstance(value, dict) else {}
+
+
+def items(value: Any) -> list[dict[str, Any]]:
+    """The JSON objects in ``value`` if it is a list, else ``[]``."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def on_reset(ctx: Any, hook: Callable[[], Awaitable[None]]) -> None:
     """Register ``hook`` for ``POST /sandbox/reset`` where the framework offers it."""
     register = getattr(ctx, "on_reset", None)

@@ -35,7 +35,15 @@ from tac.sandbox._context import SandboxContext
 from tac.sandbox._db import dumps, loads
 from tac.sandbox._errors import bad_request, not_found
 from tac.sandbox._ids import ttid
-from tac.sandbox.products._common import iso, on_reset, page_body, page_bounds, utcnow
+from tac.sandbox.products._common import (
+    iso,
+    items,
+    obj,
+    on_reset,
+    page_body,
+    page_bounds,
+    utcnow,
+)
 from tac.sandbox.products._extract import Utterance, observations, summarize
 
 logger = logging.getLogger("tac.sandbox.intelligence")
@@ -134,7 +142,7 @@ class IntelligenceService:
         if status == str(payload.get("previous_status") or "").upper():
             return
         trigger = next((name for name, (s, _) in TRIGGERS.items() if s == status), None)
-        conversation = payload.get("conversation") or {}
+        conversation = obj(payload.get("conversation"))
         if trigger is None or not self._applies_to(conversation):
             return
         config = self.configuration()
@@ -157,7 +165,7 @@ class IntelligenceService:
             task.add_done_callback(self._tasks.discard)
 
     def _applies_to(self, conversation: dict[str, Any]) -> bool:
-        configured = (conversation.get("configuration") or {}).get("intelligenceConfigurationIds")
+        configured = obj(conversation.get("configuration")).get("intelligenceConfigurationIds")
         if not configured:
             return True
         return self.ctx.identity.intelligence_configuration_id in configured
@@ -165,23 +173,23 @@ class IntelligenceService:
     def operator_result(
         self, config: dict[str, Any], rule: dict[str, Any], payload: dict[str, Any]
     ) -> dict[str, Any] | None:
-        conversation = payload.get("conversation") or {}
+        conversation = obj(payload.get("conversation"))
         conversation_id = conversation.get("id")
         if not isinstance(conversation_id, str):
             return None
-        participants = [p for p in payload.get("participants") or [] if isinstance(p, dict)]
-        kinds = {p.get("id"): str(p.get("type") or "UNKNOWN") for p in participants}
-        communications = [c for c in payload.get("communications") or [] if isinstance(c, dict)]
+        participants = items(payload.get("participants"))
+        kinds = {str(p.get("id")): str(p.get("type") or "UNKNOWN") for p in participants}
+        communications = items(payload.get("communications"))
         utterances = []
         channels: list[str] = []
         for communication in communications:
-            author = communication.get("author") or {}
-            text = (communication.get("content") or {}).get("text")
+            author = obj(communication.get("author"))
+            text = obj(communication.get("content")).get("text")
             channel = author.get("channel")
             if isinstance(channel, str) and channel not in channels:
                 channels.append(channel)
             if isinstance(text, str) and text.strip():
-                speaker = kinds.get(author.get("participantId"), "UNKNOWN")
+                speaker = kinds.get(str(author.get("participantId")), "UNKNOWN")
                 utterances.append(Utterance(speaker, text))
         summary = summarize(utterances, channels[0] if len(channels) == 1 else None)
         if summary is None:
@@ -242,8 +250,8 @@ class IntelligenceService:
         }
 
     def _store_id(self, payload: dict[str, Any]) -> str:
-        conversation = payload.get("conversation") or {}
-        store = payload.get("memoryStoreId") or (conversation.get("configuration") or {}).get(
+        conversation = obj(payload.get("conversation"))
+        store = payload.get("memoryStoreId") or obj(conversation.get("configuration")).get(
             "memoryStoreId"
         )
         return str(store or self.ctx.identity.memory_store_id)

@@ -38,11 +38,14 @@ from tac.sandbox._ids import ttid
 from tac.sandbox._ranking import BM25
 from tac.sandbox.products._common import (
     iso,
+    items,
     json_object,
+    obj,
     on_reset,
     page_body,
     page_bounds,
     parse_time,
+    str_or_none,
     utcnow,
     validate,
 )
@@ -564,19 +567,24 @@ class MemoryService:
             "INSERT INTO mem_participants (id, conversation_id, profile_id, doc)"
             " VALUES (?, ?, ?, ?)"
             " ON CONFLICT (id) DO UPDATE SET profile_id = excluded.profile_id, doc = excluded.doc",
-            (participant_id, conversation_id, participant.get("profileId"), dumps(participant)),
+            (
+                participant_id,
+                conversation_id,
+                str_or_none(participant.get("profileId")),
+                dumps(participant),
+            ),
         )
 
     def remember_communication(
         self, communication: dict[str, Any], conversation: dict[str, Any] | None
     ) -> None:
         communication_id = communication.get("id")
-        conversation_id = communication.get("conversationId") or (conversation or {}).get("id")
+        conversation = obj(conversation)
+        conversation_id = communication.get("conversationId") or conversation.get("id")
         if not isinstance(communication_id, str) or not isinstance(conversation_id, str):
             return
-        for participant in (conversation or {}).get("participants") or []:
-            if isinstance(participant, dict):
-                self.remember_participant({"conversationId": conversation_id, **participant})
+        for participant in items(conversation.get("participants")):
+            self.remember_participant({"conversationId": conversation_id, **participant})
         self.db.execute(
             "INSERT INTO mem_communications (id, conversation_id, doc) VALUES (?, ?, ?)"
             " ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
@@ -604,17 +612,13 @@ class MemoryService:
         return {k: v for k, v in person.items() if v is not None or k == "name"}
 
     def recall_communication(self, doc: dict[str, Any]) -> dict[str, Any]:
-        content = doc.get("content") or {}
+        content = obj(doc.get("content"))
         item: dict[str, Any] = {
             "id": doc["id"],
-            "author": self._person(doc.get("author") or {}, with_status=False),
+            "author": self._person(obj(doc.get("author")), with_status=False),
             "content": {"text": content.get("text")} if content.get("text") is not None else {},
             "createdAt": doc.get("createdAt"),
-            "recipients": [
-                self._person(r, with_status=True)
-                for r in doc.get("recipients") or []
-                if isinstance(r, dict)
-            ],
+            "recipients": [self._person(r, with_status=True) for r in items(doc.get("recipients"))],
         }
         if doc.get("channelId"):
             item["channelId"] = doc["channelId"]
@@ -630,7 +634,7 @@ class MemoryService:
         )
         texts = []
         for row in reversed(rows):
-            text = (loads(row["doc"]).get("content") or {}).get("text")
+            text = obj(loads(row["doc"]).get("content")).get("text")
             if isinstance(text, str) and text.strip():
                 texts.append(text)
         return texts
@@ -826,12 +830,9 @@ def install(ctx: SandboxContext) -> None:
             service.remember_participant(participant)
 
     async def on_conversation(payload: dict[str, Any]) -> None:
-        conversation = payload.get("conversation") or {}
-        for participant in conversation.get("participants") or []:
-            if isinstance(participant, dict):
-                service.remember_participant(
-                    {"conversationId": conversation.get("id"), **participant}
-                )
+        conversation = obj(payload.get("conversation"))
+        for participant in items(conversation.get("participants")):
+            service.remember_participant({"conversationId": conversation.get("id"), **participant})
 
     ctx.bus.subscribe("communication.created", on_communication)
     ctx.bus.subscribe("participant.added", on_participant)
