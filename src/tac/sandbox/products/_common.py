@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
-from tac.sandbox._errors import TwilioError, bad_request
+from tac.sandbox._errors import bad_request
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -133,8 +133,3 @@ def on_reset(ctx: Any, hook: Callable[[], Awaitable[None]]) -> None:
     register = getattr(ctx, "on_reset", None)
     if callable(register):
         register(hook)
-
-
-def require(condition: bool, message: str, code: int | None = None) -> None:
-    if not condition:
-        raise TwilioError(400, message, code=code)

@@ -135,6 +135,8 @@ def _split_events(values: list[str]) -> list[str]:
 
 
 class CallsService:
+    """Calls placed through the Calls API, in SQLite, and their status changes."""
+
     def __init__(self, ctx: SandboxContext) -> None:
         self.ctx = ctx
 

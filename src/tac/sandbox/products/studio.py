@@ -50,6 +50,8 @@ CREATE TABLE studio_voice_handoffs (
 
 
 class StudioService:
+    """Executions and voice handoffs of the sandbox's Studio flow, in SQLite."""
+
     def __init__(self, ctx: SandboxContext) -> None:
         self.ctx = ctx
 
