@@ -28,6 +28,15 @@ class SandboxSettings(BaseModel):
         gt=0,
         description="Seconds per Orchestrator status-timeout unit (Twilio: minutes)",
     )
+    webhook_attempts: int = Field(
+        default=5, ge=1, le=20, description="Deliveries tried per webhook before giving up"
+    )
+    webhook_base_delay_seconds: float = Field(
+        default=0.5, ge=0, description="Delay before the first redelivery; doubles each time"
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="How long one delivery may take before it counts as failed"
+    )
 
     def base_url(self) -> str:
         if self.public_url:
