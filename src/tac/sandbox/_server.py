@@ -26,11 +26,35 @@ from tac.sandbox._settings import SandboxIdentity, SandboxSettings
 
 
 class _EmbeddedServer(uvicorn.Server):
-    """A uvicorn server that leaves the host program's signal handlers alone."""
+    """A uvicorn server for tests: leaves the host's signal handlers alone, stops at once."""
+
+    _stop: asyncio.Event | None = None
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    def stop(self) -> None:
+        self.should_exit = True
+        if self._stop is not None:
+            self._stop.set()
+
+    async def main_loop(self) -> None:
+        self._stop = asyncio.Event()
+        if not self.should_exit:
+            await self.on_tick(0)
+            await self._stop.wait()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for listener in self.servers:
+            listener.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        for _ in range(1000):  # up to 5 s for responses in flight
+            if not (self.server_state.connections or self.server_state.tasks):
+                break
+            await asyncio.sleep(0.005)
+        await self.lifespan.shutdown()
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -70,7 +94,7 @@ async def _serve_socket(app: Any, sock: socket.socket) -> AsyncIterator[str]:
         display = f"[{host}]" if ":" in host else host
         yield f"http://{display}:{bound}"
     finally:
-        server.should_exit = True
+        server.stop()
         with contextlib.suppress(Exception, SystemExit):
             await task
         sock.close()

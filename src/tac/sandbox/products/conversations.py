@@ -12,6 +12,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Iterable
@@ -22,7 +23,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from tac.sandbox._context import SandboxContext
-from tac.sandbox._db import dumps, loads
+from tac.sandbox._db import loads
 from tac.sandbox._errors import TwilioError, bad_request, not_found
 from tac.sandbox._ids import sid, ttid
 from tac.sandbox._notify import Changes
@@ -147,11 +148,11 @@ class Orchestrator:
     def _save_configuration(self, doc: dict[str, Any], *, insert: bool = False) -> None:
         if insert:
             self.db.execute(
-                "INSERT INTO conv_configurations (id, doc) VALUES (?, ?)", (doc["id"], dumps(doc))
+                "INSERT INTO conv_configurations (id, doc) VALUES (?, ?)", (doc["id"], _dumps(doc))
             )
         else:
             self.db.execute(
-                "UPDATE conv_configurations SET doc = ? WHERE id = ?", (dumps(doc), doc["id"])
+                "UPDATE conv_configurations SET doc = ? WHERE id = ?", (_dumps(doc), doc["id"])
             )
 
     def configuration(self, configuration_id: str) -> dict[str, Any]:
@@ -229,7 +230,7 @@ class Orchestrator:
             "statusUrl": status_url,
             "related": related,
         }
-        self.db.execute("INSERT INTO conv_operations (id, doc) VALUES (?, ?)", (op_id, dumps(doc)))
+        self.db.execute("INSERT INTO conv_operations (id, doc) VALUES (?, ?)", (op_id, _dumps(doc)))
         return {"statusUrl": status_url, "related": related}, op_id
 
     def get_operation(self, op_id: str) -> dict[str, Any]:
@@ -349,7 +350,7 @@ class Orchestrator:
         self.db.execute(
             "INSERT INTO conv_conversations (id, configuration_id, status, channel,"
             " last_activity, doc) VALUES (?, ?, ?, ?, ?, ?)",
-            (conversation_id, body.configurationId, "ACTIVE", channel, now_ts, dumps(doc)),
+            (conversation_id, body.configurationId, "ACTIVE", channel, now_ts, _dumps(doc)),
         )
         await self._emit(
             doc, "CONVERSATION_CREATED", doc, "conversation.created", {"conversation": doc}
@@ -398,7 +399,7 @@ class Orchestrator:
         doc = {**conversation, **changes, "updatedAt": iso(time.time())}
         if not doc.get("metadata"):
             doc.pop("metadata", None)
-        params: list[Any] = [doc["status"], dumps(doc)]
+        params: list[Any] = [doc["status"], _dumps(doc)]
         activity = ""
         if doc["status"] == "ACTIVE" and previous_status != "ACTIVE":
             activity = ", last_activity = ?"
@@ -437,8 +438,11 @@ class Orchestrator:
         conversation = self.conversation(conversation_id)
         if conversation["status"] == "CLOSED" and body.status != "CLOSED":
             raise bad_request(f"Conversation {conversation_id} is CLOSED and cannot be reopened")
-        changes: dict[str, Any] = {"status": body.status, "name": body.name}
-        changes["metadata"] = dict(body.metadata) if body.metadata else None
+        changes: dict[str, Any] = {"status": body.status}
+        if body.name is not None:
+            changes["name"] = body.name
+        if body.metadata is not None:
+            changes["metadata"] = dict(body.metadata)
         return await self._update_conversation(conversation, changes)
 
     async def patch_conversation(
@@ -518,7 +522,7 @@ class Orchestrator:
     ) -> None:
         self.db.execute(
             "INSERT INTO conv_participants (id, conversation_id, doc) VALUES (?, ?, ?)",
-            (participant["id"], conversation["id"], dumps(participant)),
+            (participant["id"], conversation["id"], _dumps(participant)),
         )
         if participant["addresses"]:
             self.db.execute(
@@ -581,7 +585,7 @@ class Orchestrator:
             doc["profileId"] = profile_id
         doc = _ordered_participant(doc)
         self.db.execute(
-            "UPDATE conv_participants SET doc = ? WHERE id = ?", (dumps(doc), participant_id)
+            "UPDATE conv_participants SET doc = ? WHERE id = ?", (_dumps(doc), participant_id)
         )
         await self._emit(
             conversation, "PARTICIPANT_UPDATED", doc, "participant.updated", {"participant": doc}
@@ -670,7 +674,7 @@ class Orchestrator:
                 }
                 self.db.execute(
                     "UPDATE conv_communications SET doc = ? WHERE id = ?",
-                    (dumps(updated), row["id"]),
+                    (_dumps(updated), row["id"]),
                 )
                 await self._emit(
                     conversation,
@@ -747,7 +751,7 @@ class Orchestrator:
         self.db.execute(
             "INSERT INTO conv_communications (id, conversation_id, channel_id, resource_id, doc)"
             " VALUES (?, ?, ?, ?, ?)",
-            (doc["id"], conversation["id"], channel_id, resource_id, dumps(doc)),
+            (doc["id"], conversation["id"], channel_id, resource_id, _dumps(doc)),
         )
         self.db.execute(
             "UPDATE conv_conversations SET last_activity = ?, channel = COALESCE(channel, ?)"
@@ -776,7 +780,7 @@ class Orchestrator:
             "updatedAt": iso(time.time()),
         }
         self.db.execute(
-            "UPDATE conv_communications SET doc = ? WHERE id = ?", (dumps(doc), doc["id"])
+            "UPDATE conv_communications SET doc = ? WHERE id = ?", (_dumps(doc), doc["id"])
         )
         await self._emit(
             conversation,
@@ -859,7 +863,7 @@ class Orchestrator:
         )
         self.db.execute(
             "INSERT INTO conv_actions (id, conversation_id, doc) VALUES (?, ?, ?)",
-            (action["id"], conversation_id, dumps(action)),
+            (action["id"], conversation_id, _dumps(action)),
         )
         return accepted
 
@@ -1086,6 +1090,11 @@ class Orchestrator:
         if key:
             self._idempotent[(scope, key)] = (status, body, headers)
         return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _dumps(doc: dict[str, Any]) -> str:
+    """JSON in the documents' own key order (Twilio's), unlike the sorted ``_db.dumps``."""
+    return json.dumps(doc, separators=(",", ":"))
 
 
 def _config_defaults() -> dict[str, Any]:
