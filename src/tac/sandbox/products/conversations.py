@@ -105,6 +105,7 @@ class Orchestrator:
         self.changes = Changes()
         self._wake: asyncio.Event | None = None
         self._timer: asyncio.Task[None] | None = None
+        self._stopping = False
         self._idempotent: dict[tuple[str, str], tuple[int, dict[str, Any], dict[str, str]]] = {}
         self.db.migrate("conversations-1", _DDL)
 
@@ -1000,10 +1001,15 @@ class Orchestrator:
 
     async def start(self) -> None:
         self._wake = asyncio.Event()
+        self._stopping = False
         self._timer = asyncio.get_running_loop().create_task(self._run_timeouts())
 
     async def stop(self) -> None:
         if self._timer is not None:
+            # The flag, not only the cancellation: wait_for may swallow a cancel that races
+            # with the wake-up event (Python < 3.12).
+            self._stopping = True
+            self.wake()
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
@@ -1011,7 +1017,7 @@ class Orchestrator:
 
     async def _run_timeouts(self) -> None:
         assert self._wake is not None
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 next_due = await self._sweep(time.time())
