@@ -171,9 +171,9 @@ async def test_reset_forgets_everything_but_the_identity(sb: Sandbox) -> None:
 
 
 async def test_timeouts_fire_inactive_then_closed(sandbox_factory: Any, receiver: Receiver) -> None:
-    sb: Sandbox = await sandbox_factory(app_url=receiver.url, status_timeout_unit_seconds=0.02)
+    sb: Sandbox = await sandbox_factory(app_url=receiver.url, status_timeout_unit_seconds=0.005)
     customer = sb.customer("sms")
-    await customer.send("hello")  # default SMS timeouts: inactive 5, closed 30 (x 0.02 s)
+    await customer.send("hello")  # default SMS timeouts: inactive 5, closed 30 (x 0.005 s)
     updates = await receiver.wait_for(2, "CONVERSATION_UPDATED")
     assert [u.json["data"]["status"] for u in updates] == ["INACTIVE", "CLOSED"]
     assert updates[0].json["data"]["id"] == customer.conversation_id

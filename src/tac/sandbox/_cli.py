@@ -74,13 +74,9 @@ def register(subparsers: Any) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from tac.sandbox._app import create_app
-    from tac.sandbox._db import default_db_path
+    from tac.sandbox._db import MEMORY, Database, default_db_path
     from tac.sandbox._env import app_environment, render_env, write_env
-    from tac.sandbox._server import _bind
-    from tac.sandbox._settings import SandboxSettings
+    from tac.sandbox._settings import SandboxIdentity, SandboxSettings
 
     try:
         settings = SandboxSettings(
@@ -98,28 +94,33 @@ def _serve(args: argparse.Namespace) -> int:
         return _fail(_describe(exc))
     sock = None
     if not args.no_serve:
+        from tac.sandbox._server import _bind
+
         try:
             sock = _bind(settings.host, settings.port)
         except OSError as exc:
             return _fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
         settings = settings.model_copy(update={"port": sock.getsockname()[1]})
-    app = create_app(settings)
-    identity = app.state.sandbox.identity
-    try:
-        env = app_environment(settings, identity)
-    except ValueError as exc:
-        return _fail(f"--app-url: {exc}")
+    database = Database(settings.db or (default_db_path() if settings.db == "" else MEMORY))
+    identity = SandboxIdentity.load_or_create(database)
+    env = app_environment(settings, identity)
     if args.write_env:
         write_env(args.write_env, env)
     if not args.quiet:
-        database = settings.db or str(default_db_path())
-        print(f"opentac sandbox: Twilio's APIs at {settings.base_url()} (database: {database})")
+        where = settings.db or str(default_db_path())
+        print(f"opentac sandbox: Twilio's APIs at {settings.base_url()} (database: {where})")
         print(f"Webhooks go to {settings.app_url.rstrip('/')}/webhook. Environment for the app:")
         if args.write_env:
             print(f"(written to {args.write_env})")
         print(render_env(env), end="", flush=True)
     if sock is None:
+        database.close()
         return 0
+    import uvicorn
+
+    from tac.sandbox._app import create_app
+
+    app = create_app(settings, database=database)
     config = uvicorn.Config(
         app, log_level="warning" if args.quiet else "info", access_log=not args.quiet
     )

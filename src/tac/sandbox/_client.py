@@ -88,6 +88,10 @@ class SandboxClient:
         result: dict[str, str] = await self.request("GET", "/sandbox/env")
         return result
 
+    async def set_app_url(self, url: str) -> None:
+        """Send the default configuration's webhooks to ``url``/webhook from now on."""
+        await self.request("PUT", "/sandbox/app-url", json={"url": url})
+
     async def reset(self) -> None:
         """Forget conversations, deliveries, faults and records (the identity stays)."""
         await self.request("POST", "/sandbox/reset")

@@ -14,12 +14,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from tac.sandbox._errors import bad_request
-
 if TYPE_CHECKING:
+    from fastapi import APIRouter
+
     from tac.sandbox._client import SandboxClient
     from tac.sandbox.products.conversations import Orchestrator
 
@@ -135,6 +134,8 @@ class CustomerMessageIn(BaseModel):
 
 def control_router(orc: Orchestrator) -> APIRouter:
     """``/sandbox/customers/{channel}/...``: act as a customer, await the agent's replies."""
+    from fastapi import APIRouter
+
     router = APIRouter(prefix="/customers", tags=["control"])
 
     @router.post("/{channel}/messages", status_code=201)
@@ -172,6 +173,8 @@ def control_router(orc: Orchestrator) -> APIRouter:
 
 
 def _channel_or_400(channel: str) -> str:
+    from tac.sandbox._errors import bad_request
+
     try:
         return _check_channel(channel)
     except ValueError as exc:

@@ -147,7 +147,13 @@ class Sandbox:
             http_client=twilio_http_client(self.url),
         )
 
+    async def set_app_url(self, url: str) -> None:
+        """Point the sandbox at an app started after it (webhooks to ``url``/webhook)."""
+        await self.client.set_app_url(url)
+        self.settings = self.settings.model_copy(update={"app_url": url.rstrip("/")})
+
     async def reset(self) -> None:
+        """Forget conversations, webhook deliveries and faults; keep the identity."""
         await self.client.reset()
 
     @classmethod

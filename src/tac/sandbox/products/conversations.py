@@ -20,13 +20,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tac.sandbox._context import SandboxContext
 from tac.sandbox._db import loads
 from tac.sandbox._errors import TwilioError, bad_request, not_found
 from tac.sandbox._ids import sid, ttid
 from tac.sandbox._notify import Changes
+from tac.sandbox._settings import SandboxSettings
 from tac.sandbox._time import iso
 from tac.sandbox._webhooks import DeliveryPolicy, WebhookDispatcher, control_router
 from tac.sandbox.products._orchestrator_models import (
@@ -1387,8 +1388,27 @@ def _statuses(raw: list[str]) -> list[str]:
     return statuses
 
 
+class AppUrlIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+
+
 def _control(orc: Orchestrator) -> APIRouter:
     router = APIRouter(tags=["control"])
+
+    @router.put("/app-url")
+    async def set_app_url(body: AppUrlIn) -> dict[str, Any]:
+        """Point the sandbox at the app: the default configuration's webhooks and the env."""
+        ctx = orc.ctx
+        try:
+            ctx.settings = SandboxSettings.model_validate(
+                {**ctx.settings.model_dump(), "app_url": body.url}
+            )
+        except ValidationError as exc:
+            raise bad_request(f"Invalid request: url: {exc.errors()[0]['msg']}") from exc
+        orc.ensure_default_configuration()
+        return {"url": ctx.settings.app_url, "webhook": ctx.settings.app_url + "/webhook"}
 
     @router.get("/conversations")
     async def conversations(request: Request, channel: str | None = None) -> dict[str, Any]:
