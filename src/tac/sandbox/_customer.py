@@ -26,13 +26,21 @@ if TYPE_CHECKING:
 CHANNELS = ("sms", "whatsapp", "rcs", "chat")
 
 
+_issued: set[str] = set()
+
+
 def default_address(channel: str) -> str:
-    """A fresh customer address in the channel's format."""
+    """A fresh customer address in the channel's format, never the same twice per process."""
     channel = _check_channel(channel)
-    if channel == "chat":
-        return f"web-visitor-{secrets.token_hex(3)}"
-    number = "+1415555" + "".join(secrets.choice("0123456789") for _ in range(4))
-    return number if channel == "sms" else f"{channel}:{number}"
+    while True:
+        if channel == "chat":
+            address = f"web-visitor-{secrets.token_hex(4)}"
+        else:
+            number = "+1415" + "".join(secrets.choice("0123456789") for _ in range(7))
+            address = number if channel == "sms" else f"{channel}:{number}"
+        if address not in _issued:
+            _issued.add(address)
+            return address
 
 
 def _check_channel(channel: str) -> str:

@@ -1,8 +1,8 @@
 """Test your agent against the local Twilio sandbox.
 
 Enable the pytest plugin with ``pytest_plugins = ["tac.testing.plugin"]`` to get the
-``sandbox``, ``sandbox_factory`` and ``customer`` fixtures; or start a sandbox yourself with
-``async with Sandbox.start() as sandbox``.
+``sandbox``, ``sandbox_factory``, ``sandbox_settings`` and ``customer`` fixtures; or start a
+sandbox yourself with ``async with Sandbox.start() as sandbox``.
 """
 
 from tac.sandbox import (

@@ -374,16 +374,30 @@ class Orchestrator:
         if key is None:
             return None
         marks = ",".join("?" for _ in statuses)
-        rows = self.db.query(
-            f"SELECT id, doc FROM conv_conversations WHERE configuration_id = ?"
-            f" AND status IN ({marks}) ORDER BY rowid DESC",
-            (configuration_id, *statuses),
+        candidates = (
+            f"SELECT id FROM conv_conversations WHERE configuration_id = ? AND status IN ({marks})"
         )
-        for row in rows:
-            if _grouping_key(grouping, self.participants(row["id"])) == key:
-                found: dict[str, Any] = loads(row["doc"])
-                return found
-        return None
+        by_conversation: dict[str, list[dict[str, Any]]] = {}
+        for row in self.db.query(
+            f"SELECT conversation_id, doc FROM conv_participants"
+            f" WHERE conversation_id IN ({candidates}) ORDER BY rowid",
+            (configuration_id, *statuses),
+        ):
+            by_conversation.setdefault(row["conversation_id"], []).append(loads(row["doc"]))
+        matches = [
+            cid
+            for cid, members in by_conversation.items()
+            if _grouping_key(grouping, members) == key
+        ]
+        if not matches:
+            return None
+        latest = self.db.one(
+            f"SELECT doc FROM conv_conversations WHERE id IN ({','.join('?' for _ in matches)})"
+            " ORDER BY rowid DESC",
+            matches,
+        )
+        found: dict[str, Any] | None = loads(latest["doc"]) if latest is not None else None
+        return found
 
     async def set_status(self, conversation: dict[str, Any], status: str) -> dict[str, Any]:
         """Move a conversation to ``status``, with CONVERSATION_UPDATED; CLOSED is final."""
