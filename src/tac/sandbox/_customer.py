@@ -9,6 +9,7 @@ reuse the open conversation. Replies are what the agent sends to the customer's 
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections import deque
 from dataclasses import dataclass, field
@@ -111,14 +112,19 @@ class Customer:
 
     async def next_reply(self, timeout: float = 10.0) -> Message:
         """The agent's next message to this customer; ``TimeoutError`` if none comes in time."""
-        if not self._pending:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(timeout, 0.0)
+        while not self._pending:
+            wait = min(max(deadline - loop.time(), 0.0), 60.0)  # the server caps one poll at 60 s
             result = await self._client.customer_replies(
-                self.channel, self.address, after=self._cursor or 0, wait=timeout
+                self.channel, self.address, after=self._cursor or 0, wait=wait
             )
             for item in result["replies"]:
                 self._pending.append(Message.from_communication(item, int(item["seq"])))
             if result["replies"]:
                 self._cursor = int(result["cursor"])
+            if loop.time() >= deadline:
+                break
         if not self._pending:
             raise TimeoutError(f"no reply to {self.address} ({self.channel}) within {timeout}s")
         return self._pending.popleft()

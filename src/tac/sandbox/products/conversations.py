@@ -268,11 +268,11 @@ class Orchestrator:
         channel: str | None = None,
     ) -> list[dict[str, Any]]:
         wanted = set(statuses)
-        rows = self.db.query("SELECT doc, channel FROM conv_conversations ORDER BY rowid")
+        rows = self.db.query("SELECT doc, channel, status FROM conv_conversations ORDER BY rowid")
         docs = [
             loads(r["doc"])
             for r in rows
-            if (not wanted or loads(r["doc"])["status"] in wanted)
+            if (not wanted or r["status"] in wanted)
             and (channel is None or r["channel"] == channel)
         ]
         if channel_id is not None:
