@@ -39,7 +39,7 @@ class Receiver:
     def app(self) -> FastAPI:
         app = FastAPI()
 
-        @app.post("/webhook")
+        @app.api_route("/webhook", methods=["POST", "GET"])
         async def webhook(request: Request) -> Response:
             body = await request.body()
             self.received.append(Received(str(request.url), dict(request.headers), body))

@@ -221,3 +221,23 @@ async def test_bad_fault_and_policy_values_are_400(sb: Sandbox) -> None:
     with pytest.raises(SandboxError) as caught:
         await sb.client.set_webhook_policy(attempts=0)
     assert "attempts" in caught.value.body["message"]
+
+
+async def test_get_callbacks_are_signed_over_the_url(sb: Sandbox, receiver: Receiver) -> None:
+    conversation = await sb.client.request(
+        "POST",
+        "/conversations/v2/Conversations",
+        json={
+            "configurationId": sb.identity.conversation_configuration_id,
+            "configuration": {
+                "statusCallbacks": [{"url": f"{receiver.url}/webhook?via=get", "method": "GET"}]
+            },
+        },
+    )
+    (received,) = await receiver.wait_for(1)
+    assert received.url == f"{receiver.url}/webhook?via=get"
+    assert received.body == b""
+    validator = RequestValidator(sb.identity.auth_token)
+    assert validator.validate(received.url, {}, received.headers["x-twilio-signature"])
+    records = await sb.client.deliveries(conversation_id=conversation["id"])
+    assert [r["outcome"] for r in records] == ["delivered"]

@@ -44,9 +44,23 @@ def register(subparsers: Any) -> None:
         metavar="SECONDS",
         help="seconds per Orchestrator status-timeout minute (tests: e.g. 0.01)",
     )
-    parser.add_argument("--webhook-attempts", type=int, default=5)
-    parser.add_argument("--webhook-base-delay", type=float, default=0.5, metavar="SECONDS")
-    parser.add_argument("--webhook-timeout", type=float, default=10.0, metavar="SECONDS")
+    parser.add_argument(
+        "--webhook-attempts", type=int, default=5, metavar="N", help="tries per webhook"
+    )
+    parser.add_argument(
+        "--webhook-base-delay",
+        type=float,
+        default=0.5,
+        metavar="SECONDS",
+        help="wait before the first redelivery (doubles each time)",
+    )
+    parser.add_argument(
+        "--webhook-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long one delivery may take",
+    )
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     parser.set_defaults(handler=_serve)
 
