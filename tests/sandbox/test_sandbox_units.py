@@ -95,3 +95,36 @@ async def test_changes_wake_waiters() -> None:
     assert await changes.wait_until(lambda: list(box), timeout=5) == [1]
     await task
     assert await changes.wait_until(lambda: [], timeout=0) == []
+
+
+async def test_unexpected_errors_still_answer_twilio_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    import httpx
+    from fastapi import APIRouter
+
+    from tac.sandbox import SandboxSettings, create_app
+
+    def install(ctx: object) -> None:
+        router = APIRouter()
+
+        @router.get("/v1/Boom")
+        async def boom() -> None:
+            raise RuntimeError("bug")
+
+        ctx.add_product("boom", router)  # type: ignore[attr-defined]
+
+    module = types.ModuleType("tests_boom_product")
+    module.install = install  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tests_boom_product", module)
+    app = create_app(SandboxSettings(db=":memory:"), products=["tests_boom_product"])
+    ident = app.state.sandbox.identity
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://s", auth=(ident.api_key, ident.api_secret)
+    ) as http:
+        response = await http.get("/boom/v1/Boom")
+    assert response.status_code == 500
+    assert response.json()["code"] == 20500
+    assert "RuntimeError" in response.json()["message"]

@@ -70,7 +70,17 @@ CREATE INDEX conv_communications_conversation ON conv_communications (conversati
 CREATE TABLE conv_actions (id TEXT PRIMARY KEY, conversation_id TEXT NOT NULL, doc TEXT NOT NULL);
 CREATE TABLE conv_operations (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 """
+# One row per participant address: finds the conversations a new one could conflict with.
+_DDL_2 = """
+CREATE TABLE conv_party (participant_id TEXT NOT NULL, conversation_id TEXT NOT NULL,
+    channel TEXT NOT NULL, address TEXT NOT NULL, bare TEXT NOT NULL, profile_id TEXT);
+CREATE INDEX conv_party_address ON conv_party (address, channel);
+CREATE INDEX conv_party_bare ON conv_party (bare);
+CREATE INDEX conv_party_profile ON conv_party (profile_id);
+CREATE INDEX conv_party_participant ON conv_party (participant_id);
+"""
 _TABLES = (
+    "conv_party",
     "conv_configurations",
     "conv_conversations",
     "conv_participants",
@@ -109,6 +119,7 @@ class Orchestrator:
         self._stopping = False
         self._idempotent: dict[tuple[str, str], tuple[int, dict[str, Any], dict[str, str]]] = {}
         self.db.migrate("conversations-1", _DDL)
+        self.db.migrate("conversations-2", _DDL_2)
 
     # ---------------------------------------------------------------- configurations
 
@@ -295,12 +306,19 @@ class Orchestrator:
                 ids.add(row["conversation_id"])
         return ids
 
-    def effective_configuration(self, conversation: dict[str, Any]) -> dict[str, Any]:
+    def effective_configuration(
+        self, conversation: dict[str, Any], cache: dict[str, dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
         """The configuration's settings with the conversation's own overrides on top."""
-        try:
-            base = self.configuration(conversation["configurationId"])
-        except TwilioError:
-            base = {}
+        config_id = conversation["configurationId"]
+        base = cache.get(config_id) if cache is not None else None
+        if base is None:
+            try:
+                base = self.configuration(config_id)
+            except TwilioError:
+                base = {}
+            if cache is not None:
+                cache[config_id] = base
         own: dict[str, Any] = conversation.get("configuration") or {}
         merged = {**base, **{k: v for k, v in own.items() if k != "channelSettings"}}
         settings = dict(base.get("channelSettings") or {})
@@ -374,14 +392,31 @@ class Orchestrator:
         if key is None:
             return None
         marks = ",".join("?" for _ in statuses)
-        candidates = (
-            f"SELECT id FROM conv_conversations WHERE configuration_id = ? AND status IN ({marks})"
-        )
+        candidates: set[str] | None = None
+        for kind, value in sorted(key):  # every element must match: intersect
+            if kind == "profile":
+                where, args = "p.profile_id = ?", [value]
+            elif kind == "address":
+                where, args = "p.bare = ?", [value]
+            else:
+                where, args = "p.channel = ? AND p.address = ?", [kind, value]
+            rows = self.db.query(
+                "SELECT DISTINCT p.conversation_id FROM conv_party p JOIN conv_conversations c"
+                f" ON c.id = p.conversation_id WHERE c.configuration_id = ?"
+                f" AND c.status IN ({marks}) AND {where}",
+                (configuration_id, *statuses, *args),
+            )
+            hits = {r[0] for r in rows}
+            candidates = hits if candidates is None else candidates & hits
+            if not candidates:
+                return None
+        assert candidates is not None
+        ids = sorted(candidates)
         by_conversation: dict[str, list[dict[str, Any]]] = {}
         for row in self.db.query(
-            f"SELECT conversation_id, doc FROM conv_participants"
-            f" WHERE conversation_id IN ({candidates}) ORDER BY rowid",
-            (configuration_id, *statuses),
+            "SELECT conversation_id, doc FROM conv_participants"
+            f" WHERE conversation_id IN ({','.join('?' for _ in ids)}) ORDER BY rowid",
+            ids,
         ):
             by_conversation.setdefault(row["conversation_id"], []).append(loads(row["doc"]))
         matches = [
@@ -493,7 +528,7 @@ class Orchestrator:
     def delete_conversation(self, conversation_id: str) -> None:
         self.conversation(conversation_id)
         with self.db.transaction() as conn:
-            for table in ("conv_participants", "conv_communications", "conv_actions"):
+            for table in ("conv_party", "conv_participants", "conv_communications", "conv_actions"):
                 conn.execute(f"DELETE FROM {table} WHERE conversation_id = ?", (conversation_id,))
             conn.execute("DELETE FROM conv_conversations WHERE id = ?", (conversation_id,))
 
@@ -533,6 +568,22 @@ class Orchestrator:
             return None
         return str(profile_id) if profile_id else None
 
+    def _index_participant(self, participant: dict[str, Any]) -> None:
+        self.db.execute("DELETE FROM conv_party WHERE participant_id = ?", (participant["id"],))
+        for entry in participant["addresses"]:
+            self.db.execute(
+                "INSERT INTO conv_party (participant_id, conversation_id, channel, address, bare,"
+                " profile_id) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    participant["id"],
+                    participant["conversationId"],
+                    entry["channel"],
+                    entry["address"],
+                    _bare(entry["address"]),
+                    participant.get("profileId") if participant["type"] == "CUSTOMER" else None,
+                ),
+            )
+
     async def _insert_participant(
         self, conversation: dict[str, Any], participant: dict[str, Any]
     ) -> None:
@@ -540,6 +591,7 @@ class Orchestrator:
             "INSERT INTO conv_participants (id, conversation_id, doc) VALUES (?, ?, ?)",
             (participant["id"], conversation["id"], _dumps(participant)),
         )
+        self._index_participant(participant)
         if participant["addresses"]:
             self.db.execute(
                 "UPDATE conv_conversations SET channel = COALESCE(channel, ?) WHERE id = ?",
@@ -603,6 +655,7 @@ class Orchestrator:
         self.db.execute(
             "UPDATE conv_participants SET doc = ? WHERE id = ?", (_dumps(doc), participant_id)
         )
+        self._index_participant(doc)
         await self._emit(
             conversation, "PARTICIPANT_UPDATED", doc, "participant.updated", {"participant": doc}
         )
@@ -1048,30 +1101,45 @@ class Orchestrator:
         unit = self.ctx.settings.status_timeout_unit_seconds
         next_due: float | None = None
         rows = self.db.query(
-            "SELECT id, channel, last_activity, doc FROM conv_conversations"
+            "SELECT id, configuration_id, status, channel, last_activity,"
+            " instr(doc, '\"channelSettings\"') > 0 AS own_settings FROM conv_conversations"
             " WHERE status IN ('ACTIVE', 'INACTIVE')"
         )
+        configurations: dict[str, dict[str, Any]] = {}
+        shared: dict[tuple[str, str | None], dict[str, float]] = {}
         for row in rows:
-            conversation = loads(row["doc"])
-            timeouts = self._timeouts(conversation, row["channel"])
+            if row["own_settings"]:
+                conversation = self.conversation(row["id"])
+                timeouts = self._timeouts(conversation, row["channel"], configurations)
+            else:
+                slot = (row["configuration_id"], row["channel"])
+                if slot not in shared:
+                    stub = {"configurationId": row["configuration_id"]}
+                    shared[slot] = self._timeouts(stub, row["channel"], configurations)
+                timeouts = shared[slot]
             inactive_at = row["last_activity"] + timeouts["inactive"] * unit
             closed_at = row["last_activity"] + timeouts["closed"] * unit
-            if conversation["status"] == "ACTIVE":
-                if now >= inactive_at:
-                    conversation = await self._update_conversation(
-                        conversation, {"status": "INACTIVE"}
-                    )
-                else:
-                    next_due = inactive_at if next_due is None else min(next_due, inactive_at)
-                    continue
+            due = inactive_at if row["status"] == "ACTIVE" else closed_at
+            if now < due:
+                next_due = due if next_due is None else min(next_due, due)
+                continue
+            conversation = self.conversation(row["id"])
+            if row["status"] == "ACTIVE":
+                conversation = await self._update_conversation(conversation, {"status": "INACTIVE"})
             if now >= closed_at:
                 await self._update_conversation(conversation, {"status": "CLOSED"})
             else:
                 next_due = closed_at if next_due is None else min(next_due, closed_at)
         return next_due
 
-    def _timeouts(self, conversation: dict[str, Any], channel: str | None) -> dict[str, float]:
-        settings = self.effective_configuration(conversation).get("channelSettings") or {}
+    def _timeouts(
+        self,
+        conversation: dict[str, Any],
+        channel: str | None,
+        cache: dict[str, dict[str, Any]] | None = None,
+    ) -> dict[str, float]:
+        effective = self.effective_configuration(conversation, cache)
+        settings = effective.get("channelSettings") or {}
         fallback = VOICE_TIMEOUTS if channel == "VOICE" else DEFAULT_TIMEOUTS
         given = (settings.get(channel or "", {}) or {}).get("statusTimeouts") or {}
         return {
