@@ -33,7 +33,7 @@ class Receiver:
     url: str = ""
     received: list[Received] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
-    delays: list[float] = field(default_factory=list)
+    holds: list[asyncio.Event] = field(default_factory=list)  # answer once each is set
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def app(self) -> FastAPI:
@@ -44,8 +44,8 @@ class Receiver:
             body = await request.body()
             self.received.append(Received(str(request.url), dict(request.headers), body))
             self._changed.set()
-            if self.delays:
-                await asyncio.sleep(self.delays.pop(0))
+            if self.holds:
+                await self.holds.pop(0).wait()
             status = self.statuses.pop(0) if self.statuses else 200
             return Response(status_code=status)
 

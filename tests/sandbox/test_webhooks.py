@@ -1,5 +1,6 @@
 """Webhooks as Twilio sends them: signed, tokened, ordered, redelivered, fault-injectable."""
 
+import asyncio
 import hashlib
 from urllib.parse import parse_qs, urlsplit
 
@@ -104,10 +105,13 @@ async def test_redelivery_keeps_the_token(sb: Sandbox, receiver: Receiver) -> No
 async def test_timeout_counts_as_failure_and_is_redelivered(
     sb: Sandbox, receiver: Receiver
 ) -> None:
-    receiver.delays = [0.3]
-    await sb.client.set_webhook_policy(attempts=2, base_delay_seconds=0.0, timeout_seconds=0.1)
+    hold = asyncio.Event()
+    receiver.holds = [hold]  # the first request hangs until the test ends
+    await sb.client.set_webhook_policy(attempts=2, base_delay_seconds=0.0, timeout_seconds=0.2)
     await sb.customer("sms").send("hello")
+    await receiver.wait_for(2, "CONVERSATION_CREATED")
     records = await sb.client.deliveries(event_type="CONVERSATION_CREATED", min_count=2, wait=5)
+    hold.set()
     assert records[0]["outcome"] == "failed"
     assert "timed out" in records[0]["error"]
     assert records[0]["statusCode"] is None
@@ -175,6 +179,8 @@ async def test_latency_fault_delays_delivery(sb: Sandbox, receiver: Receiver) ->
     assert faults["latency_ms"] == 30
     await sb.customer("sms").send("hello")
     await receiver.wait_for(4)
+    records = await sb.client.deliveries(min_count=4, wait=5)
+    assert all(r["latencyMs"] >= 30 for r in records)  # the injected latency is part of it
 
 
 async def test_per_conversation_callbacks_and_clearing(sb: Sandbox, receiver: Receiver) -> None:

@@ -199,6 +199,7 @@ class WebhookDispatcher:
     ) -> bool:
         url = callback["url"]
         method = callback.get("method", "POST").upper()
+        started = time.perf_counter()  # injected latency counts: it stands for the network
         if self.faults.latency_ms:
             await asyncio.sleep(self.faults.latency_ms / 1000)
         target = signed_url(url, event.body) if method == "POST" else url
@@ -209,7 +210,6 @@ class WebhookDispatcher:
             "User-Agent": "TwilioProxy/1.1 (opentac sandbox)",
         }
         content = event.body if method == "POST" else None
-        started = time.perf_counter()
         status: int | None = None
         error: str | None = None
         try:
