@@ -138,22 +138,29 @@ class WebhookDispatcher:
 
     def send(
         self,
-        conversation_id: str,
+        key: str,
         callbacks: list[dict[str, str]],
         event_type: str,
         data: dict[str, Any],
+        *,
+        body: dict[str, Any] | None = None,
     ) -> Event | None:
-        """Queue ``event_type`` for every callback; return at once (``None`` if no callback)."""
+        """Queue ``event_type`` for every callback; return at once (``None`` if no callback).
+
+        The JSON sent is ``{"eventType", "timestamp", "data"}`` (Conversation Orchestrator),
+        or ``body`` as given (other products' webhook shapes). ``key`` orders deliveries: events
+        with the same key go out one after another.
+        """
         if not callbacks:
             return None
-        envelope = {"eventType": event_type, "timestamp": iso_ms(time.time()), "data": data}
-        body = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
-        event = Event(uuid.uuid4().hex, event_type, conversation_id, str(uuid.uuid4()), body)
-        queue = self._queues.setdefault(conversation_id, _Queue())
+        envelope = body or {"eventType": event_type, "timestamp": iso_ms(time.time()), "data": data}
+        raw = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
+        event = Event(uuid.uuid4().hex, event_type, key, str(uuid.uuid4()), raw)
+        queue = self._queues.setdefault(key, _Queue())
         queue.items.append((event, [dict(c) for c in callbacks]))
         if queue.task is None:
             self._idle.clear()
-            queue.task = asyncio.get_running_loop().create_task(self._drain(conversation_id))
+            queue.task = asyncio.get_running_loop().create_task(self._drain(key))
         return event
 
     async def _drain(self, conversation_id: str) -> None:
