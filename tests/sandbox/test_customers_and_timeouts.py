@@ -227,3 +227,15 @@ async def test_timeouts_publish_status_changes_on_the_bus(sb: Sandbox) -> None:
     assert [(s["previous_status"], s["status"]) for s in seen] == [("ACTIVE", "CLOSED")]
     assert [c["content"]["text"] for c in seen[0]["communications"]] == ["hello"]
     assert len(seen[0]["participants"]) == 2
+
+
+async def test_customer_can_arrive_unresolved(sb: Sandbox, receiver: Receiver) -> None:
+    customer = sb.customer("sms", participant_type="UNKNOWN")
+    await customer.send("hi")
+    added = await receiver.wait_for(2, "PARTICIPANT_ADDED")
+    assert [a.json["data"]["type"] for a in added] == ["UNKNOWN", "AI_AGENT"]
+    assert "profileId" not in added[0].json["data"]
+    assert (await customer.send("again")).conversation_id == customer.conversation_id
+    with pytest.raises(SandboxError) as caught:
+        await sb.client.customer_send("sms", "hi", participant_type="AGENT")
+    assert "participantType" in caught.value.body["message"]

@@ -99,9 +99,20 @@ class SandboxClient:
     # customers (messaging; the voice caller will get its own methods)
 
     async def customer_send(
-        self, channel: str, text: str, address: str | None = None, *, name: str | None = None
+        self,
+        channel: str,
+        text: str,
+        address: str | None = None,
+        *,
+        name: str | None = None,
+        participant_type: str | None = None,
     ) -> dict[str, Any]:
-        body = {"text": text, "address": address, "name": name}
+        body = {
+            "text": text,
+            "address": address,
+            "name": name,
+            "participantType": participant_type,
+        }
         result: dict[str, Any] = await self.request(
             "POST",
             f"/sandbox/customers/{channel}/messages",

@@ -13,7 +13,7 @@ import asyncio
 import secrets
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -93,8 +93,10 @@ class Customer:
         address: str | None = None,
         *,
         name: str | None = None,
+        participant_type: str = "CUSTOMER",
     ) -> None:
         self.channel = _check_channel(channel)
+        self.participant_type = participant_type
         self.address = address or default_address(self.channel)
         self.name = name
         self.conversation_id: str | None = None
@@ -104,7 +106,13 @@ class Customer:
 
     async def send(self, text: str) -> Message:
         """Text the agent; returns the inbound message as the sandbox stored it."""
-        result = await self._client.customer_send(self.channel, text, self.address, name=self.name)
+        result = await self._client.customer_send(
+            self.channel,
+            text,
+            self.address,
+            name=self.name,
+            participant_type=self.participant_type,
+        )
         self.conversation_id = result["conversationId"]
         if self._cursor is None:
             self._cursor = int(result["seq"]) - 1
@@ -144,6 +152,11 @@ class CustomerMessageIn(BaseModel):
     text: str = Field(min_length=1)
     address: str | None = Field(default=None, min_length=1)
     name: str | None = None
+    participantType: Literal["CUSTOMER", "UNKNOWN"] = Field(
+        default="CUSTOMER",
+        description="UNKNOWN: the participant arrives unresolved (no profile), for apps that "
+        "reconcile participants themselves",
+    )
 
 
 def control_router(orc: Orchestrator) -> APIRouter:
@@ -158,7 +171,7 @@ def control_router(orc: Orchestrator) -> APIRouter:
         name = _channel_or_400(channel)
         address = body.address or default_address(name)
         conversation, message, created = await orc.customer_message(
-            name.upper(), address, body.text, body.name
+            name.upper(), address, body.text, body.name, body.participantType
         )
         return {
             "channel": name,

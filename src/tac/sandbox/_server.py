@@ -129,10 +129,18 @@ class Sandbox:
         return app_environment(self.settings, self.identity)
 
     def customer(
-        self, channel: str = "sms", address: str | None = None, *, name: str | None = None
+        self,
+        channel: str = "sms",
+        address: str | None = None,
+        *,
+        name: str | None = None,
+        participant_type: str = "CUSTOMER",
     ) -> Customer:
-        """A simulated customer on ``sms``, ``whatsapp``, ``rcs`` or ``chat``."""
-        return Customer(self.client, channel, address, name=name)
+        """A simulated customer on ``sms``, ``whatsapp``, ``rcs`` or ``chat``.
+
+        ``participant_type="UNKNOWN"`` makes the customer arrive unresolved (no profile).
+        """
+        return Customer(self.client, channel, address, name=name, participant_type=participant_type)
 
     def twilio_client(self) -> Any:
         """The official ``twilio`` REST client, pointed at this sandbox."""

@@ -989,7 +989,12 @@ class Orchestrator:
     # ---------------------------------------------------------------- simulated customers
 
     async def customer_message(
-        self, channel: str, address: str, text: str, name: str | None = None
+        self,
+        channel: str,
+        address: str,
+        text: str,
+        name: str | None = None,
+        participant_type: str = "CUSTOMER",
     ) -> tuple[dict[str, Any], dict[str, Any], bool]:
         """A person texts the agent: reuse their open conversation or start one, like Twilio."""
         configuration = self.configuration(self.ctx.identity.conversation_configuration_id)
@@ -1013,7 +1018,9 @@ class Orchestrator:
                 configurationId=configuration["id"],
                 participants=[
                     ParticipantIn(
-                        type="CUSTOMER", name=name, addresses=[AddressIn(**customer_address)]
+                        type=participant_type,
+                        name=name,
+                        addresses=[AddressIn(**customer_address)],
                     ),
                     ParticipantIn(
                         type="AI_AGENT",
