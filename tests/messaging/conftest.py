@@ -8,18 +8,13 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
 import pytest_asyncio
 
 from tac.channels.messaging import MessagingChannel
 from tac.core.config import TACConfig
 from tac.core.tac import TAC
+from tac.sandbox import Sandbox, serve_app
 from tac.server import TACFastAPIServer, TACServerConfig
-
-try:
-    from tac.sandbox import Sandbox, serve_app
-except ImportError:  # the sandbox's Orchestrator lands from another branch
-    Sandbox = serve_app = None  # type: ignore[assignment,misc]
 
 ChannelFactory = Callable[[TAC], Sequence[MessagingChannel]]
 
@@ -53,8 +48,6 @@ AppFactory = Callable[..., Awaitable[App]]
 @pytest_asyncio.fixture
 async def start_app() -> AsyncIterator[AppFactory]:
     """``app = await start_app(lambda tac: [SMSChannel(tac)], reply=...)``: sandbox + app."""
-    if Sandbox is None:
-        pytest.skip("the sandbox runner is not available yet")
     async with AsyncExitStack() as stack:
 
         async def start(

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from messaging_helpers import eventually
 from twilio.request_validator import RequestValidator
 
 from tac.channels import ChatChannel, RCSChannel, SMSChannel, WhatsAppChannel
@@ -33,21 +34,6 @@ CHANNELS: dict[str, type[MessagingChannel]] = {
     "rcs": RCSChannel,
     "chat": ChatChannel,
 }
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> None:
-    """Wait until ``check()`` is truthy (awaiting it if needed); fail after ``timeout``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(0.01)
 
 
 async def signed_post(app: Any, body: bytes, token: str = "tok-1") -> httpx.Response:
@@ -277,10 +263,10 @@ async def test_closed_conversation_ends_the_session_once(start_app) -> None:
 
 async def test_thousand_conversations_opened_and_closed_leave_no_session(start_app) -> None:
     agent = Agent(lambda message: None)
-    app = await start_app(lambda tac: [SMSChannel(tac)], reply=agent, subprocess=True)
+    app = await start_app(lambda tac: [SMSChannel(tac)], reply=agent)
     client = app.tac.conversation_orchestrator_client
     assert client is not None
-    count, wave = 1000, 50
+    count, wave = 1000, 25
     opened: list[str] = []
 
     async def open_one(index: int) -> str:
