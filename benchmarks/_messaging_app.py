@@ -1,4 +1,4 @@
-"""The app under test: a TAC messaging app with a fake agent (``python -m benchmarks._messaging_app``).
+"""The app under test: TAC + SMS + a fake agent (``python -m benchmarks._messaging_app``).
 
 Reads the usual environment (pointed at the benchmark's Twilio twin) plus ``BENCH_MEMORY_MODE``
 and serves with ``TACFastAPIServer.start()`` on ``TWILIO_SERVER_HOST:TWILIO_SERVER_PORT``.
@@ -27,10 +27,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    profile = os.environ.get("BENCH_PROFILE")
-    if profile:
-        import cProfile
-
-        cProfile.run("main()", profile)
-    else:
-        main()
+    main()

@@ -20,6 +20,7 @@ import json
 import os
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from twilio.request_validator import RequestValidator
@@ -219,10 +220,9 @@ def _cpu_seconds(pid: int) -> float:
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     twin = Twin(args.app_url, args.auth_token, args.conversations)
     server = await asyncio.start_server(twin.serve, "127.0.0.1", args.port, backlog=1024)
-    ready = args.ready_file
-    with open(ready, "w") as f:
-        f.write("ready")
-    while not os.path.exists(args.go_file):
+    Path(args.ready_file).write_text("ready")  # noqa: ASYNC240 - once, before the load
+    go = Path(args.go_file)
+    while not go.exists():  # noqa: ASYNC110, ASYNC240 - the parent signals with a file
         await asyncio.sleep(0.05)
     stop = asyncio.Event()
     tasks = [asyncio.create_task(twin.conversation(i, stop)) for i in range(args.conversations)]

@@ -92,7 +92,7 @@ def run_twin(memory_mode: str, conversations: int, seconds: float) -> dict[str, 
     with tempfile.TemporaryDirectory(prefix="opentac-bench-") as folder:
         ready, go = Path(folder) / "ready", Path(folder) / "go"
         app = subprocess.Popen(
-            [*_pinned(0), sys.executable, "-m", os.environ.get("BENCH_APP", "benchmarks._messaging_app")],
+            [*_pinned(0), sys.executable, "-m", "benchmarks._messaging_app"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -161,8 +161,9 @@ async def _sandbox_round(conversations: int, turns: int) -> dict[str, Any]:
             TWILIO_LOG_LEVEL="WARNING",
             BENCH_MEMORY_MODE="never",
         )
-        app = subprocess.Popen(
-            [*_pinned(0), sys.executable, "-m", os.environ.get("BENCH_APP", "benchmarks._messaging_app")],
+        app = await asyncio.to_thread(
+            subprocess.Popen,
+            [*_pinned(0), sys.executable, "-m", "benchmarks._messaging_app"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -187,7 +188,7 @@ async def _sandbox_round(conversations: int, turns: int) -> dict[str, Any]:
             await sandbox.client.webhooks_idle(10)
             deliveries = await sandbox.client.deliveries()
         finally:
-            _stop(app)
+            await asyncio.to_thread(_stop, app)
     acks = sorted(d["latencyMs"] for d in deliveries if d.get("latencyMs") is not None)
     latencies.sort()
 
