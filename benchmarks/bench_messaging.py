@@ -155,11 +155,13 @@ async def _sandbox_round(conversations: int, turns: int) -> dict[str, Any]:
     app_url = f"http://127.0.0.1:{app_port}"
     async with Sandbox.start(subprocess=True, app_url=app_url) as sandbox:
         env = _env(
-            **sandbox.env,
-            TWILIO_SERVER_HOST="127.0.0.1",
-            TWILIO_SERVER_PORT=str(app_port),
-            TWILIO_LOG_LEVEL="WARNING",
-            BENCH_MEMORY_MODE="never",
+            **{
+                **sandbox.env,
+                "TWILIO_SERVER_HOST": "127.0.0.1",
+                "TWILIO_SERVER_PORT": str(app_port),
+                "TWILIO_LOG_LEVEL": "WARNING",
+                "BENCH_MEMORY_MODE": "never",
+            }
         )
         app = await asyncio.to_thread(
             subprocess.Popen,
