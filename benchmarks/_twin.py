@@ -18,6 +18,7 @@ import asyncio
 import hashlib
 import json
 import os
+import random
 import time
 from collections import Counter
 from pathlib import Path
@@ -44,7 +45,11 @@ class Stats:
 
 
 class Twin:
-    def __init__(self, app_url: str, auth_token: str, conversations: int) -> None:
+    def __init__(
+        self, app_url: str, auth_token: str, conversations: int, think: float = 0.0
+    ) -> None:
+        self.think = think
+        self.random = random.Random(7)
         self.app_url = app_url.rstrip("/")
         self.validator = RequestValidator(auth_token)
         self.conversations = conversations
@@ -208,6 +213,8 @@ class Twin:
             updated = {**own, "eventType": "COMMUNICATION_UPDATED"}
             await self._post(reader, writer, self._signed(own, f"out-{stamp}"))
             await self._post(reader, writer, self._signed(updated, f"upd-{stamp}"))
+            if self.think:
+                await asyncio.sleep(self.random.uniform(0, 2 * self.think))
         writer.close()
 
 
@@ -218,7 +225,7 @@ def _cpu_seconds(pid: int) -> float:
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    twin = Twin(args.app_url, args.auth_token, args.conversations)
+    twin = Twin(args.app_url, args.auth_token, args.conversations, args.think)
     server = await asyncio.start_server(twin.serve, "127.0.0.1", args.port, backlog=1024)
     Path(args.ready_file).write_text("ready")  # noqa: ASYNC240 - once, before the load
     go = Path(args.go_file)
@@ -269,6 +276,7 @@ if __name__ == "__main__":
     parser.add_argument("--conversations", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--think", type=float, default=0.0, help="mean pause between turns (s)")
     parser.add_argument("--app-pid", type=int, default=0)
     parser.add_argument("--ready-file", required=True)
     parser.add_argument("--go-file", required=True)
