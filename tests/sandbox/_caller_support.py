@@ -71,6 +71,16 @@ class AgentState:
     callbacks: list[dict[str, Any]] = field(default_factory=list)
     interrupted: asyncio.Event = field(default_factory=asyncio.Event)
 
+    def reset(self, auth_token: str) -> None:
+        """Forget everything seen (one server serves a whole test module)."""
+        self.auth_token = auth_token
+        self.twiml = None
+        self.twiml_status = 200
+        for seen in (self.twiml_requests, self.ws_signature_ok, self.frames, self.close_codes):
+            seen.clear()
+        self.callbacks.clear()
+        self.interrupted = asyncio.Event()
+
     @property
     def ws_url(self) -> str:
         return self.base_url.replace("http://", "ws://") + "/ws"
@@ -90,13 +100,12 @@ def _form_valid(validator: RequestValidator, request: Request, form: FormData) -
 
 
 def agent_app(state: AgentState) -> FastAPI:
-    validator = RequestValidator(state.auth_token)
     app = FastAPI()
 
     @app.post("/twiml")
     async def twiml(request: Request) -> Response:
         form = await request.form()
-        valid = _form_valid(validator, request, form)
+        valid = _form_valid(RequestValidator(state.auth_token), request, form)
         state.twiml_requests.append({"fields": dict(form), "signature_ok": valid})
         if not valid:
             return PlainTextResponse("bad signature", status_code=403)
@@ -109,7 +118,10 @@ def agent_app(state: AgentState) -> FastAPI:
     async def callback(request: Request) -> Response:
         form = await request.form()
         state.callbacks.append(
-            {"fields": dict(form), "signature_ok": _form_valid(validator, request, form)}
+            {
+                "fields": dict(form),
+                "signature_ok": _form_valid(RequestValidator(state.auth_token), request, form),
+            }
         )
         return Response("<Response><Say>Goodbye</Say><Hangup/></Response>", media_type="text/xml")
 
@@ -118,7 +130,7 @@ def agent_app(state: AgentState) -> FastAPI:
         url = f"ws://{websocket.headers['host']}{websocket.url.path}"
         params = dict(websocket.query_params)
         signature = websocket.headers.get("x-twilio-signature", "")
-        valid = bool(validator.validate(url, params, signature))
+        valid = bool(RequestValidator(state.auth_token).validate(url, params, signature))
         state.ws_signature_ok.append(valid)
         if not valid:
             await websocket.close(code=1008)
@@ -145,7 +157,9 @@ async def _converse(ws: WebSocket, state: AgentState) -> None:
             state.interrupted.set()
             await _send(ws, {"type": "text", "token": "", "last": True})
         elif kind == "dtmf":
-            await _send(ws, {"type": "text", "token": f"You pressed {frame['digit']}", "last": True})
+            await _send(
+                ws, {"type": "text", "token": f"You pressed {frame['digit']}", "last": True}
+            )
         elif kind == "prompt" and frame.get("last", True):
             await _answer(ws, state, str(frame["voicePrompt"]))
 
@@ -194,6 +208,7 @@ async def serve(app: Any) -> AsyncIterator[str]:
     """Serve ``app`` on a free loopback port; yields ``http://127.0.0.1:<port>``."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = _Server(uvicorn.Config(app, log_level="warning", lifespan="on"))

@@ -7,29 +7,36 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from _caller_support import HANDOFF_DATA, AgentState, agent_app, relay_twiml, serve
 
-from tac.sandbox._caller import MALFORMED_LIMIT, Caller, CallEnded, CallerError, CallFailed
+from tac.sandbox._caller import MALFORMED_LIMIT, CallEnded, Caller, CallerError, CallFailed
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 ACCOUNT = "AC" + "1" * 32
 TOKEN = "secret-auth-token"
 
 
-@pytest.fixture
-async def agent() -> AsyncIterator[AgentState]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def agent_server() -> AsyncIterator[AgentState]:
     state = AgentState(auth_token=TOKEN)
     async with serve(agent_app(state)) as url:
         state.base_url = url
         yield state
 
 
+@pytest_asyncio.fixture(loop_scope="module")
+async def agent(agent_server: AgentState) -> AgentState:
+    agent_server.reset(TOKEN)
+    return agent_server
+
+
 def _caller(agent: AgentState, **options: Any) -> Caller:
     return Caller(agent.base_url, account_sid=ACCOUNT, auth_token=TOKEN, **options)
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")
 async def caller(agent: AgentState) -> AsyncIterator[Caller]:
     async with _caller(agent, from_="+14155550123", to="+18005550100") as c:
         yield c
@@ -40,14 +47,16 @@ async def test_dial_posts_signed_incoming_call_fields(agent: AgentState, caller:
     request = agent.twiml_requests[0]
     assert request["signature_ok"]
     fields = request["fields"]
-    assert fields["CallSid"] == caller.call_sid and fields["CallSid"].startswith("CA")
+    assert fields["CallSid"] == caller.call_sid
+    assert fields["CallSid"].startswith("CA")
     assert fields["AccountSid"] == ACCOUNT
     assert (fields["From"], fields["To"]) == ("+14155550123", "+18005550100")
     assert (fields["Caller"], fields["Called"]) == ("+14155550123", "+18005550100")
     assert fields["CallStatus"] == "ringing"
     assert fields["Direction"] == "inbound"
     assert fields["ApiVersion"] == "2010-04-01"
-    assert fields["CallerCountry"] == "US" and fields["FromCountry"] == "US"
+    assert fields["CallerCountry"] == "US"
+    assert fields["FromCountry"] == "US"
     assert fields["Extra"] == "yes"
 
 
@@ -65,7 +74,8 @@ async def test_setup_carries_call_fields_and_custom_parameters(agent: AgentState
     setup = agent.frames[0]
     assert setup["type"] == "setup"
     assert setup["callSid"] == caller.call_sid
-    assert setup["sessionId"].startswith("VX") and len(setup["sessionId"]) == 34
+    assert setup["sessionId"].startswith("VX")
+    assert len(setup["sessionId"]) == 34
     assert setup["accountSid"] == ACCOUNT
     assert (setup["from"], setup["to"]) == ("+14155550123", "+15005550006")
     assert setup["direction"] == "inbound"
@@ -96,7 +106,8 @@ async def test_say_collects_streamed_tokens_into_a_reply(agent: AgentState, call
         "last": True,
     }
     second = await caller.ask("thanks")
-    assert second == "You said: thanks" and second.position == 1
+    assert second == "You said: thanks"
+    assert second.position == 1
     assert [line.speaker for line in caller.transcript] == ["caller", "agent", "caller", "agent"]
     assert caller.assert_heard("my order") is reply
 
@@ -131,7 +142,8 @@ async def test_interrupt_defaults_to_what_was_heard(agent: AgentState, caller: C
     assert frame["utteranceUntilInterrupt"] == "Once upon a time"
     assert isinstance(frame["durationUntilInterruptMs"], int)
     reply = await caller.next_reply()
-    assert reply.interrupted and reply.heard == "Once upon a time"
+    assert reply.interrupted
+    assert reply.heard == "Once upon a time"
     assert reply == "Once upon a time"
     received = agent.received("interrupt")[0]
     assert received["utteranceUntilInterrupt"] == "Once upon a time"
@@ -162,7 +174,10 @@ async def test_press_sends_one_dtmf_frame_per_digit(agent: AgentState, caller: C
     await caller.press("1#")
     assert await caller.next_reply() == "You pressed 1"
     assert await caller.next_reply() == "You pressed #"
-    assert agent.received("dtmf") == [{"type": "dtmf", "digit": "1"}, {"type": "dtmf", "digit": "#"}]
+    assert agent.received("dtmf") == [
+        {"type": "dtmf", "digit": "1"},
+        {"type": "dtmf", "digit": "#"},
+    ]
     with pytest.raises(ValueError, match="digits"):
         await caller.press("x")
 
@@ -179,7 +194,8 @@ async def test_hang_up_closes_and_posts_the_signed_action_callback(
     await caller.dial()
     await caller.ask("hi")
     await caller.hang_up()
-    assert caller.ended and caller.end_reason == "hangup"
+    assert caller.ended
+    assert caller.end_reason == "hangup"
     assert caller.status == "completed"
     assert agent.close_codes == [1000]
     callback = agent.callbacks[0]
@@ -221,7 +237,8 @@ async def test_end_without_handoff_data(agent: AgentState, caller: Caller) -> No
     await caller.dial()
     await caller.say("bye")
     await caller.wait_ended()
-    assert caller.end_reason == "app-ended" and caller.handoff_data is None
+    assert caller.end_reason == "app-ended"
+    assert caller.handoff_data is None
     assert "HandoffData" not in agent.callbacks[0]["fields"]
 
 
@@ -230,7 +247,8 @@ async def test_app_frames_play_digits_and_language_are_recorded(
 ) -> None:
     await caller.dial()
     reply = await caller.ask("options")
-    assert reply == "Hola" and reply.frames[0]["lang"] == "es-MX"
+    assert reply == "Hola"
+    assert reply.frames[0]["lang"] == "es-MX"
     kinds = [line.kind for line in caller.transcript if line.speaker == "agent"]
     assert kinds == ["play", "digits", "language", "reply"]
     received = [e.type for e in caller.events if e.kind == "received"]
@@ -315,12 +333,12 @@ async def test_twiml_request_error_fails_the_call(agent: AgentState) -> None:
             await caller.dial()
 
 
-async def test_refused_websocket_fails_the_call_and_reports(agent: AgentState) -> None:
+async def test_a_wrongly_signed_twiml_request_is_refused_by_the_app(agent: AgentState) -> None:
     async with Caller(agent.base_url, account_sid=ACCOUNT, auth_token="other-token") as caller:
-        agent.auth_token = "other-token"
-        with pytest.raises(CallFailed):
+        with pytest.raises(CallFailed, match="with 403"):
             await caller.dial()
     assert agent.twiml_requests[0]["signature_ok"] is False
+    assert agent.ws_signature_ok == []
 
 
 async def test_forged_websocket_signature_is_closed_1008(agent: AgentState) -> None:
@@ -368,7 +386,7 @@ async def test_events_record_every_frame(agent: AgentState, caller: Caller) -> N
     assert json.loads(json.dumps([e.to_json() for e in caller.events]))
 
 
-def test_constructor_checks_its_arguments() -> None:
+async def test_constructor_checks_its_arguments() -> None:
     with pytest.raises(ValueError, match="app_url"):
         Caller("127.0.0.1:8000", account_sid=ACCOUNT, auth_token=TOKEN)
     with pytest.raises(ValueError, match="account_sid"):
