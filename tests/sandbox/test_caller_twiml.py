@@ -20,7 +20,8 @@ TWIML = (
     'transcriptionProvider="Deepgram" ttsProvider="ElevenLabs" url="wss://agent.example.com/ws" '
     'welcomeGreeting="Hello! How can I assist you today?"><Language code="es-MX" speechModel='
     '"nova-3-general" transcriptionProvider="Deepgram" ttsProvider="Google" '
-    'voice="es-MX-Standard-A" /><Parameter name="profileId" value="mem_profile_1rh5048d9qrfn67babyc2dpgcr" />'
+    'voice="es-MX-Standard-A" /><Parameter name="profileId" '
+    'value="mem_profile_1rh5048d9qrfn67babyc2dpgcr" />'
     "</ConversationRelay></Connect></Response>"
 )
 
