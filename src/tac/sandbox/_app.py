@@ -21,7 +21,7 @@ from tac.sandbox._faults import FaultRule
 from tac.sandbox._settings import SandboxIdentity, SandboxSettings
 
 # Modules with `install(ctx: SandboxContext) -> None`, one per Twilio product.
-PRODUCT_MODULES: tuple[str, ...] = ()
+PRODUCT_MODULES: tuple[str, ...] = ("tac.sandbox._voice_control",)
 
 
 def create_app(

@@ -330,7 +330,8 @@ class Caller:
 
     @property
     def ended(self) -> bool:
-        return self._finished
+        """Whether the call is over (its action callback, if any, already answered)."""
+        return self._done.is_set()
 
     @property
     def partial_reply(self) -> str:
