@@ -393,3 +393,17 @@ async def test_constructor_checks_its_arguments() -> None:
         Caller("http://x", account_sid="XX", auth_token=TOKEN)
     with pytest.raises(ValueError, match="direction"):
         Caller("http://x", account_sid=ACCOUNT, auth_token=TOKEN, direction="sideways")
+
+
+async def test_fluent_expectations_print_the_transcript(caller: Caller) -> None:
+    await caller.dial()
+    await caller.say("hello")
+    reply = await caller.expect_reply("hello", equals="You said: hello")
+    assert reply.position == 0
+    await caller.say("again")
+    with pytest.raises(AssertionError, match=r"(?s)containing 'nope'.*>> .*agent: You said: again"):
+        await caller.expect_reply("nope")
+    await caller.say("bye")
+    with pytest.raises(AssertionError, match="ended with 'app-ended'"):
+        await caller.expect_ended("handoff")
+    assert (await caller.expect_ended("app-ended")).handoff_data is None

@@ -751,6 +751,50 @@ class Caller:
                 return predicate()
         return True
 
+    async def expect_reply(
+        self,
+        contains: str | None = None,
+        *,
+        equals: str | None = None,
+        timeout: float | None = None,
+    ) -> Reply:
+        """The next reply, checked: ``AssertionError`` with the transcript (the reply marked)
+        unless it ``contains`` / ``equals`` the given text."""
+        __tracebackhide__ = True
+        reply = await self.next_reply(timeout)
+        if equals is not None and reply != equals:
+            raise AssertionError(
+                f"expected the agent to say {equals!r}, it said {reply.text!r}\n"
+                + self._marked(reply)
+            )
+        if contains is not None and contains not in reply:
+            raise AssertionError(
+                f"expected a reply containing {contains!r}, the agent said {reply.text!r}\n"
+                + self._marked(reply)
+            )
+        return reply
+
+    async def expect_ended(
+        self, reason: str | None = None, *, timeout: float | None = None
+    ) -> Caller:
+        """Wait for the end of the call; ``AssertionError`` unless its ``end_reason`` is
+        ``reason`` (``hangup``, ``handoff``, ``app-ended``, ``app-closed``, ``malformed``...)."""
+        __tracebackhide__ = True
+        await self.wait_ended(timeout)
+        if reason is not None and self.end_reason != reason:
+            raise AssertionError(
+                f"expected the call to end with {reason!r}, it ended with {self.end_reason!r}\n"
+                + self.transcript_text()
+            )
+        return self
+
+    def _marked(self, reply: Reply) -> str:
+        lines = []
+        for line in self.transcript:
+            mine = line.kind == "reply" and line.text == reply.text
+            lines.append(f"{'>>' if mine else '  '} {line}")
+        return "\n".join(lines)
+
     def assert_heard(self, text: str) -> Reply:
         """The first reply containing ``text``; ``AssertionError`` with the transcript if none."""
         __tracebackhide__ = True
@@ -847,7 +891,7 @@ class Caller:
             ended_at=now - (self._started or 0.0),
         )
         self.replies.append(reply)
-        self._line("agent", text, "reply")
+        self.transcript.append(Line(reply.ended_at, "agent", text, "reply"))
         if text:
             await self._record_communication(text, inbound=False)
 

@@ -30,6 +30,7 @@ from tac.sandbox._caller import (
 from tac.sandbox._context import SandboxContext
 from tac.sandbox._errors import TwilioError, bad_request, not_found
 from tac.sandbox._signing import sign_form
+from tac.sandbox._voice_orchestrator import install_services
 
 logger = logging.getLogger("tac.sandbox.voice")
 
@@ -611,6 +612,7 @@ async def _act(action: Any) -> Any:
 def install(ctx: SandboxContext) -> None:
     """Add the phone: ``/sandbox/voice`` controls and the answering of outbound calls."""
     phone = VoicePhone(ctx)
+    install_services(ctx)
     ctx.provide("voice.phone", phone)
     ctx.add_control(control_router(phone))
     ctx.bus.subscribe("call.created", phone.on_call_created)
