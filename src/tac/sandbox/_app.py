@@ -21,7 +21,14 @@ from tac.sandbox._faults import FaultRule
 from tac.sandbox._settings import SandboxIdentity, SandboxSettings
 
 # Modules with `install(ctx: SandboxContext) -> None`, one per Twilio product.
-PRODUCT_MODULES: tuple[str, ...] = ("tac.sandbox._voice_control",)
+PRODUCT_MODULES: tuple[str, ...] = (
+    "tac.sandbox.products.memory",
+    "tac.sandbox.products.knowledge",
+    "tac.sandbox.products.studio",
+    "tac.sandbox.products.calls",
+    "tac.sandbox.products.intelligence",
+    "tac.sandbox._voice_control",
+)
 
 
 def create_app(
