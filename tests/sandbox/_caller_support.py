@@ -69,6 +69,7 @@ class AgentState:
     frames: list[dict[str, Any]] = field(default_factory=list)
     close_codes: list[int] = field(default_factory=list)
     callbacks: list[dict[str, Any]] = field(default_factory=list)
+    call_events: list[dict[str, Any]] = field(default_factory=list)
     interrupted: asyncio.Event = field(default_factory=asyncio.Event)
 
     def reset(self, auth_token: str) -> None:
@@ -79,6 +80,7 @@ class AgentState:
         for seen in (self.twiml_requests, self.ws_signature_ok, self.frames, self.close_codes):
             seen.clear()
         self.callbacks.clear()
+        self.call_events.clear()
         self.interrupted = asyncio.Event()
 
     @property
@@ -124,6 +126,18 @@ def agent_app(state: AgentState) -> FastAPI:
             }
         )
         return Response("<Response><Say>Goodbye</Say><Hangup/></Response>", media_type="text/xml")
+
+    @app.post("/call-events/{kind}")
+    async def call_event(kind: str, request: Request) -> Response:
+        form = await request.form()
+        state.call_events.append(
+            {
+                "kind": kind,
+                "fields": dict(form),
+                "signature_ok": _form_valid(RequestValidator(state.auth_token), request, form),
+            }
+        )
+        return Response(status_code=204)
 
     @app.websocket("/ws")
     async def relay(websocket: WebSocket) -> None:

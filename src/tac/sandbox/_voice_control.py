@@ -31,6 +31,7 @@ from tac.sandbox._context import SandboxContext
 from tac.sandbox._errors import TwilioError, bad_request, not_found
 from tac.sandbox._signing import sign_form
 from tac.sandbox._voice_orchestrator import install_services
+from tac.sandbox.products._common import on_reset
 
 logger = logging.getLogger("tac.sandbox.voice")
 
@@ -198,7 +199,6 @@ class VoicePhone:
         )
         progress = _CallProgress(self, caller, params)
         caller.on_ended.append(progress.ended)
-        self._register(caller)
         try:
             await progress.status("initiated", publish=None)
             await progress.status("ringing", publish="ringing")
@@ -214,6 +214,9 @@ class VoicePhone:
             logger.warning("answering call %s failed: %s", call_sid, exc)
         except Exception:
             logger.exception("answering call %s failed", call_sid)
+        finally:
+            # listed once answered (or failed), so a test waiting for it can talk at once
+            self._register(caller)
 
     async def on_call_updated(self, payload: dict[str, Any]) -> None:
         """The app ended (or redirected) an answered call through the Calls API."""
@@ -618,3 +621,4 @@ def install(ctx: SandboxContext) -> None:
     ctx.bus.subscribe("call.created", phone.on_call_created)
     ctx.bus.subscribe("call.updated", phone.on_call_updated)
     ctx.on_shutdown(phone.aclose)
+    on_reset(ctx, phone.reset)
