@@ -823,6 +823,8 @@ class Caller:
             pass
         except Exception:
             logger.exception("call %s: handling a frame failed", self.call_sid)
+            with contextlib.suppress(Exception):
+                await ws.close(1011, "the sandbox's phone failed")
         self.close_code = ws.close_code
         if not self._hanging_up and not self._finished:
             self._event(
