@@ -397,7 +397,7 @@ class Caller:
         self._started = loop.time()
         self.status = "ringing"
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self.timeout, verify=_tls_context())
+            self._http = httpx.AsyncClient(timeout=self.timeout, verify=tls_context())
         if self._orchestrator is None and self.sandbox_url is not None:
             self._orchestrator = HttpOrchestratorLink(
                 self.sandbox_url, self._sandbox_auth, self._http
@@ -1105,7 +1105,7 @@ class Caller:
 
 
 @functools.lru_cache(maxsize=1)
-def _tls_context() -> ssl.SSLContext:
+def tls_context() -> ssl.SSLContext:
     """One verified TLS context for every caller's HTTP client (loading CAs takes ~50 ms)."""
     return ssl.create_default_context(cafile=certifi.where())
 

@@ -26,6 +26,7 @@ from tac.sandbox._caller import (
     Caller,
     CallerError,
     CallFailed,
+    tls_context,
 )
 from tac.sandbox._context import SandboxContext
 from tac.sandbox._errors import TwilioError, bad_request, not_found
@@ -98,7 +99,7 @@ class VoicePhone:
     @property
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=10.0)
+            self._http = httpx.AsyncClient(timeout=10.0, verify=tls_context())
         return self._http
 
     def _caller(self, **options: Any) -> Caller:
