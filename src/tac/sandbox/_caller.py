@@ -426,7 +426,8 @@ class Caller:
 
     async def _fetch_twiml(self, url: str, extra: Mapping[str, str]) -> str:
         assert self._http is not None
-        fields = {**self._call_fields("ringing"), **self._geo_fields(), **dict(extra)}
+        status = "ringing" if self.direction == "inbound" else "in-progress"
+        fields = {**self._call_fields(status), **self._geo_fields(), **dict(extra)}
         headers = {"X-Twilio-Signature": sign_form(url, fields, self.auth_token)}
         self._event("http", "twiml-request", {"url": url, "fields": fields})
         try:
