@@ -11,6 +11,7 @@ import pytest_asyncio
 from _caller_support import HANDOFF_DATA, AgentState, agent_app, relay_twiml, serve
 
 from tac.sandbox._caller import MALFORMED_LIMIT, CallEnded, Caller, CallerError, CallFailed
+from tac.sandbox._settings import SandboxIdentity
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -407,3 +408,11 @@ async def test_fluent_expectations_print_the_transcript(caller: Caller) -> None:
     with pytest.raises(AssertionError, match="ended with 'app-ended'"):
         await caller.expect_ended("handoff")
     assert (await caller.expect_ended("app-ended")).handoff_data is None
+
+
+async def test_from_identity_uses_the_sandbox_account() -> None:
+    identity = SandboxIdentity.generate()
+    phone = Caller.from_identity(identity, "http://127.0.0.1:9", from_="+14155550100")
+    assert (phone.account_sid, phone.auth_token) == (identity.account_sid, identity.auth_token)
+    assert phone.to == identity.phone_number
+    assert phone.from_ == "+14155550100"

@@ -33,6 +33,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from tac.sandbox._ids import sid
+from tac.sandbox._settings import SandboxIdentity
 from tac.sandbox._signing import sign_form, sign_websocket
 from tac.sandbox._twiml import RelayTwiml, TwimlError, parse_relay_twiml, verbs
 
@@ -320,6 +321,25 @@ class Caller:
         self._finished = False
         self._changed = asyncio.Event()
         self._done = asyncio.Event()
+
+    @classmethod
+    def from_identity(
+        cls,
+        identity: SandboxIdentity,
+        app_url: str,
+        *,
+        sandbox_url: str | None = None,
+        **options: Any,
+    ) -> Caller:
+        """A caller with a sandbox identity's account, auth token and number (``to``)."""
+        options.setdefault("to", identity.phone_number)
+        return cls(
+            app_url,
+            account_sid=identity.account_sid,
+            auth_token=identity.auth_token,
+            sandbox_url=sandbox_url,
+            **options,
+        )
 
     # ------------------------------------------------------------------ public state
 
