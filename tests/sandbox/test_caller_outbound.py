@@ -127,6 +127,7 @@ async def test_an_outbound_call_is_answered_and_reports_progress(
     completed = _events(agent, "status")[-1]["fields"]
     assert completed["Direction"] == "outbound-api"
     assert completed["CallDuration"].isdigit()
+    assert completed["Timestamp"].endswith(" +0000")
     assert [e["fields"]["SequenceNumber"] for e in _events(agent, "status")] == ["0", "1", "2", "3"]
     amd = _events(agent, "amd")[0]["fields"]
     assert amd["AnsweredBy"] == "human"

@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from email.utils import formatdate
+from datetime import datetime, timezone
+from email.utils import format_datetime
 from typing import Any
 
 import httpx
@@ -291,7 +292,7 @@ class _CallProgress:
                 "CallStatus": call_status,
                 "CallbackSource": "call-progress-events",
                 "SequenceNumber": str(self.sequence),
-                "Timestamp": formatdate(usegmt=False),
+                "Timestamp": _rfc2822(time.time()),
             }
         )
         self.sequence += 1
@@ -346,7 +347,7 @@ class _CallProgress:
             "RecordingStatus": "completed",
             "RecordingDuration": str(self._duration()),
             "RecordingChannels": "2" if self._value("RecordingChannels") == "dual" else "1",
-            "RecordingStartTime": formatdate(self.answered_at or time.time()),
+            "RecordingStartTime": _rfc2822(self.answered_at or time.time()),
             "RecordingSource": "OutboundAPI",
             "RecordingTrack": self._value("RecordingTrack") or "both",
         }
@@ -387,6 +388,11 @@ class _CallProgress:
         except httpx.HTTPError as exc:
             record["error"] = repr(exc)
         self.caller.record_event("http", kind, record)
+
+
+def _rfc2822(moment: float) -> str:
+    """``Tue, 06 Jan 2026 18:31:40 +0000``, as Twilio's voice callbacks write times."""
+    return format_datetime(datetime.fromtimestamp(int(moment), timezone.utc))
 
 
 def _with_query(url: str, fields: dict[str, str]) -> str:
