@@ -192,7 +192,10 @@ class VoicePhone:
         task.add_done_callback(self._tasks.discard)
 
     async def _answer(self, call: dict[str, Any], params: dict[str, Any]) -> None:
-        call_sid = str(call["sid"])
+        call_sid = str(call.get("sid") or "")
+        if not call_sid.startswith("CA"):
+            logger.warning("call.created without a CallSid: %r", call)
+            return
         caller = self._caller(
             from_=str(call.get("from", "")),
             to=str(call.get("to", "")),
@@ -205,13 +208,13 @@ class VoicePhone:
             await progress.status("initiated", publish=None)
             await progress.status("ringing", publish="ringing")
             await progress.status("answered", publish="in-progress")
-            await progress.amd()
             twiml = params.get("Twiml")
             url = params.get("Url")
             await caller.dial(
                 twiml=twiml if isinstance(twiml, str) else None,
                 twiml_url=url if isinstance(url, str) and twiml is None else None,
             )
+            await progress.amd()  # async AMD reports after the call is connected
         except (CallerError, TwilioError) as exc:
             logger.warning("answering call %s failed: %s", call_sid, exc)
         except Exception:
