@@ -63,6 +63,7 @@ class AgentState:
     auth_token: str
     base_url: str = ""
     check_signatures: bool = True
+    close_after_accept: int | None = None
     twiml: Callable[[AgentState], str] | None = None
     twiml_status: int = 200
     twiml_requests: list[dict[str, Any]] = field(default_factory=list)
@@ -78,6 +79,7 @@ class AgentState:
         self.auth_token = auth_token
         self.twiml = None
         self.twiml_status = 200
+        self.close_after_accept = None
         for seen in (self.twiml_requests, self.ws_signature_ok, self.frames, self.close_codes):
             seen.clear()
         self.callbacks.clear()
@@ -151,6 +153,9 @@ def agent_app(state: AgentState) -> FastAPI:
             await websocket.close(code=1008)
             return
         await websocket.accept()
+        if state.close_after_accept is not None:
+            await websocket.close(code=state.close_after_accept)
+            return
         try:
             await _converse(websocket, state)
         except WebSocketDisconnect as exc:

@@ -99,6 +99,8 @@ async def test_say_collects_streamed_tokens_into_a_reply(agent: AgentState, call
     assert reply.tokens == ("You ", "said: ", "where ", "is ", "my ", "order", "")
     assert reply.frames[-1] == {"type": "text", "token": "", "last": True}
     assert not reply.interrupted
+    assert reply.first_token_delay is not None
+    assert reply.first_token_delay >= 0
     prompt = agent.received("prompt")[0]
     assert prompt == {
         "type": "prompt",
@@ -416,3 +418,22 @@ async def test_from_identity_uses_the_sandbox_account() -> None:
     assert (phone.account_sid, phone.auth_token) == (identity.account_sid, identity.auth_token)
     assert phone.to == identity.phone_number
     assert phone.from_ == "+14155550100"
+
+
+async def test_an_app_closing_right_after_accept_fails_the_session(agent: AgentState) -> None:
+    agent.close_after_accept = 1008
+    async with _caller(agent) as caller:
+        failure: CallFailed | None = None
+        try:
+            await caller.dial()
+        except CallFailed as exc:
+            failure = exc
+        if failure is None:  # the close came after setup was sent: the session fails as it runs
+            await caller.wait_ended()
+            assert caller.end_reason == "app-closed"
+        else:
+            assert "code 1008" in str(failure)
+        assert caller.close_code == 1008
+    fields = agent.callbacks[0]["fields"]
+    assert fields["SessionStatus"] == "failed"
+    assert fields["ErrorMessage"] == "WebSocket Ended"

@@ -112,6 +112,7 @@ class Reply(str):
     heard: str | None
     started_at: float
     ended_at: float
+    prompted_at: float | None
 
     def __new__(
         cls,
@@ -122,6 +123,7 @@ class Reply(str):
         heard: str | None,
         started_at: float,
         ended_at: float,
+        prompted_at: float | None = None,
     ) -> Reply:
         reply = super().__new__(cls, text)
         reply.position = position
@@ -131,11 +133,17 @@ class Reply(str):
         reply.heard = heard
         reply.started_at = started_at
         reply.ended_at = ended_at
+        reply.prompted_at = prompted_at
         return reply
 
     @property
     def text(self) -> str:
         return str(self)
+
+    @property
+    def first_token_delay(self) -> float | None:
+        """Seconds from the caller's last prompt (or DTMF) before this reply to its first token."""
+        return None if self.prompted_at is None else self.started_at - self.prompted_at
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -147,6 +155,7 @@ class Reply(str):
             "heard": self.heard,
             "startedAt": round(self.started_at, 6),
             "endedAt": round(self.ended_at, 6),
+            "promptedAt": None if self.prompted_at is None else round(self.prompted_at, 6),
         }
 
 
@@ -315,6 +324,7 @@ class Caller:
         self._current: _ReplyInProgress | None = None
         self._cursor = 0
         self._malformed = 0
+        self._prompted_at: float | None = None
         self._started: float | None = None
         self.connected_at: float | None = None
         self._hanging_up = False
@@ -570,7 +580,14 @@ class Caller:
             "callStatus": "RINGING" if self.direction == "inbound" else "IN-PROGRESS",
             "customParameters": parameters,
         }
-        await self._send(self.setup)
+        try:
+            await self._send(self.setup)
+        except CallEnded as exc:
+            self.close_code = self._ws.close_code
+            await self._report_failure("WebSocket Ended")
+            raise CallFailed(
+                f"the app closed the WebSocket to {twiml.url} at once (code {self.close_code})"
+            ) from exc
         if twiml.welcome_greeting:
             self._line("agent", twiml.welcome_greeting, "greeting")
         self._receiver = asyncio.get_running_loop().create_task(self._receive())
@@ -615,6 +632,7 @@ class Caller:
                 )
         self._line("caller", text, "prompt")
         await self._record_communication(text, inbound=True)
+        self._prompted_at = self._elapsed()
         await self._send(
             {"type": "prompt", "voicePrompt": text, "lang": language, "last": True}, ws
         )
@@ -674,6 +692,7 @@ class Caller:
             raise CallerError('Twilio sends dtmf only with dtmfDetection="true" in the TwiML')
         for digit in digits:
             self._line("caller", digit, "dtmf")
+            self._prompted_at = self._elapsed()
             await self._send({"type": "dtmf", "digit": digit}, ws)
 
     async def hang_up(self) -> None:
@@ -912,6 +931,7 @@ class Caller:
             heard=current.heard,
             started_at=current.started_at - (self._started or 0.0),
             ended_at=now - (self._started or 0.0),
+            prompted_at=self._prompted_at,
         )
         self.replies.append(reply)
         self.transcript.append(Line(reply.ended_at, "agent", text, "reply"))
