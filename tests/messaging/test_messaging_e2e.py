@@ -9,7 +9,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Callable
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -261,12 +264,29 @@ async def test_closed_conversation_ends_the_session_once(start_app) -> None:
     assert await app.tac.session_store.session_count() == 0
 
 
-async def test_thousand_conversations_opened_and_closed_leave_no_session(start_app) -> None:
+@pytest.fixture
+def ram_folder(tmp_path: Path) -> Iterator[Path]:
+    """A folder in memory-backed storage when there is one (the sandbox's SQLite goes there)."""
+    shm = Path("/dev/shm")
+    folder = Path(tempfile.mkdtemp(dir=shm)) if shm.is_dir() else tmp_path
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+async def test_thousand_conversations_opened_and_closed_leave_no_session(
+    start_app, ram_folder: Path
+) -> None:
     agent = Agent(lambda message: None)
-    app = await start_app(lambda tac: [SMSChannel(tac)], reply=agent)
+    folder = ram_folder
+    app = await start_app(
+        lambda tac: [SMSChannel(tac)],
+        reply=agent,
+        subprocess=True,  # the sandbox on its own core, its database in memory-backed files
+        sandbox_settings={"db": str(folder / "sandbox.db")},
+    )
     client = app.tac.conversation_orchestrator_client
     assert client is not None
-    count, wave = 1000, 25
+    count, wave = 1000, 100
     opened: list[str] = []
 
     async def open_one(index: int) -> str:
