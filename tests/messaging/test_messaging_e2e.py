@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,6 +32,8 @@ from tac.models.outbound import (
 from tac.models.session import ConversationSession
 
 pytestmark = pytest.mark.integration
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 CHANNELS: dict[str, type[MessagingChannel]] = {
     "sms": SMSChannel,
@@ -345,3 +349,36 @@ async def test_outbound_failure_raises_and_leaves_no_session(start_app) -> None:
             {"to": "+14155550100", "message": "hi"}
         )
     assert await app.tac.session_store.session_count() == 0
+
+
+async def test_try_it_from_a_terminal(start_app) -> None:
+    """`opentac sandbox chat --channel sms` talks to the running agent (issue 5, "Try it")."""
+    app = await start_app(lambda tac: [SMSChannel(tac)], reply=Agent())
+    env = {
+        **os.environ,
+        "PYTHONPATH": SRC,
+        "TWILIO_API_KEY": app.sandbox.env["TWILIO_API_KEY"],
+        "TWILIO_API_SECRET": app.sandbox.env["TWILIO_API_SECRET"],
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tac",
+        "sandbox",
+        "chat",
+        "--channel",
+        "sms",
+        "--url",
+        app.sandbox.url,
+        "--env-file",
+        "/nonexistent/.env",
+        "--reply-timeout",
+        "10",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    out, err = await asyncio.wait_for(process.communicate(b"hello there\n"), timeout=60)
+    assert process.returncode == 0, err.decode()
+    assert "agent> echo: hello there" in out.decode()
