@@ -166,6 +166,13 @@ class Twin:
             self.stats.acks.append((time.perf_counter() - started) * 1000)
 
     async def conversation(self, i: int, stop: asyncio.Event) -> None:
+        try:
+            await self._conversation(i, stop)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            if not stop.is_set():
+                raise
+
+    async def _conversation(self, i: int, stop: asyncio.Event) -> None:
         cid = f"conv_bench_{i}"
         reader, writer = await asyncio.open_connection(self.app_host, self.app_port)
         turn = 0
