@@ -320,10 +320,15 @@ def run() -> str:
         "the participants on every inbound message.",
         "",
         "Where the time goes (cProfile of the app in the closed loop): about three quarters of "
-        "the app's CPU is the outbound Actions request inside httpx/httpcore, most of it "
-        "httpcore's connection-pool bookkeeping (`_assign_requests_to_connections` checks every "
-        "pooled connection, with a `poll` per idle one, on each request); the inbound side "
-        "(uvicorn, signature, JSON, validation, the turn) is the rest.",
+        "the app's CPU is spent inside httpx/httpcore on the outbound requests (the Actions "
+        "call; with `always` also Recall and the profile), most of it httpcore's connection-"
+        "pool bookkeeping: `_assign_requests_to_connections` walks every pooled connection, "
+        "with a `poll` per idle one, on each request and each response, so its cost grows "
+        "with the number of concurrent requests. The inbound side (uvicorn, signature, JSON, "
+        "validation, the turn itself) is the rest. Closing the gap to the targets needs a "
+        "leaner outbound HTTP path in `tac.context` (a transport whose pool does not scan, or "
+        "smaller sharded pools); the messaging code itself already makes the minimum of "
+        "requests per turn.",
         "",
         "### End to end through the sandbox",
         "",

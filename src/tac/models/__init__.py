@@ -35,6 +35,11 @@ from tac.models.memory import (
     ProfileResponse,
     SummaryInfo,
 )
+from tac.models.outbound import (
+    InitiateChatConversationOptions,
+    InitiateConversationResult,
+    InitiateMessagingConversationOptions,
+)
 from tac.models.session import AuthorInfo, Channel, ConversationSession, PendingHandoffData
 from tac.models.tac import (
     TACCommunication,
@@ -57,6 +62,9 @@ __all__ = [
     "ConversationRequest",
     "ConversationResponse",
     "ConversationSession",
+    "InitiateChatConversationOptions",
+    "InitiateConversationResult",
+    "InitiateMessagingConversationOptions",
     "Knowledge",
     "KnowledgeBase",
     "KnowledgeChunkResult",
