@@ -186,3 +186,61 @@ async def test_outbound_options_are_validated_before_any_request() -> None:
     with pytest.raises(TypeError, match="options must be"):
         await chat.initiate_outbound_conversation(42)  # type: ignore[arg-type]
     await tac.aclose()
+
+
+async def test_agent_message_known_by_participant_id_alone_is_ignored() -> None:
+    from tac.models.session import AuthorInfo
+
+    tac = _tac()
+    seen: list[str] = []
+    tac.on_message_ready(lambda message, session, memory: seen.append(message))
+    sms = SMSChannel(tac)
+    session = ConversationSession(
+        conversation_id="conv_conversation_1",
+        channel="sms",
+        author_info=AuthorInfo(address="+14155550100", participant_id="p_customer"),
+        ai_agent_info=AuthorInfo(address="+15005550006", participant_id="p_agent"),
+    )
+    await tac.start_session(session)
+    event = WebhookEvent.parse(
+        {
+            "eventType": "COMMUNICATION_CREATED",
+            "data": {
+                "id": "comms_communication_2",
+                "conversationId": "conv_conversation_1",
+                "author": {"address": "ai-relay-7", "channel": "SMS", "participantId": "p_agent"},
+                "content": {"type": "TEXT", "text": "sent by the agent elsewhere"},
+            },
+        }
+    )
+    assert sms.accepts(event)
+    await sms.process_webhook(event)
+    assert seen == []
+    await tac.aclose()
+
+
+async def test_inactive_and_closed_events() -> None:
+    tac = _tac()
+    ended: list[str] = []
+    tac.on_conversation_ended(lambda session: ended.append(session.conversation_id))
+    sms = SMSChannel(tac)
+    await tac.start_session(ConversationSession(conversation_id="conv_9", channel="sms"))
+    await tac.session_store.set_cached_memory("conv_9", {"kind": "cached"}, 60)
+
+    def updated(status: str, configuration: str = CONFIGURATION) -> WebhookEvent:
+        return WebhookEvent.parse(
+            {
+                "eventType": "CONVERSATION_UPDATED",
+                "data": {"id": "conv_9", "status": status, "configurationId": configuration},
+            }
+        )
+
+    await sms.process_webhook(updated("INACTIVE"))
+    assert await tac.session_store.get_cached_memory("conv_9") is None
+    await sms.process_webhook(updated("CLOSED", "conv_configuration_other"))
+    assert ended == []
+    await sms.process_webhook(updated("CLOSED"))
+    await sms.process_webhook(updated("CLOSED"))
+    assert ended == ["conv_9"]
+    assert await tac.session_store.session_count() == 0
+    await tac.aclose()
