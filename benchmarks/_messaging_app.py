@@ -15,7 +15,18 @@ from tac.server import TACFastAPIServer
 
 
 def main() -> None:
-    tac = TAC()
+    client = None
+    if os.environ.get("BENCH_POOL") == "sharded":
+        import httpx
+
+        from benchmarks._pools import ShardedTransport
+
+        client = httpx.AsyncClient(
+            transport=ShardedTransport(),
+            follow_redirects=False,
+            timeout=httpx.Timeout(10.0, connect=5.0),
+        )
+    tac = TAC(http_client=client)
     mode: Any = os.environ.get("BENCH_MEMORY_MODE", "never")
     sms = SMSChannel(tac, SMSChannelConfig(memory_mode=mode))
 

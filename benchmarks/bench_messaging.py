@@ -73,7 +73,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def run_twin(
-    memory_mode: str, conversations: int, seconds: float, think: float = 0.0
+    memory_mode: str,
+    conversations: int,
+    seconds: float,
+    think: float = 0.0,
+    pool: str = "default",
 ) -> dict[str, Any]:
     """One measurement: app on core 0, Twilio twin and load on core 1.
 
@@ -95,6 +99,7 @@ def run_twin(
         TWILIO_SERVER_PORT=str(app_port),
         TWILIO_LOG_LEVEL="WARNING",
         BENCH_MEMORY_MODE=memory_mode,
+        BENCH_POOL=pool,
     )
     with tempfile.TemporaryDirectory(prefix="opentac-bench-") as folder:
         ready, go = Path(folder) / "ready", Path(folder) / "go"
@@ -249,6 +254,8 @@ def run() -> str:
     once = run_twin("once", 100, TAKE["once"])
     always = run_twin("always", 100, TAKE["always"])
     paced = run_twin("never", 100, TAKE["never"], think=1.0)
+    sharded = run_twin("never", 100, TAKE["never"], pool="sharded")
+    sharded_always = run_twin("always", 100, TAKE["always"], pool="sharded")
     try:
         sandbox: dict[str, Any] | None = run_sandbox(20, 10)
         sandbox_error = ""
@@ -291,6 +298,12 @@ def run() -> str:
             f"| `{mode}` | {result['replies_per_second']:.0f} | "
             f"{100 * result['app_cpu_share']:.0f} % | {cpu_ms(result):.1f} ms | "
             f"{per_turn(result)} |"
+        )
+    for mode, result in (("never", sharded), ("always", sharded_always)):
+        lines.append(
+            f"| `{mode}`, experiment: 16 small pools (`benchmarks/_pools.py`) | "
+            f"{result['replies_per_second']:.0f} | {100 * result['app_cpu_share']:.0f} % | "
+            f"{cpu_ms(result):.1f} ms | {per_turn(result)} |"
         )
     lines += [
         "",
