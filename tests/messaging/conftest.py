@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest_asyncio
+from messaging_helpers import free_port
 
 from tac.channels.messaging import MessagingChannel
 from tac.core.config import TACConfig
@@ -17,13 +17,6 @@ from tac.sandbox import Sandbox, serve_app
 from tac.server import TACFastAPIServer, TACServerConfig
 
 ChannelFactory = Callable[[TAC], Sequence[MessagingChannel]]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

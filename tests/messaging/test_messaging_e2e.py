@@ -382,3 +382,39 @@ async def test_try_it_from_a_terminal(start_app) -> None:
     out, err = await asyncio.wait_for(process.communicate(b"hello there\n"), timeout=60)
     assert process.returncode == 0, err.decode()
     assert "agent> echo: hello there" in out.decode()
+
+
+async def test_shutdown_lets_a_turn_in_progress_finish() -> None:
+    from conftest import free_port
+    from tac import TAC, TACConfig
+    from tac.sandbox import Sandbox, serve_app
+    from tac.server import TACFastAPIServer, TACServerConfig
+
+    port = free_port()
+    async with Sandbox.start(app_url=f"http://127.0.0.1:{port}") as sandbox:
+        tac = TAC(TACConfig.from_env(sandbox.env))
+        started = asyncio.Event()
+
+        @tac.on_message_ready
+        async def slow(message: str, session: ConversationSession, memory: Any) -> str:
+            started.set()
+            await asyncio.sleep(0.5)
+            return f"late: {message}"
+
+        server = TACFastAPIServer(
+            tac=tac,
+            messaging_channels=[SMSChannel(tac)],
+            config=TACServerConfig(host="127.0.0.1", port=port, shutdown_grace_period=10),
+        )
+        customer = sandbox.customer("sms")
+        async with serve_app(server.app, port=port):
+            await customer.send("before closing")
+            await asyncio.wait_for(started.wait(), 5)
+        # the server has shut down: the turn in progress finished and its reply went out
+        assert customer.conversation_id is not None
+        messages = await sandbox.client.messages(customer.conversation_id)
+        assert [m["content"]["text"] for m in messages] == [
+            "before closing",
+            "late: before closing",
+        ]
+        assert len(server.tasks) == 0
