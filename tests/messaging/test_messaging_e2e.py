@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from messaging_helpers import eventually
+from messaging_helpers import eventually, free_port
 from twilio.request_validator import RequestValidator
 
 from tac.channels import ChatChannel, RCSChannel, SMSChannel, WhatsAppChannel
@@ -385,7 +385,6 @@ async def test_try_it_from_a_terminal(start_app) -> None:
 
 
 async def test_shutdown_lets_a_turn_in_progress_finish() -> None:
-    from conftest import free_port
     from tac import TAC, TACConfig
     from tac.sandbox import Sandbox, serve_app
     from tac.server import TACFastAPIServer, TACServerConfig
