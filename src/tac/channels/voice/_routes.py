@@ -1,0 +1,150 @@
+"""The voice channel's FastAPI routes (loaded only when a server registers them)."""
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Depends, FastAPI, Request, WebSocket
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from tac.core._callbacks import invoke
+from tac.core.config import CALL_EVENT_KINDS, CallEventKind
+from tac.core.logging import get_logger
+from tac.models.voice import (
+    AmdEvent,
+    CallStatusEvent,
+    ConversationRelayCallbackPayload,
+    RecordingEvent,
+    TwiMLRequest,
+)
+from tac.server.signature import build_websocket_signature_dependency
+
+if TYPE_CHECKING:
+    from tac.channels.voice.channel import VoiceChannel
+    from tac.server.fastapi_server import TACFastAPIServer
+
+logger = get_logger("channels.voice")
+
+_EVENT_MODELS: dict[str, type[CallStatusEvent | AmdEvent | RecordingEvent]] = {
+    "status": CallStatusEvent,
+    "amd": AmdEvent,
+    "recording": RecordingEvent,
+}
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
+
+
+def register_voice_routes(
+    channel: "VoiceChannel", app: FastAPI, server: "TACFastAPIServer"
+) -> None:
+    """``POST twiml_path``, the WebSocket, ``POST voice_action_path`` and the call events.
+
+    Every route checks Twilio's signature first; the WebSocket's is checked before ``accept``
+    (close 1008 when bad).
+    """
+    tac = channel.tac
+    config = tac.config
+    signed = [Depends(server.signature_dependency())]
+
+    async def twiml(request: Request) -> Response:
+        form = await request.form()
+        try:
+            twiml_request = TwiMLRequest.from_form(form)
+        except ValidationError as exc:
+            return Response(f"invalid call webhook: {exc.errors()[0]['msg']}", status_code=400)
+        try:
+            document = await channel.handle_incoming_call(twiml_request)
+        except Exception as exc:
+            await tac.trigger_error(
+                exc, {"call_sid": twiml_request.call_sid, "channel": "voice", "route": "twiml"}
+            )
+            return Response("could not build TwiML", status_code=500)
+        return Response(document, media_type="application/xml")
+
+    async def websocket_endpoint(websocket: WebSocket) -> None:
+        await channel.handle_websocket(websocket)
+
+    async def action(request: Request) -> Response:
+        form = await request.form()
+        try:
+            payload = ConversationRelayCallbackPayload.from_form(form)
+        except ValidationError as exc:
+            return Response(f"invalid callback: {exc.errors()[0]['msg']}", status_code=400)
+        if payload.account_sid and payload.account_sid != config.account_sid:
+            return Response(EMPTY_TWIML, media_type="application/xml")
+        logger.info(
+            "ConversationRelay session ended",
+            call_sid=payload.call_sid,
+            session_status=payload.session_status,
+            error_code=payload.error_code,
+        )
+        document: Any = None
+        hook = channel._action_hook
+        if hook is not None:
+            try:
+                document = await invoke(hook, payload)
+            except Exception as exc:
+                await tac.trigger_error(
+                    exc, {"call_sid": payload.call_sid, "channel": "voice", "route": "action"}
+                )
+        if not isinstance(document, str) or not document:
+            document = EMPTY_TWIML
+        return Response(document, media_type="application/xml")
+
+    def call_event(kind: CallEventKind) -> Callable[[Request], Awaitable[Response]]:
+        model = _EVENT_MODELS[kind]
+
+        async def route(request: Request) -> Response:
+            form = await request.form()
+            try:
+                event = model.from_form(form)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first.get("loc", ()))
+                return Response(f"invalid {kind} callback: {where}: {first['msg']}", 400)
+            if event.account_sid and event.account_sid != config.account_sid:
+                logger.debug("call event for another account ignored", kind=kind)
+                return Response("", media_type="text/plain")
+            handler = channel._call_event_handlers.get(kind)
+            if handler is not None:
+                try:
+                    await invoke(handler, event)
+                except Exception as exc:
+                    await tac.trigger_error(
+                        exc, {"call_sid": event.call_sid, "channel": "voice", "event": kind}
+                    )
+            return Response("", media_type="text/plain")
+
+        return route
+
+    app.add_api_route(
+        server.config.twiml_path,
+        twiml,
+        methods=["POST"],
+        dependencies=signed,
+        include_in_schema=False,
+    )
+    websocket_check = build_websocket_signature_dependency(
+        config.auth_token,
+        public_base_url=config.public_url(),
+        enabled=config.validate_signatures,
+    )
+    app.add_api_websocket_route(
+        config.voice_websocket_path,
+        websocket_endpoint,
+        dependencies=[Depends(websocket_check)],
+    )
+    app.add_api_route(
+        config.voice_action_path,
+        action,
+        methods=["POST"],
+        dependencies=signed,
+        include_in_schema=False,
+    )
+    for kind in CALL_EVENT_KINDS:
+        app.add_api_route(
+            config.call_event_path(kind),
+            call_event(kind),
+            methods=["POST"],
+            dependencies=signed,
+            include_in_schema=False,
+        )
