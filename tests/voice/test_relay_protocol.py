@@ -185,9 +185,7 @@ def test_play_digits_language_match_twilio_examples(relay: RelayProtocol) -> Non
         "https://api.twilio.com/cowbell.mp3", loop=1, preemptible=False, interruptible=True
     )
     assert json.loads(play) == example_json("relay-play.json")
-    assert json.loads(relay.send_digits("9www4085551212")) == example_json(
-        "relay-send-digits.json"
-    )
+    assert json.loads(relay.send_digits("9www4085551212")) == example_json("relay-send-digits.json")
     language = relay.language(tts="es-MX", transcription="es-MX")
     assert json.loads(language) == example_json("relay-language.json")
     assert json.loads(relay.language(tts="sv-SE")) == {"type": "language", "ttsLanguage": "sv-SE"}
