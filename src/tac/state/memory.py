@@ -68,8 +68,9 @@ class InMemorySessionStore:
         self._handoffs.pop(conversation_id, None)
         if entry is None:
             return None
-        if entry[0].call_sid:
-            self._calls.pop(entry[0].call_sid, None)
+        call_sid = entry[0].call_sid
+        if call_sid and self._calls.get(call_sid, ("", 0.0))[0] == conversation_id:
+            del self._calls[call_sid]  # only a link that still points at this conversation
         return entry[0]
 
     async def pop_expired_sessions(self, limit: int = 100) -> list[ConversationSession]:
