@@ -114,12 +114,12 @@ class VoiceApp:
         self._task = asyncio.get_running_loop().create_task(
             self._uvicorn.serve(sockets=[self._socket])
         )
-        while not self._uvicorn.started:
-            await asyncio.sleep(0.005)
+        await self.until(lambda: self._uvicorn is not None and self._uvicorn.started)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        assert self._uvicorn is not None and self._task is not None
+        assert self._uvicorn is not None
+        assert self._task is not None
         self._uvicorn.should_exit = True
         await asyncio.wait_for(self._task, 15)
         self._socket.close()

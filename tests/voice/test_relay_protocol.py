@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
+from tests._examples import EXAMPLES
 
 from tac.channels.voice.conversation_relay._protocol import (
     RelayProtocol,
@@ -25,8 +25,6 @@ from tac.models.voice import (
 )
 
 pytestmark = pytest.mark.unit
-
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared/twilio-specs/examples"
 
 
 def example(name: str) -> str:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from pathlib import Path
 from typing import Any
 
 import pytest
+from tests._examples import EXAMPLES
 
 from tac import TAC, TACConfig
 from tac.channels.voice import (
@@ -21,7 +21,6 @@ from tac.channels.voice.conversation_relay.twiml import merge_twiml_options
 
 pytestmark = pytest.mark.unit
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared/twilio-specs/examples"
 ACCOUNT = "AC109031c05318848ba78ba04165baaad1"
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from tests._examples import EXAMPLES
 
 from tac.models.voice import (
     AmdEvent,
@@ -18,8 +18,6 @@ from tac.models.voice import (
 )
 
 pytestmark = pytest.mark.unit
-
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared/twilio-specs/examples"
 
 
 def form(name: str) -> dict[str, str]:

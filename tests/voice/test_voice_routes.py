@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from _harness import ACCOUNT, FROM, VoiceApp
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+from tests.voice._harness import ACCOUNT, FROM, VoiceApp
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tac.channels.voice import CallNotConnectedError, VoiceChannelConfig
@@ -30,16 +32,25 @@ async def test_twiml_route_answers_signed_calls_only() -> None:
         assert forged.status_code == 403
 
 
-async def test_forged_websocket_signature_is_closed_with_1008() -> None:
+async def test_forged_websocket_signature_is_refused_before_accept() -> None:
     async with VoiceApp() as app:
-        with pytest.raises((InvalidStatus, ConnectionClosed)) as info:
-            connection = await app.open(signature="Zm9yZ2Vk")
-            await connection.recv()
-        error = info.value
-        if isinstance(error, ConnectionClosed):
-            assert error.rcvd is not None and error.rcvd.code == 1008
-        else:  # refused during the handshake (403) before accept
-            assert error.response.status_code == 403
+        # closed before accept: uvicorn turns the 1008 close into an HTTP 403 handshake answer
+        with pytest.raises(InvalidStatus) as info:
+            await app.open(signature="Zm9yZ2Vk")
+        assert info.value.response.status_code == 403
+        with pytest.raises(InvalidStatus):
+            await app.open(signature=app.sign(app.websocket_url() + "/other"))
+        assert app.channel._relay().calls == {}
+
+
+def test_forged_websocket_signature_closes_with_1008() -> None:
+    app = VoiceApp()
+    with TestClient(app.server.app) as client:
+        with pytest.raises(WebSocketDisconnect) as info:  # noqa: SIM117
+            with client.websocket_connect("/ws", headers={"X-Twilio-Signature": "Zm9yZ2Vk"}):
+                pass
+        assert info.value.code == 1008
+    app._socket.close()
 
 
 async def test_full_reply_and_session_end_on_hang_up() -> None:
@@ -72,7 +83,8 @@ async def test_full_reply_and_session_end_on_hang_up() -> None:
         assert session.conversation_id == call.call_sid
         assert session.call_sid == call.call_sid
         assert session.channel == Channel.VOICE
-        assert session.author_info is not None and session.author_info.address == FROM
+        assert session.author_info is not None
+        assert session.author_info.address == FROM
         assert session.custom_parameters == {"orderId": "42"}
         assert setups == [{"orderId": "42"}]
         assert memory is None
@@ -118,7 +130,8 @@ async def test_seed_style_send_response_from_the_callback() -> None:
             text, _ = await call.reply()
         assert text == "echo ping"
         # ConversationRelay-only mode: memory modes still give a (empty) TACMemoryResponse
-        assert memories[0] is not None and not memories[0].observations
+        assert memories[0] is not None
+        assert not memories[0].observations
 
 
 async def test_partial_prompts_are_not_turns() -> None:
@@ -294,7 +307,8 @@ async def test_malformed_frames_are_dropped_and_setup_is_required() -> None:
         await connection.send(json.dumps({"type": "prompt", "voicePrompt": "no setup"}))
         with pytest.raises(ConnectionClosed) as info:
             await connection.recv()
-        assert info.value.rcvd is not None and info.value.rcvd.code == 1002
+        assert info.value.rcvd is not None
+        assert info.value.rcvd.code == 1002
         await app.settled()
 
 

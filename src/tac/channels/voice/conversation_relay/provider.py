@@ -532,12 +532,6 @@ class ConversationRelayProvider(VoiceProvider):
             if task is not None:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-        if self.calls.get(call.call_sid) is call:
-            del self.calls[call.call_sid]
-        if self.calls.get(call.conversation_id) is call:
-            del self.calls[call.conversation_id]
-        if not self.calls:
-            self._drained.set()
         if call.session is not None:
             try:
                 await self.tac.end_session(call.conversation_id, reason="call ended")
@@ -545,6 +539,13 @@ class ConversationRelayProvider(VoiceProvider):
                 await self.tac.trigger_error(
                     exc, {"conversation_id": call.conversation_id, "channel": "voice"}
                 )
+        # dropped last, so an empty registry means every call's end has been handled
+        if self.calls.get(call.call_sid) is call:
+            del self.calls[call.call_sid]
+        if self.calls.get(call.conversation_id) is call:
+            del self.calls[call.conversation_id]
+        if not self.calls:
+            self._drained.set()
 
     async def aclose(self) -> None:
         """Close every live call's socket (server shutdown); their sessions end as they close."""
