@@ -3,9 +3,10 @@
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from fastapi import Depends, FastAPI, Request, WebSocket
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import Response
 from pydantic import ValidationError
+from starlette.routing import Route, WebSocketRoute
 
 from tac.core._callbacks import invoke
 from tac.core.config import CALL_EVENT_KINDS, CallEventKind
@@ -38,14 +39,22 @@ def register_voice_routes(
 ) -> None:
     """``POST twiml_path``, the WebSocket, ``POST voice_action_path`` and the call events.
 
-    Every route checks Twilio's signature first; the WebSocket's is checked before ``accept``
-    (close 1008 when bad).
+    Every route checks Twilio's signature first (the server's HTTP check: 403 when bad); the
+    WebSocket's is checked before ``accept`` (close 1008 when bad). They are plain Starlette
+    routes calling those checks directly: FastAPI's dependency machinery would cost more than
+    the rest of a call's setup.
     """
     tac = channel.tac
     config = tac.config
-    signed = [Depends(server.signature_dependency())]
+    check_http = server.signature_dependency()
+    check_websocket = build_websocket_signature_dependency(
+        config.auth_token,
+        public_base_url=config.public_url(),
+        enabled=config.validate_signatures,
+    )
 
     async def twiml(request: Request) -> Response:
+        await check_http(request)
         form = await request.form()
         try:
             twiml_request = TwiMLRequest.from_form(form)
@@ -61,9 +70,11 @@ def register_voice_routes(
         return Response(document, media_type="application/xml")
 
     async def websocket_endpoint(websocket: WebSocket) -> None:
+        await check_websocket(websocket)
         await channel.handle_websocket(websocket)
 
     async def action(request: Request) -> Response:
+        await check_http(request)
         form = await request.form()
         try:
             payload = ConversationRelayCallbackPayload.from_form(form)
@@ -94,6 +105,7 @@ def register_voice_routes(
         model = _EVENT_MODELS[kind]
 
         async def route(request: Request) -> Response:
+            await check_http(request)
             form = await request.form()
             try:
                 event = model.from_form(form)
@@ -116,35 +128,18 @@ def register_voice_routes(
 
         return route
 
-    app.add_api_route(
-        server.config.twiml_path,
-        twiml,
-        methods=["POST"],
-        dependencies=signed,
-        include_in_schema=False,
-    )
-    websocket_check = build_websocket_signature_dependency(
-        config.auth_token,
-        public_base_url=config.public_url(),
-        enabled=config.validate_signatures,
-    )
-    app.add_api_websocket_route(
-        config.voice_websocket_path,
-        websocket_endpoint,
-        dependencies=[Depends(websocket_check)],
-    )
-    app.add_api_route(
-        config.voice_action_path,
-        action,
-        methods=["POST"],
-        dependencies=signed,
-        include_in_schema=False,
-    )
-    for kind in CALL_EVENT_KINDS:
-        app.add_api_route(
-            config.call_event_path(kind),
-            call_event(kind),
-            methods=["POST"],
-            dependencies=signed,
-            include_in_schema=False,
-        )
+    routes = [
+        Route(server.config.twiml_path, twiml, methods=["POST"], include_in_schema=False),
+        WebSocketRoute(config.voice_websocket_path, websocket_endpoint),
+        Route(config.voice_action_path, action, methods=["POST"], include_in_schema=False),
+        *(
+            Route(
+                config.call_event_path(kind),
+                call_event(kind),
+                methods=["POST"],
+                include_in_schema=False,
+            )
+            for kind in CALL_EVENT_KINDS
+        ),
+    ]
+    app.router.routes.extend(routes)
