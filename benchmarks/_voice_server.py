@@ -7,6 +7,7 @@ SDK's (plus the loopback and the load generator).
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -48,6 +49,7 @@ def main() -> None:
         access_log=False,
         backlog=4096,
         ws_max_queue=64,
+        ws=os.environ.get("BENCH_WS", "auto"),
     )
 
 
