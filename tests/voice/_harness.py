@@ -79,6 +79,7 @@ class VoiceApp:
         *,
         config: VoiceChannelConfig | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        channel_factory: Callable[[TAC], VoiceChannel] | None = None,
         **tac_settings: Any,
     ) -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -97,7 +98,10 @@ class VoiceApp:
         }
         settings.update(tac_settings)
         self.tac = TAC(TACConfig(**settings), transport=transport)
-        self.channel = VoiceChannel(self.tac, config=config)
+        if channel_factory is not None:
+            self.channel = channel_factory(self.tac)
+        else:
+            self.channel = VoiceChannel(self.tac, config=config)
         self.server = TACFastAPIServer(
             self.tac, voice_channel=self.channel, config=TACServerConfig(shutdown_grace_period=2)
         )
