@@ -42,6 +42,16 @@ from tac.models.tac import (
     TACCommunicationContent,
     TACMemoryResponse,
 )
+from tac.models.voice import (
+    AmdEvent,
+    CallOptions,
+    CallStatusEvent,
+    InitiateVoiceConversationOptions,
+    InitiateVoiceConversationResult,
+    RecordingEvent,
+    VoiceTwiMLOptions,
+    VoiceTwiMLOptionsConversationRelay,
+)
 
 __all__ = [
     "ActionChannelSettings",
@@ -81,4 +91,14 @@ __all__ = [
     "TACCommunicationAuthor",
     "TACCommunicationContent",
     "TACMemoryResponse",
+]
+__all__ += [
+    "AmdEvent",
+    "CallOptions",
+    "CallStatusEvent",
+    "InitiateVoiceConversationOptions",
+    "InitiateVoiceConversationResult",
+    "RecordingEvent",
+    "VoiceTwiMLOptions",
+    "VoiceTwiMLOptionsConversationRelay",
 ]
