@@ -383,3 +383,25 @@ async def test_500_concurrent_calls_then_hang_up_leave_nothing() -> None:
         assert await app.tac.session_store.session_count() == 0
         assert app.channel._relay().calls == {}
         assert sorted(ended) == sorted(f"CA{i:032d}" for i in range(500))
+
+
+async def test_hang_up_mid_reply_stops_the_reply_quietly() -> None:
+    async with VoiceApp() as app:
+        errors: list[BaseException] = []
+        app.tac.on_error(lambda exc, context: errors.append(exc))
+
+        @app.tac.on_message_ready
+        async def on_message(message: str, session: ConversationSession, memory: Any) -> Any:
+            async def tokens() -> AsyncIterator[str]:
+                yield "Goodbye."
+                await app.channel.hang_up(session.conversation_id)
+                yield "never spoken"
+
+            return tokens()
+
+        async with app.call() as call:
+            await call.say("bye")
+            assert await call.frame() == {"type": "text", "token": "Goodbye.", "last": False}
+            assert await call.frame() == {"type": "end"}
+        await app.settled()
+        assert errors == []

@@ -436,8 +436,8 @@ class ConversationRelayProvider(VoiceProvider):
                 await self.send_reply(call, reply)
         except asyncio.CancelledError:
             raise
-        except CallNotConnectedError:
-            return
+        except (CallNotConnectedError, RelayStateError):
+            return  # the caller hung up, or the session was ended (``end``) mid-reply
         except Exception as exc:
             if call.protocol.reply_open:
                 with contextlib.suppress(CallNotConnectedError, RelayStateError):
