@@ -232,3 +232,23 @@ async def test_end_call_failure_goes_to_on_error() -> None:
         app.tac.on_error(lambda exc, context: errors.append(context))
         assert await app.channel.end_call("CAgone") is False
         assert errors == [{"call_sid": "CAgone", "channel": "voice"}]
+
+
+async def test_memory_once_is_fetched_on_the_first_utterance_only() -> None:
+    fake = FakeTwilio()
+    async with orchestrated(fake, memory_mode="once") as app:
+        memories: list[Any] = []
+
+        @app.tac.on_message_ready
+        def on_message(message: str, session: ConversationSession, memory: Any) -> str:
+            memories.append(memory)
+            return "ok"
+
+        async with app.call() as call:
+            for text in ("one", "two"):
+                await call.say(text)
+                await call.reply()
+        await app.settled()
+        assert len(memories) == 2
+        assert all(m is not None and m.observations for m in memories)
+        assert fake.count("/Recall") == 1
