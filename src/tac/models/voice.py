@@ -444,9 +444,9 @@ class PromptMessage(WireModel):
     """What the caller said. ``last: false`` is a partial (unfinished) transcript."""
 
     type: Literal["prompt"] = "prompt"
-    voice_prompt: str = ""
-    lang: str | None = None
-    last: bool = True
+    voice_prompt: str = Field(default="", strict=True)
+    lang: str | None = Field(default=None, strict=True)
+    last: bool = Field(default=True, strict=True)
 
 
 class InterruptMessage(WireModel):

@@ -75,6 +75,7 @@ RelayEvent = (
 )
 
 _MODELS: dict[str, Any] = {
+    "prompt": PromptMessage,
     "interrupt": InterruptMessage,
     "dtmf": DTMFMessage,
     "error": ErrorMessage,
@@ -117,18 +118,6 @@ class RelayProtocol:
             self.setup = setup
             self.state = RelayState.OPEN
             return setup
-        if kind == "prompt":
-            # the hot path: checked by hand, built without a second validation pass
-            text = data.get("voicePrompt", "")
-            last = data.get("last", True)
-            lang = data.get("lang")
-            if not isinstance(text, str) or not isinstance(last, bool):
-                raise RelayProtocolError("invalid prompt: voicePrompt/last have wrong types")
-            if lang is not None and not isinstance(lang, str):
-                raise RelayProtocolError("invalid prompt: lang must be a string")
-            return PromptMessage.model_construct(
-                type="prompt", voice_prompt=text, lang=lang, last=last
-            )
         if kind == "setup":
             raise RelayProtocolError("'setup' received twice")
         model = _MODELS.get(kind) if isinstance(kind, str) else None
