@@ -80,6 +80,7 @@ class VoiceApp:
         config: VoiceChannelConfig | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         channel_factory: Callable[[TAC], VoiceChannel] | None = None,
+        env: dict[str, str] | None = None,
         **tac_settings: Any,
     ) -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -96,6 +97,9 @@ class VoiceApp:
             "public_base_url": self.url,
             "log_level": "WARNING",
         }
+        if env is not None:  # e.g. a sandbox's environment; this app's own URL wins
+            settings = TACConfig.from_env(env).model_dump()
+            settings.update(public_base_url=self.url, voice_public_domain=None)
         settings.update(tac_settings)
         self.tac = TAC(TACConfig(**settings), transport=transport)
         if channel_factory is not None:
@@ -105,7 +109,7 @@ class VoiceApp:
         self.server = TACFastAPIServer(
             self.tac, voice_channel=self.channel, config=TACServerConfig(shutdown_grace_period=2)
         )
-        self.validator = RequestValidator(TOKEN)
+        self.validator = RequestValidator(self.tac.config.auth_token)
         self._uvicorn: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
         self._calls = 0
