@@ -10,11 +10,11 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.voice._harness import FROM, VoiceApp
 
 from tac.channels.voice import VoiceChannelConfig
 from tac.models.session import ConversationSession
 from tac.sandbox import Sandbox
-from tests.voice._harness import FROM, VoiceApp
 
 pytestmark = pytest.mark.integration
 
