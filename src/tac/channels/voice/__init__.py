@@ -3,6 +3,9 @@
 ``from tac.channels.voice import VoiceChannel, VoiceChannelConfig``
 """
 
+import warnings
+from typing import Any
+
 from tac.channels.voice._base import VoiceProvider, VoiceProviderConfig
 from tac.channels.voice.channel import (
     AmdHandler,
@@ -53,3 +56,14 @@ __all__ = [
     "VoiceTwiMLOptionsConversationRelay",
     "generate_twiml",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TwiMLOptions":  # the reference's old name, kept for compatibility
+        warnings.warn(
+            "TwiMLOptions is deprecated; use VoiceTwiMLOptionsConversationRelay",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return VoiceTwiMLOptionsConversationRelay
+    raise AttributeError(f"module 'tac.channels.voice' has no attribute {name!r}")

@@ -1,14 +1,13 @@
 """The voice channel's FastAPI routes (loaded only when a server registers them)."""
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.routing import Route, WebSocketRoute
 
-from tac.core._callbacks import invoke
 from tac.core.config import CALL_EVENT_KINDS, CallEventKind
 from tac.core.logging import get_logger
 from tac.models.voice import (
@@ -82,23 +81,7 @@ def register_voice_routes(
             return Response(f"invalid callback: {exc.errors()[0]['msg']}", status_code=400)
         if payload.account_sid and payload.account_sid != config.account_sid:
             return Response(EMPTY_TWIML, media_type="application/xml")
-        logger.info(
-            "ConversationRelay session ended",
-            call_sid=payload.call_sid,
-            session_status=payload.session_status,
-            error_code=payload.error_code,
-        )
-        document: Any = None
-        hook = channel._action_hook
-        if hook is not None:
-            try:
-                document = await invoke(hook, payload)
-            except Exception as exc:
-                await tac.trigger_error(
-                    exc, {"call_sid": payload.call_sid, "channel": "voice", "route": "action"}
-                )
-        if not isinstance(document, str) or not document:
-            document = EMPTY_TWIML
+        document = await channel.handle_twilio_provider_callback(payload) or EMPTY_TWIML
         return Response(document, media_type="application/xml")
 
     def call_event(kind: CallEventKind) -> Callable[[Request], Awaitable[Response]]:
@@ -116,14 +99,7 @@ def register_voice_routes(
             if event.account_sid and event.account_sid != config.account_sid:
                 logger.debug("call event for another account ignored", kind=kind)
                 return Response("", media_type="text/plain")
-            handler = channel._call_event_handlers.get(kind)
-            if handler is not None:
-                try:
-                    await invoke(handler, event)
-                except Exception as exc:
-                    await tac.trigger_error(
-                        exc, {"call_sid": event.call_sid, "channel": "voice", "event": kind}
-                    )
+            await channel._call_event(kind, event)
             return Response("", media_type="text/plain")
 
         return route

@@ -21,6 +21,7 @@ from tac.models.session import Channel, ConversationSession
 from tac.models.voice import (
     AmdEvent,
     CallStatusEvent,
+    ConversationRelayCallbackPayload,
     InitiateVoiceConversationOptions,
     InitiateVoiceConversationResult,
     RecordingEvent,
@@ -45,6 +46,7 @@ __all__ = [
 logger = get_logger("channels.voice")
 
 F = TypeVar("F", bound=Callable[..., Any])
+_E = TypeVar("_E", CallStatusEvent, AmdEvent, RecordingEvent, ConversationRelayCallbackPayload)
 
 InboundCallTwiMLHandler = Callable[[TwiMLRequest], Any]
 """``(TwiMLRequest) -> VoiceTwiMLOptionsConversationRelay | None``, sync or async."""
@@ -187,12 +189,57 @@ class VoiceChannel(BaseChannel):
         """The live call's WebSocket in this process, if any."""
         return self._relay().get_websocket(conversation_id)
 
-    async def get_conversation_session_by_call_sid(
-        self, call_sid: str
-    ) -> ConversationSession | None:
-        """The session of a call (through the session store, so any instance can answer)."""
-        conversation_id = await self.tac.session_store.conversation_for_call(call_sid)
-        return await self.tac.get_session(conversation_id or call_sid)
+    def get_conversation_session_by_call_sid(self, call_sid: str) -> ConversationSession | None:
+        """The session of a call live in this process (``None`` before ``setup`` or after)."""
+        call = self._relay().calls.get(call_sid)
+        return None if call is None else call.session
+
+    # -- Twilio's callbacks (the routes call these) -------------------------------------------
+
+    async def handle_call_status_event(self, payload: CallStatusEvent | Mapping[str, Any]) -> None:
+        """Run ``on_call_status`` for a status callback (a form mapping or the event)."""
+        await self._call_event("status", _event(CallStatusEvent, payload))
+
+    async def handle_amd_event(self, payload: AmdEvent | Mapping[str, Any]) -> None:
+        """Run ``on_amd`` for an answering-machine-detection callback."""
+        await self._call_event("amd", _event(AmdEvent, payload))
+
+    async def handle_recording_event(self, payload: RecordingEvent | Mapping[str, Any]) -> None:
+        """Run ``on_recording`` for a recording status callback."""
+        await self._call_event("recording", _event(RecordingEvent, payload))
+
+    async def handle_twilio_provider_callback(
+        self, payload: ConversationRelayCallbackPayload | Mapping[str, Any]
+    ) -> str | None:
+        """The ``<Connect action>`` callback: the TwiML of ``on_session_end_twiml``, if any."""
+        event = _event(ConversationRelayCallbackPayload, payload)
+        logger.info(
+            "ConversationRelay session ended",
+            call_sid=event.call_sid,
+            session_status=event.session_status,
+            error_code=event.error_code,
+        )
+        if self._action_hook is None:
+            return None
+        try:
+            twiml = await invoke(self._action_hook, event)
+        except Exception as exc:
+            await self.tac.trigger_error(
+                exc, {"call_sid": event.call_sid, "channel": "voice", "route": "action"}
+            )
+            return None
+        return twiml if isinstance(twiml, str) and twiml else None
+
+    async def _call_event(self, kind: str, event: Any) -> None:
+        handler = self._call_event_handlers.get(kind)
+        if handler is None:
+            return
+        try:
+            await invoke(handler, event)
+        except Exception as exc:
+            await self.tac.trigger_error(
+                exc, {"call_sid": event.call_sid, "channel": "voice", "event": kind}
+            )
 
     def _relay(self) -> ConversationRelayProvider:
         provider = self._provider
@@ -251,6 +298,10 @@ class VoiceChannel(BaseChannel):
         from tac.channels.voice._routes import register_voice_routes
 
         register_voice_routes(self, app, server)
+
+
+def _event(model: type[_E], payload: _E | Mapping[str, Any]) -> _E:
+    return payload if isinstance(payload, model) else model.from_form(payload)  # type: ignore[arg-type]
 
 
 def _callable(name: str, callback: Any) -> Any:
