@@ -81,6 +81,7 @@ class VoiceApp:
         transport: httpx.AsyncBaseTransport | None = None,
         channel_factory: Callable[[TAC], VoiceChannel] | None = None,
         env: dict[str, str] | None = None,
+        session_store: Any = None,
         **tac_settings: Any,
     ) -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -101,7 +102,7 @@ class VoiceApp:
             settings = TACConfig.from_env(env).model_dump()
             settings.update(public_base_url=self.url, voice_public_domain=None)
         settings.update(tac_settings)
-        self.tac = TAC(TACConfig(**settings), transport=transport)
+        self.tac = TAC(TACConfig(**settings), transport=transport, session_store=session_store)
         if channel_factory is not None:
             self.channel = channel_factory(self.tac)
         else:

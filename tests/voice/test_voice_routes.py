@@ -16,6 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from tac.channels.voice import CallNotConnectedError, VoiceChannelConfig
 from tac.models.session import Channel, ConversationSession, PendingHandoffData
 from tac.models.voice import InterruptMessage
+from tac.state.memory import InMemorySessionStore
 
 pytestmark = pytest.mark.integration
 
@@ -405,3 +406,23 @@ async def test_hang_up_mid_reply_stops_the_reply_quietly() -> None:
             assert await call.frame() == {"type": "end"}
         await app.settled()
         assert errors == []
+
+
+async def test_store_outage_at_setup_closes_the_call_and_reports() -> None:
+    class BrokenStore(InMemorySessionStore):
+        async def create_session(
+            self, session: ConversationSession, ttl_seconds: float
+        ) -> tuple[ConversationSession, bool]:
+            raise ConnectionError("store down")
+
+    async with VoiceApp(session_store=BrokenStore()) as app:
+        errors: list[dict[str, Any]] = []
+        app.tac.on_error(lambda exc, context: errors.append(context))
+        async with app.call() as call:
+            with pytest.raises(ConnectionClosed) as info:
+                await call.frame()
+            assert info.value.rcvd is not None
+            assert info.value.rcvd.code == 1011
+        await app.settled()
+        assert errors[0]["stage"] == "setup"
+        assert errors[0]["call_sid"] == call.call_sid

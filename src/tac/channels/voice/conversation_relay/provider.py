@@ -244,7 +244,12 @@ class ConversationRelayProvider(VoiceProvider):
                 return
             assert isinstance(event, SetupMessage)
             call = _Call(websocket, protocol, event)
-            await self._open(call)
+            try:
+                await self._open(call)
+            except Exception as exc:  # e.g. the session store is down: no session, no call
+                await self._report(call, exc, "setup")
+                await websocket.close(code=1011)
+                return
             receive = websocket.receive
             dispatch = self._dispatch
             while True:
@@ -261,13 +266,27 @@ class ConversationRelayProvider(VoiceProvider):
                         "ConversationRelay frame dropped: %s", exc, call_sid=call.call_sid
                     )
                     continue
-                await dispatch(call, event)
+                try:
+                    await dispatch(call, event)
+                except Exception as exc:
+                    await self._report(call, exc, type(event).__name__)
         except (RuntimeError, OSError) as exc:  # the socket went away under us
             logger.debug("ConversationRelay socket lost: %s", exc)
         finally:
             protocol.close()
             if call is not None:
                 await self._close(call)
+
+    async def _report(self, call: _Call, exc: Exception, stage: str) -> None:
+        await self.tac.trigger_error(
+            exc,
+            {
+                "conversation_id": call.conversation_id,
+                "call_sid": call.call_sid,
+                "channel": "voice",
+                "stage": stage,
+            },
+        )
 
     async def _open(self, call: _Call) -> None:
         """``setup`` arrived: register the call and establish its session."""
