@@ -5,4 +5,5 @@ async def handle_interrupt(
     # Cancel any pending operations for this conversation
     await cancel_pending_operations(context.conversation_id)
 
+
 tac.on_interrupt(handle_interrupt)
