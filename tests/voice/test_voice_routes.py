@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
@@ -426,3 +427,14 @@ async def test_store_outage_at_setup_closes_the_call_and_reports() -> None:
         await app.settled()
         assert errors[0]["stage"] == "setup"
         assert errors[0]["call_sid"] == call.call_sid
+
+
+async def test_non_ascii_signature_is_refused_not_crashed() -> None:
+    async with VoiceApp() as app:
+        async with httpx.AsyncClient() as client:
+            response = await client.post(
+                app.url + "/twiml",
+                data={"CallSid": "CA1"},
+                headers={"X-Twilio-Signature": "ünïcode".encode("latin-1")},
+            )
+        assert response.status_code == 403
