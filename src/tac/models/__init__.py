@@ -47,6 +47,16 @@ from tac.models.tac import (
     TACCommunicationContent,
     TACMemoryResponse,
 )
+from tac.models.voice import (
+    AmdEvent,
+    CallOptions,
+    CallStatusEvent,
+    InitiateVoiceConversationOptions,
+    InitiateVoiceConversationResult,
+    RecordingEvent,
+    VoiceTwiMLOptions,
+    VoiceTwiMLOptionsConversationRelay,
+)
 
 __all__ = [
     "ActionChannelSettings",
@@ -89,4 +99,14 @@ __all__ = [
     "TACCommunicationAuthor",
     "TACCommunicationContent",
     "TACMemoryResponse",
+]
+__all__ += [
+    "AmdEvent",
+    "CallOptions",
+    "CallStatusEvent",
+    "InitiateVoiceConversationOptions",
+    "InitiateVoiceConversationResult",
+    "RecordingEvent",
+    "VoiceTwiMLOptions",
+    "VoiceTwiMLOptionsConversationRelay",
 ]

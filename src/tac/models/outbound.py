@@ -1,4 +1,10 @@
-"""Options and results of conversations the agent starts (outbound messaging)."""
+"""Options and results of conversations the app starts (outbound).
+
+Messaging: :class:`InitiateMessagingConversationOptions` (Chat:
+:class:`InitiateChatConversationOptions`) and :class:`InitiateConversationResult`. Voice:
+:class:`InitiateVoiceConversationOptions` (with :class:`CallOptions`) and
+:class:`InitiateVoiceConversationResult`, defined in :mod:`tac.models.voice`.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,19 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tac.models.session import ConversationSession
+from tac.models.voice import (
+    CallOptions,
+    InitiateVoiceConversationOptions,
+    InitiateVoiceConversationResult,
+)
 
 __all__ = [
+    "CallOptions",
     "InitiateChatConversationOptions",
     "InitiateConversationResult",
     "InitiateMessagingConversationOptions",
+    "InitiateVoiceConversationOptions",
+    "InitiateVoiceConversationResult",
 ]
 
 
