@@ -1,13 +1,11 @@
 """Signature validation against Twilio's published test vectors, over real HTTP routes."""
 
-import json
-from pathlib import Path
-
 import httpx
 import pytest
 from fastapi import Depends, FastAPI, WebSocket
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
+from tests._examples import example
 
 from tac.server.signature import (
     build_http_signature_dependency,
@@ -17,12 +15,7 @@ from tac.server.signature import (
 
 pytestmark = pytest.mark.unit
 
-VECTORS = json.loads(
-    (
-        Path(__file__).resolve().parents[3]
-        / "shared/twilio-specs/examples/signature-test-vectors.json"
-    ).read_text()
-)
+VECTORS = example("signature-test-vectors.json")
 TOKEN = VECTORS["authToken"]
 
 
