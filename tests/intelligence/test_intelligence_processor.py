@@ -7,8 +7,6 @@ exercised in test_intelligence_webhook.py).
 from __future__ import annotations
 
 import copy
-import json
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,10 +25,10 @@ from tac.intelligence import (
     OperatorResultProcessor,
 )
 from tac.state.memory import InMemorySessionStore
+from tests._examples import example as load_example
 
 pytestmark = pytest.mark.unit
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared/twilio-specs/examples"
 STORE = "mem_store_11cnpejzxv90ee1fyqzenrjvbh"
 PROFILE = "mem_profile_1rh5048d9qrfn67babyc2dpgcr"
 CONV = "conv_conversation_0ap7mmmd7f0vf68q9wsz9z3h6d"
@@ -42,9 +40,7 @@ SUMMARY = (
 
 
 def example(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(
-        (EXAMPLES / f"intelligence-rule-execution-{name}.json").read_text()
-    )
+    data: dict[str, Any] = load_example(f"intelligence-rule-execution-{name}.json")
     return data
 
 
