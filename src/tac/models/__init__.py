@@ -23,6 +23,15 @@ from tac.models.conversation import (
     SendMessageActionPayload,
     SendMessageActionRequest,
 )
+from tac.models.handoff import HandoffPayload
+from tac.models.intelligence import (
+    CommunicationsRange,
+    ExecutionDetails,
+    IntelligenceConfiguration,
+    Operator,
+    OperatorResultEvent,
+    TriggerDetails,
+)
 from tac.models.knowledge import Knowledge, KnowledgeBase, KnowledgeChunkResult
 from tac.models.memory import (
     MemoryCommunication,
@@ -54,9 +63,13 @@ __all__ = [
     "CommunicationContent",
     "CommunicationParticipant",
     "CommunicationRequest",
+    "CommunicationsRange",
     "ConversationRequest",
     "ConversationResponse",
     "ConversationSession",
+    "ExecutionDetails",
+    "HandoffPayload",
+    "IntelligenceConfiguration",
     "Knowledge",
     "KnowledgeBase",
     "KnowledgeChunkResult",
@@ -67,6 +80,8 @@ __all__ = [
     "MemoryRetrievalRequest",
     "MemoryRetrievalResponse",
     "ObservationInfo",
+    "Operator",
+    "OperatorResultEvent",
     "PaginationMeta",
     "Participant",
     "ParticipantAddress",
@@ -81,4 +96,5 @@ __all__ = [
     "TACCommunicationAuthor",
     "TACCommunicationContent",
     "TACMemoryResponse",
+    "TriggerDetails",
 ]
