@@ -21,7 +21,13 @@ from tac.sandbox._faults import FaultRule
 from tac.sandbox._settings import SandboxIdentity, SandboxSettings
 
 # Modules with `install(ctx: SandboxContext) -> None`, one per Twilio product.
-PRODUCT_MODULES: tuple[str, ...] = ()
+PRODUCT_MODULES: tuple[str, ...] = (
+    "tac.sandbox.products.memory",
+    "tac.sandbox.products.knowledge",
+    "tac.sandbox.products.studio",
+    "tac.sandbox.products.calls",
+    "tac.sandbox.products.intelligence",
+)
 
 
 def create_app(
