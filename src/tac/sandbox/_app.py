@@ -27,6 +27,7 @@ PRODUCT_MODULES: tuple[str, ...] = (
     "tac.sandbox.products.studio",
     "tac.sandbox.products.calls",
     "tac.sandbox.products.intelligence",
+    "tac.sandbox._flex",
 )
 
 
