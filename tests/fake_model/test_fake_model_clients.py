@@ -263,3 +263,51 @@ def test_scripting_mistakes_are_reported_at_once() -> None:
         model.call_tool("t", 5)  # type: ignore[arg-type]
     with pytest.raises(RuntimeError, match="not serving"):
         _ = model.base_url
+
+
+def test_rules_match_conditions_and_continue_with_their_steps() -> None:
+    model = FakeModel()
+    model.when(instructions_contains="SPANISH", times=None).reply("Hola")
+    model.when(match=lambda r: r.api == "chat_completions").reply("chat")
+    model.reply("plain")
+    with model.serve():
+        client = openai.OpenAI(base_url=model.base_url, api_key="k", max_retries=0)
+        first = client.responses.create(model="m", instructions="Speak spanish", input="hi")
+        second = client.responses.create(model="m", instructions="speak Spanish", input="again")
+        third = client.responses.create(model="m", instructions="Speak english", input="hi")
+        chat = client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "x"}]
+        )
+        client.close()
+    assert [first.output_text, second.output_text, third.output_text] == ["Hola", "Hola", "plain"]
+    assert chat.choices[0].message.content == "chat"
+
+
+def test_a_tool_result_turn_does_not_trigger_a_contains_rule_again() -> None:
+    tool = {"type": "function", "name": "lookup", "parameters": {"type": "object"}}
+    model = FakeModel()
+    model.when(contains="order").call_tool("lookup", {"id": 7}).reply("It shipped.")
+    with model.serve():
+        client = openai.OpenAI(base_url=model.base_url, api_key="k", max_retries=0)
+        call = client.responses.create(model="m", input="where is my order?", tools=[tool])
+        item = call.output[0]
+        follow_up = client.responses.create(
+            model="m",
+            tools=[tool],
+            input=[
+                {"role": "user", "content": "where is my order?"},
+                {
+                    "type": "function_call",
+                    "call_id": item.call_id,  # type: ignore[union-attr]
+                    "name": "lookup",
+                    "arguments": "{}",
+                },
+                {"type": "function_call_output", "call_id": "c", "output": "shipped"},
+            ],
+        )
+        client.close()
+    assert follow_up.output_text == "It shipped."
+    assert model.requests[0].is_user_turn
+    assert not model.requests[1].is_user_turn
+    assert model.requests[1].user_text == "where is my order?"
+    assert model.requests[1].tool_outputs == ("shipped",)
