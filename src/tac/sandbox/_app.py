@@ -22,6 +22,7 @@ from tac.sandbox._settings import SandboxIdentity, SandboxSettings
 
 # Modules with `install(ctx: SandboxContext) -> None`, one per Twilio product.
 PRODUCT_MODULES: tuple[str, ...] = (
+    "tac.sandbox.products.conversations",
     "tac.sandbox.products.memory",
     "tac.sandbox.products.knowledge",
     "tac.sandbox.products.studio",
@@ -123,6 +124,15 @@ def _control_router(ctx: SandboxContext) -> APIRouter:
     async def env() -> dict[str, str]:
         """The environment a TAC app needs to run against this sandbox."""
         return app_environment(ctx.settings, ctx.identity)
+
+    @router.post("/reset", dependencies=auth)
+    async def reset() -> dict[str, Any]:
+        """Forget every conversation, record and fault; keep the identity and configuration."""
+        ctx.faults.clear()
+        ctx.requests.clear()
+        for hook in ctx.reset_hooks:
+            await hook()
+        return {"status": "reset"}
 
     @router.get("/requests", dependencies=auth)
     async def requests(

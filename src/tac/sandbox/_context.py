@@ -46,8 +46,8 @@ class SandboxContext:
 
     A product module's ``install(ctx)`` adds its API router under ``/{product}`` with
     :meth:`add_product`, its control endpoints with :meth:`add_control`, background work with
-    :meth:`on_startup`/:meth:`on_shutdown`, and functions other products may call with
-    :meth:`provide` (looked up with :meth:`service`).
+    :meth:`on_startup`/:meth:`on_shutdown`, state to forget on reset with :meth:`on_reset`, and
+    functions other products may call with :meth:`provide` (looked up with :meth:`service`).
     """
 
     settings: SandboxSettings
@@ -60,6 +60,7 @@ class SandboxContext:
     control_routers: list[APIRouter] = field(default_factory=list)
     startup_hooks: list[Hook] = field(default_factory=list)
     shutdown_hooks: list[Hook] = field(default_factory=list)
+    reset_hooks: list[Hook] = field(default_factory=list)
     services: dict[str, Any] = field(default_factory=dict)
 
     def add_product(self, product: str, router: APIRouter) -> None:
@@ -73,6 +74,10 @@ class SandboxContext:
 
     def on_shutdown(self, hook: Hook) -> None:
         self.shutdown_hooks.append(hook)
+
+    def on_reset(self, hook: Hook) -> None:
+        """Run ``hook`` on ``POST /sandbox/reset`` (forget state; keep the identity)."""
+        self.reset_hooks.append(hook)
 
     def provide(self, name: str, value: Any) -> None:
         self.services[name] = value

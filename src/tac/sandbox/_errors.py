@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger("tac.sandbox")
 
 # HTTP status -> Twilio's generic error code for it
 _DEFAULT_CODES = {400: 20001, 401: 20003, 403: 20403, 404: 20404, 405: 20004, 409: 20409}
@@ -68,6 +71,12 @@ def install_error_handlers(app: FastAPI) -> None:
             problems.append(f"{location or 'request'}: {err.get('msg', 'invalid')}")
         message = "Invalid request: " + "; ".join(problems)
         return JSONResponse(error_body(400, message), status_code=400)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        logger.exception("sandbox error", exc_info=exc)
+        message = f"Internal error in the sandbox: {type(exc).__name__}"
+        return JSONResponse(error_body(500, message), status_code=500)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

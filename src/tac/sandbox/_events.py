@@ -5,7 +5,8 @@ Topics used between products (payloads are plain JSON-like dicts):
 - ``conversation.created`` / ``conversation.updated``: ``{"conversation": {...}}``
   (``updated`` adds ``"previous_status"``)
 - ``participant.added`` / ``participant.updated``: ``{"participant": {...}}``
-- ``communication.created``: ``{"communication": {...}, "conversation": {...}}``
+- ``communication.created`` / ``communication.updated``:
+  ``{"communication": {...}, "conversation": {...}}``
 - ``conversation.status_changed``: ``{"conversation", "previous_status", "status",
   "participants": [...], "communications": [...]}`` (Conversation Intelligence reads this)
 """

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tac.sandbox._db import Database, dumps, loads
 from tac.sandbox._ids import sid, ttid
@@ -28,6 +30,25 @@ class SandboxSettings(BaseModel):
         gt=0,
         description="Seconds per Orchestrator status-timeout unit (Twilio: minutes)",
     )
+    webhook_attempts: int = Field(
+        default=5, ge=1, le=20, description="Deliveries tried per webhook before giving up"
+    )
+    webhook_base_delay_seconds: float = Field(
+        default=0.5, ge=0, description="Delay before the first redelivery; doubles each time"
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="How long one delivery may take before it counts as failed"
+    )
+
+    @field_validator("app_url", "public_url")
+    @classmethod
+    def _full_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be a full URL like http://127.0.0.1:8000, got {value!r}")
+        return value.rstrip("/")
 
     def base_url(self) -> str:
         if self.public_url:

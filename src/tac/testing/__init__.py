@@ -1,5 +1,22 @@
-"""Test doubles for TAC applications."""
+"""Test your agent against the local Twilio sandbox and a scripted model.
 
+Enable the pytest plugin with ``pytest_plugins = ["tac.testing.plugin"]`` to get the
+``sandbox``, ``sandbox_factory`` and ``customer`` fixtures; or start a sandbox yourself with
+``async with Sandbox.start() as sandbox``. :class:`FakeModel` is an OpenAI-compatible model
+whose answers each test scripts (select it with ``OPENAI_BASE_URL``).
+"""
+
+from tac.sandbox import (
+    Customer,
+    Message,
+    Sandbox,
+    SandboxClient,
+    SandboxError,
+    SandboxSettings,
+    serve_app,
+    twilio_http_client,
+)
+from tac.testing._signatures import verify_webhook
 from tac.testing.fake_model import (
     FakeModel,
     FakeModelError,
@@ -9,9 +26,18 @@ from tac.testing.fake_model import (
 )
 
 __all__ = [
+    "Customer",
     "FakeModel",
     "FakeModelError",
+    "Message",
     "ModelRequest",
+    "Sandbox",
+    "SandboxClient",
+    "SandboxError",
+    "SandboxSettings",
     "UnconsumedModelSteps",
     "UnexpectedModelRequest",
+    "serve_app",
+    "twilio_http_client",
+    "verify_webhook",
 ]
