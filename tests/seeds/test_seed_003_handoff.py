@@ -55,11 +55,15 @@ def _free_port() -> int:
         return port
 
 
-async def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+def _output(log: Path) -> str:
+    return log.read_text(encoding="utf-8", errors="replace")
+
+
+async def _wait_listening(port: int, process: asyncio.subprocess.Process, log: Path) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the seed program exited:\n{log.read_text()}")
+        if process.returncode is not None:
+            raise AssertionError(f"the seed program exited:\n{_output(log)}")
         try:
             _, writer = await asyncio.open_connection("127.0.0.1", port)
         except OSError:
@@ -68,7 +72,7 @@ async def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path
         writer.close()
         await writer.wait_closed()
         return
-    raise AssertionError(f"the seed program did not listen on {port}:\n{log.read_text()}")
+    raise AssertionError(f"the seed program did not listen on {port}:\n{_output(log)}")
 
 
 @contextlib.asynccontextmanager
@@ -92,8 +96,9 @@ async def seed_003(tmp_path: Path, model: FakeModel, **settings: Any) -> AsyncIt
         environment.update(model.env(), PYTHONPATH=str(SRC), PYTHONUNBUFFERED="1")
         log = tmp_path / "app.log"
         with log.open("wb") as output:
-            process = subprocess.Popen(
-                [sys.executable, "agent_handoff.py"],
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "agent_handoff.py",
                 cwd=tmp_path,
                 env=environment,
                 stdout=output,
@@ -103,13 +108,14 @@ async def seed_003(tmp_path: Path, model: FakeModel, **settings: Any) -> AsyncIt
             await _wait_listening(port, process, log)
             yield sandbox
         finally:
-            process.terminate()
+            if process.returncode is None:
+                process.terminate()
             try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
+                await asyncio.wait_for(process.wait(), 15)
+            except asyncio.TimeoutError:
                 process.kill()
-                process.wait()
-        output_text = log.read_text()
+                await process.wait()
+        output_text = _output(log)
         assert "Traceback" not in output_text, output_text
 
 
