@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from tac.context._http import TwilioHTTP
+from tac.context._http import TwilioHTTP, encode_path
 from tac.core.errors import TACConfigError
 from tac.core.logging import get_logger
 from tac.models.handoff import HandoffPayload, PendingHandoffData
@@ -76,7 +76,8 @@ def studio_executions_url(
     flow_sid: str, *, region: str | None = None, api_base_url: str | None = None
 ) -> str:
     """Studio's Executions endpoint of a flow (region and ``TWILIO_API_BASE_URL`` respected)."""
-    return f"{_base_url('studio', region, api_base_url)}/v2/Flows/{flow_sid}/Executions"
+    path = encode_path("/v2/Flows/{flow}/Executions", flow=flow_sid)
+    return _base_url("studio", region, api_base_url) + path
 
 
 def studio_voice_handoff_url(
@@ -87,8 +88,8 @@ def studio_voice_handoff_url(
     api_base_url: str | None = None,
 ) -> str:
     """Studio's incoming-call webhook of a flow, for ``<Connect action>`` (voice handoff)."""
-    base = _base_url("webhooks", region, api_base_url)
-    return f"{base}/v1/Accounts/{account_sid}/Flows/{flow_sid}?Trigger=incomingCall"
+    path = encode_path("/v1/Accounts/{account}/Flows/{flow}", account=account_sid, flow=flow_sid)
+    return f"{_base_url('webhooks', region, api_base_url)}{path}?Trigger=incomingCall"
 
 
 def build_handoff_payload(
