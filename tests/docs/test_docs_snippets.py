@@ -1,7 +1,7 @@
 """Every ```python block in the documents listed here runs, in order, in one namespace per page.
 
-Pages whose snippets need a running sandbox or server have their own tests next to the code
-they document; this runner covers the pages that need nothing but the package.
+Snippets that need Twilio start an in-process sandbox themselves (``Sandbox.start()``); pages
+whose snippets need a server in another process have their own tests next to the code.
 """
 
 import re
@@ -12,7 +12,7 @@ import pytest
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = ["docs/configuration.md"]
+PAGES = ["docs/configuration.md", "docs/memory.md"]
 FENCE = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 

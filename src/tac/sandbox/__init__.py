@@ -12,13 +12,22 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tac.sandbox._app import create_app
+    from tac.sandbox._caller import CallEnded, Caller, CallerError, CallFailed, Reply
     from tac.sandbox._client import SandboxClient, SandboxError
     from tac.sandbox._customer import Customer, Message
     from tac.sandbox._server import Sandbox, serve_app
     from tac.sandbox._settings import SandboxIdentity, SandboxSettings
     from tac.sandbox._twilio import twilio_http_client
+    from tac.sandbox._voice_call import VoiceCall, VoiceReply
 
 _EXPORTS = {
+    "CallEnded": "tac.sandbox._caller",
+    "CallFailed": "tac.sandbox._caller",
+    "Caller": "tac.sandbox._caller",
+    "CallerError": "tac.sandbox._caller",
+    "Reply": "tac.sandbox._caller",
+    "VoiceCall": "tac.sandbox._voice_call",
+    "VoiceReply": "tac.sandbox._voice_call",
     "Customer": "tac.sandbox._customer",
     "Message": "tac.sandbox._customer",
     "Sandbox": "tac.sandbox._server",
@@ -32,13 +41,20 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "CallEnded",
+    "CallFailed",
+    "Caller",
+    "CallerError",
     "Customer",
     "Message",
+    "Reply",
     "Sandbox",
     "SandboxClient",
     "SandboxError",
     "SandboxIdentity",
     "SandboxSettings",
+    "VoiceCall",
+    "VoiceReply",
     "create_app",
     "serve_app",
     "twilio_http_client",

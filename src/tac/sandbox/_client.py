@@ -131,6 +131,52 @@ class SandboxClient:
         )
         return result
 
+    # voice (the sandbox's phone; drive one call with tac.sandbox.VoiceCall)
+
+    async def place_call(
+        self,
+        *,
+        from_: str | None = None,
+        to: str | None = None,
+        custom_parameters: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        app_url: str | None = None,
+    ) -> dict[str, Any]:
+        """Have the sandbox call the app (``POST /sandbox/voice/calls``); the call's details."""
+        body = {
+            "from": from_,
+            "to": to,
+            "customParameters": custom_parameters,
+            "params": params,
+            "appUrl": app_url,
+        }
+        result: dict[str, Any] = await self.request(
+            "POST", "/sandbox/voice/calls", json={k: v for k, v in body.items() if v is not None}
+        )
+        return result
+
+    async def voice_calls(
+        self, *, direction: str | None = None, after: int = 0, wait: float = 0.0
+    ) -> dict[str, Any]:
+        """Calls placed or answered after cursor ``after`` (``{"calls", "cursor"}``)."""
+        result: dict[str, Any] = await self.request(
+            "GET",
+            "/sandbox/voice/calls",
+            params={"direction": direction, "after": after, "wait": wait},
+            wait=wait,
+        )
+        return result
+
+    async def voice_call(self, call_id: str, *, wait_ended: float = 0.0) -> dict[str, Any]:
+        """One call with its transcript; ``wait_ended``: once it is over."""
+        result: dict[str, Any] = await self.request(
+            "GET",
+            f"/sandbox/voice/calls/{call_id}",
+            params={"wait_ended": wait_ended} if wait_ended else None,
+            wait=wait_ended,
+        )
+        return result
+
     # inspection
 
     async def conversations(

@@ -18,11 +18,13 @@ import httpx
 import uvicorn
 
 from tac.sandbox._app import create_app
+from tac.sandbox._caller import DEFAULT_FROM, Caller
 from tac.sandbox._client import SandboxClient
 from tac.sandbox._customer import Customer
 from tac.sandbox._db import Database
 from tac.sandbox._env import app_environment
 from tac.sandbox._settings import SandboxIdentity, SandboxSettings
+from tac.sandbox._voice_call import VoiceCall
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -122,6 +124,7 @@ class Sandbox:
         self.identity = identity
         self.app = app
         self.client = SandboxClient(url, identity.api_key, identity.api_secret)
+        self._answered = 0
 
     @property
     def env(self) -> dict[str, str]:
@@ -141,6 +144,54 @@ class Sandbox:
         ``participant_type="UNKNOWN"`` makes the customer arrive unresolved (no profile).
         """
         return Customer(self.client, channel, address, name=name, participant_type=participant_type)
+
+    def caller(
+        self,
+        *,
+        from_: str = DEFAULT_FROM,
+        to: str | None = None,
+        app_url: str | None = None,
+        **options: Any,
+    ) -> Caller:
+        """A phone in this process calling the app (``app_url``, default the sandbox's) over
+        ConversationRelay, with this sandbox's credentials; Orchestrator conversations are
+        created through the sandbox. ``options``: see :class:`~tac.sandbox.Caller`."""
+        return Caller(
+            app_url or self.settings.app_url,
+            account_sid=self.identity.account_sid,
+            auth_token=self.identity.auth_token,
+            from_=from_,
+            to=to or self.identity.phone_number,
+            sandbox_url=self.url,
+            sandbox_auth=(self.identity.api_key, self.identity.api_secret),
+            **options,
+        )
+
+    async def call(
+        self,
+        *,
+        from_: str | None = None,
+        to: str | None = None,
+        custom_parameters: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> VoiceCall:
+        """Have the sandbox call the app; returns once ``setup`` was sent (``SandboxError``
+        with the reason when the app fails the call)."""
+        details = await self.client.place_call(
+            from_=from_, to=to, custom_parameters=custom_parameters, params=params
+        )
+        return VoiceCall(self.client, details)
+
+    async def answered_call(self, timeout: float = 10.0) -> VoiceCall:
+        """The next outbound call (Calls API) the sandbox answered; ``TimeoutError`` if none."""
+        result = await self.client.voice_calls(
+            direction="outbound-api", after=self._answered, wait=timeout
+        )
+        if not result["calls"]:
+            raise TimeoutError(f"the app placed no ConversationRelay call within {timeout}s")
+        first: dict[str, Any] = result["calls"][0]
+        self._answered = int(first["seq"])
+        return VoiceCall(self.client, first)
 
     def twilio_client(self) -> Any:
         """The official ``twilio`` REST client, pointed at this sandbox."""

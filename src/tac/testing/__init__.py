@@ -1,18 +1,20 @@
 """Test your agent against the local Twilio sandbox and a scripted model.
 
 Enable the pytest plugin with ``pytest_plugins = ["tac.testing.plugin"]`` to get the
-``sandbox``, ``sandbox_factory`` and ``customer`` fixtures; or start a sandbox yourself with
-``async with Sandbox.start() as sandbox``. :class:`FakeModel` is an OpenAI-compatible model
-whose answers each test scripts (select it with ``OPENAI_BASE_URL``).
+``sandbox``, ``sandbox_factory``, ``sandbox_settings``, ``customer`` and ``caller`` fixtures; or
+start a sandbox yourself with ``async with Sandbox.start() as sandbox``. :class:`FakeModel` is
+an OpenAI-compatible model whose answers each test scripts (select it with ``OPENAI_BASE_URL``).
 """
 
 from tac.sandbox import (
+    Caller,
     Customer,
     Message,
     Sandbox,
     SandboxClient,
     SandboxError,
     SandboxSettings,
+    VoiceCall,
     serve_app,
     twilio_http_client,
 )
@@ -26,6 +28,7 @@ from tac.testing.fake_model import (
 )
 
 __all__ = [
+    "Caller",
     "Customer",
     "FakeModel",
     "FakeModelError",
@@ -37,6 +40,7 @@ __all__ = [
     "SandboxSettings",
     "UnconsumedModelSteps",
     "UnexpectedModelRequest",
+    "VoiceCall",
     "serve_app",
     "twilio_http_client",
     "verify_webhook",

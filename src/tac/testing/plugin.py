@@ -1,4 +1,5 @@
-"""pytest plugin: ``sandbox``, ``sandbox_factory``, ``sandbox_settings`` and ``customer`` fixtures.
+"""pytest plugin: ``sandbox``, ``sandbox_factory``, ``sandbox_settings``, ``customer`` and
+``caller`` fixtures.
 
 Enable it with ``pytest_plugins = ["tac.testing.plugin"]`` in a ``conftest.py``. Each test gets
 a fresh in-process sandbox on a loopback port with an in-memory database. Override the
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from tac.sandbox import Customer, Sandbox
+    from tac.sandbox import Caller, Customer, Sandbox
 
 SandboxFactory = Callable[..., Awaitable["Sandbox"]]
 
@@ -64,6 +65,13 @@ if pytest_asyncio is not None:
         """A fresh in-process sandbox for this test."""
         return await sandbox_factory()
 
+    @pytest_asyncio.fixture
+    async def caller(sandbox: Sandbox) -> AsyncIterator[Caller]:
+        """A phone of the ``sandbox`` fixture, not yet dialled (``await caller.dial()``), calling
+        the app at the sandbox's ``app_url`` over ConversationRelay; hung up after the test."""
+        async with sandbox.caller() as phone:
+            yield phone
+
 else:
 
     @pytest.fixture
@@ -73,6 +81,11 @@ else:
 
     @pytest.fixture
     def sandbox(sandbox_factory: SandboxFactory) -> Sandbox:
+        """Needs pytest-asyncio."""
+        raise pytest.UsageError("tac.testing's fixtures need pytest-asyncio: pip install it")
+
+    @pytest.fixture
+    def caller(sandbox: Sandbox) -> Caller:
         """Needs pytest-asyncio."""
         raise pytest.UsageError("tac.testing's fixtures need pytest-asyncio: pip install it")
 
