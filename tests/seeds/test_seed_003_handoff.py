@@ -33,12 +33,9 @@ from tac.testing import FakeModel
 
 pytestmark = pytest.mark.integration
 
-# The program needs the SMS and voice channels, the voice test the sandbox's phone.
+# The program needs the SMS and voice channels.
 pytest.importorskip("tac.channels.sms", reason="the messaging channels are not merged yet")
 pytest.importorskip("tac.channels.voice", reason="the voice channel is not merged yet")
-VoiceCall = pytest.importorskip(
-    "tac.sandbox._voice_call", reason="the sandbox phone is not merged yet"
-).VoiceCall
 
 SNIPPETS = Path(__file__).resolve().parent / "snippets"
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -227,10 +224,9 @@ async def test_seed_003_over_voice(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         await sandbox.client.request(
             "PUT", "/sandbox/intelligence/rules/inactive", json={"mode": "webhook"}
         )
-        details = await sandbox.client.request("POST", "/sandbox/voice/calls", json={})
-        call = VoiceCall(sandbox.client, details)
+        call = await sandbox.call()
         assert (await call.ask("Hi", timeout=20)).text == "Hello! How can I help you today?"
-        caller = details["from"]
+        caller = call.details["from"]
         await _run_trait_script(sandbox, await _profile_of(sandbox, caller), monkeypatch)
         reply = await call.ask("Where is my order?", timeout=20)
         assert reply.text == "Claro. Su pedido llega mañana."
