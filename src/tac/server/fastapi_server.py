@@ -102,7 +102,7 @@ class TACFastAPIServer:
                 self.config.cintel_webhook_path,
                 self._handle_cintel_webhook,
                 methods=["POST"],
-                dependencies=signed,
+                dependencies=[Depends(self.signature_dependency())],
                 include_in_schema=False,
             )
         for channel in self.webhook_channels:
