@@ -98,11 +98,11 @@ class TACFastAPIServer:
                 include_in_schema=False,
             )
         if self.config.cintel_webhook_path and self.tac.ci_processor is not None:
-            app.add_api_route(
+            self._check_cintel_signature = self.signature_dependency()
+            app.add_route(
                 self.config.cintel_webhook_path,
                 self._handle_cintel_webhook,
                 methods=["POST"],
-                dependencies=[Depends(self.signature_dependency())],
                 include_in_schema=False,
             )
         for channel in self.webhook_channels:
@@ -139,6 +139,7 @@ class TACFastAPIServer:
 
     async def _handle_cintel_webhook(self, request: Request) -> JSONResponse:
         """Conversation Intelligence results → Memory: 400 for a bad body, 502 if Memory fails."""
+        await self._check_cintel_signature(request)
         body = await request.body()
         try:
             payload = json.loads(body)
