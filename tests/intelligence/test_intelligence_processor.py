@@ -18,7 +18,6 @@ from tac import TAC, TACConfig
 from tac.context import MemoryClient
 from tac.context._http import RetryPolicy, TwilioHTTP
 from tac.core.config import ConversationIntelligenceConfig
-from tac.core.errors import TACConfigError
 from tac.intelligence import (
     InvalidOperatorEventError,
     OperatorProcessingResult,
@@ -250,7 +249,9 @@ def _tac_config(**overrides: Any) -> TACConfig:
     return TACConfig(**values)
 
 
-async def test_tac_builds_the_processor_only_when_configured() -> None:
+async def test_tac_builds_the_processor_only_when_configured(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     tac = TAC(_tac_config())
     assert isinstance(tac.ci_processor, OperatorResultProcessor)
     assert tac.ci_processor.session_store is tac.session_store
@@ -260,5 +261,7 @@ async def test_tac_builds_the_processor_only_when_configured() -> None:
     with pytest.raises(ValueError, match="CONVERSATION_INTELLIGENCE_CONFIGURATION_ID"):
         await plain.process_cintel_event(example("summary"))
     await plain.aclose()
-    with pytest.raises(TACConfigError, match="TWILIO_CONVERSATION_CONFIGURATION_ID"):
-        TAC(_tac_config(conversation_configuration_id=None))
+    relay_only = TAC(_tac_config(conversation_configuration_id=None))
+    assert relay_only.ci_processor is None
+    assert "Conversation Intelligence is off" in caplog.text
+    await relay_only.aclose()

@@ -98,19 +98,18 @@ class TAC:
         self.studio_client = StudioClient(http=self.http)
         self.calls_client = CallsClient(http=self.http, account_sid=config.account_sid)
         self.ci_processor: OperatorResultProcessor | None = None
-        if config.conversation_intelligence_config is not None:
-            if self.conversation_memory_client is None:
-                raise TACConfigError(
-                    "CONVERSATION_INTELLIGENCE_CONFIGURATION_ID",
-                    "Conversation Intelligence writes to Conversation Memory: also set "
-                    "TWILIO_CONVERSATION_CONFIGURATION_ID (a configuration with a memory store)",
-                )
+        ci_config = config.conversation_intelligence_config
+        if ci_config is not None and self.conversation_memory_client is None:
+            self.logger.warning(
+                "CONVERSATION_INTELLIGENCE_CONFIGURATION_ID is set but Conversation "
+                "Intelligence is off: it writes to Conversation Memory, which needs "
+                "TWILIO_CONVERSATION_CONFIGURATION_ID"
+            )
+        elif ci_config is not None and self.conversation_memory_client is not None:
             from tac.intelligence import OperatorResultProcessor
 
             self.ci_processor = OperatorResultProcessor(
-                self.conversation_memory_client,
-                config.conversation_intelligence_config,
-                session_store=self.session_store,
+                self.conversation_memory_client, ci_config, session_store=self.session_store
             )
         self._callbacks: dict[str, Callable[..., Any]] = {}
         self._sweeper: asyncio.Task[None] | None = None
