@@ -51,6 +51,16 @@ from tac.models.tac import (
     TACCommunicationContent,
     TACMemoryResponse,
 )
+from tac.models.voice import (
+    AmdEvent,
+    CallOptions,
+    CallStatusEvent,
+    InitiateVoiceConversationOptions,
+    InitiateVoiceConversationResult,
+    RecordingEvent,
+    VoiceTwiMLOptions,
+    VoiceTwiMLOptionsConversationRelay,
+)
 
 __all__ = [
     "ActionChannelSettings",
@@ -97,4 +107,14 @@ __all__ = [
     "TACCommunicationContent",
     "TACMemoryResponse",
     "TriggerDetails",
+]
+__all__ += [
+    "AmdEvent",
+    "CallOptions",
+    "CallStatusEvent",
+    "InitiateVoiceConversationOptions",
+    "InitiateVoiceConversationResult",
+    "RecordingEvent",
+    "VoiceTwiMLOptions",
+    "VoiceTwiMLOptionsConversationRelay",
 ]

@@ -1,0 +1,57 @@
+"""The app measured by ``bench_voice``: a VoiceChannel whose agent answers at once.
+
+Run as ``python -m benchmarks._voice_server PORT``; relay-only mode, signatures checked, the
+in-process session store. The agent echoes the prompt, so every millisecond measured is the
+SDK's (plus the loopback and the load generator).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import uvicorn
+
+from tac import TAC, TACConfig
+from tac.channels.voice import VoiceChannel, VoiceChannelConfig
+from tac.server import TACFastAPIServer, TACServerConfig
+
+ACCOUNT = "AC" + "0" * 32
+TOKEN = "bench-token"
+
+
+def main() -> None:
+    port = int(sys.argv[1])
+    tac = TAC(
+        TACConfig(
+            account_sid=ACCOUNT,
+            auth_token=TOKEN,
+            api_key="SKbench",
+            api_secret="secret",
+            phone_number="+18005550100",
+            public_base_url=f"http://127.0.0.1:{port}",
+            log_level="WARNING",
+        )
+    )
+    voice = VoiceChannel(tac, config=VoiceChannelConfig(memory_mode="never"))
+
+    @tac.on_message_ready
+    async def echo(message: str, session: Any, memory: Any) -> str:
+        return message
+
+    server = TACFastAPIServer(tac, voice_channel=voice, config=TACServerConfig(port=port))
+    uvicorn.run(
+        server.app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        backlog=4096,
+        ws_max_queue=64,
+        ws=os.environ.get("BENCH_WS", "auto"),
+    )
+
+
+if __name__ == "__main__":
+    main()

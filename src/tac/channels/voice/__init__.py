@@ -1,0 +1,69 @@
+"""The voice channel: phone calls through ConversationRelay.
+
+``from tac.channels.voice import VoiceChannel, VoiceChannelConfig``
+"""
+
+import warnings
+from typing import Any
+
+from tac.channels.voice._base import VoiceProvider, VoiceProviderConfig
+from tac.channels.voice.channel import (
+    AmdHandler,
+    CallStatusHandler,
+    InboundCallTwiMLHandler,
+    RecordingHandler,
+    VoiceChannel,
+)
+from tac.channels.voice.conversation_relay import (
+    CallNotConnectedError,
+    ConversationRelayProvider,
+    ConversationRelayProviderConfig,
+    VoiceChannelConfig,
+    generate_twiml,
+)
+from tac.models.voice import (
+    AmdEvent,
+    CallOptions,
+    CallStatusEvent,
+    InterruptMode,
+    LanguageConfig,
+    RecordingEvent,
+    TwiMLRequest,
+    VoiceTwiMLOptions,
+    VoiceTwiMLOptionsConversationRelay,
+)
+
+__all__ = [
+    "AmdEvent",
+    "AmdHandler",
+    "CallNotConnectedError",
+    "CallOptions",
+    "CallStatusEvent",
+    "CallStatusHandler",
+    "ConversationRelayProvider",
+    "ConversationRelayProviderConfig",
+    "InboundCallTwiMLHandler",
+    "InterruptMode",
+    "LanguageConfig",
+    "RecordingEvent",
+    "RecordingHandler",
+    "TwiMLRequest",
+    "VoiceChannel",
+    "VoiceChannelConfig",
+    "VoiceProvider",
+    "VoiceProviderConfig",
+    "VoiceTwiMLOptions",
+    "VoiceTwiMLOptionsConversationRelay",
+    "generate_twiml",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TwiMLOptions":  # the reference's old name, kept for compatibility
+        warnings.warn(
+            "TwiMLOptions is deprecated; use VoiceTwiMLOptionsConversationRelay",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return VoiceTwiMLOptionsConversationRelay
+    raise AttributeError(f"module 'tac.channels.voice' has no attribute {name!r}")

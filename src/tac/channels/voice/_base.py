@@ -1,0 +1,72 @@
+"""What every voice provider shares: its configuration base and its interface."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+
+from tac.models.memory import MemoryMode
+from tac.models.voice import (
+    InitiateVoiceConversationOptions,
+    InitiateVoiceConversationResult,
+    TwiMLRequest,
+    VoiceTwiMLOptions,
+)
+
+if TYPE_CHECKING:
+    from fastapi import WebSocket
+
+    from tac.channels.voice.channel import VoiceChannel
+
+__all__ = ["VoiceProvider", "VoiceProviderConfig"]
+
+
+class VoiceProviderConfig(BaseModel):
+    """Settings every voice provider has; :meth:`create_provider` builds the provider."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    memory_mode: MemoryMode = "never"
+
+    def create_provider(self, channel: VoiceChannel) -> VoiceProvider:
+        """The provider this configuration describes, serving ``channel``."""
+        raise TypeError(f"{type(self).__name__} does not describe a voice provider")
+
+
+class VoiceProvider(ABC):
+    """How calls reach the agent (ConversationRelay; later Media Streams)."""
+
+    provider_id = "custom"
+    channel_name = "VOICE"
+
+    def __init__(self, channel: VoiceChannel) -> None:
+        self.channel = channel
+
+    @abstractmethod
+    async def handle_incoming_call(
+        self,
+        twiml_request: TwiMLRequest | None = None,
+        *,
+        host_twiml_options: VoiceTwiMLOptions | None = None,
+    ) -> str:
+        """The TwiML answering an incoming call."""
+
+    @abstractmethod
+    async def handle_websocket(self, websocket: WebSocket) -> None:
+        """Serve one call's WebSocket until it closes."""
+
+    @abstractmethod
+    async def send_response(self, conversation_id: str, response: Any) -> None:
+        """Speak a reply in a live call."""
+
+    @abstractmethod
+    async def initiate_outbound_conversation(
+        self, options: InitiateVoiceConversationOptions
+    ) -> InitiateVoiceConversationResult:
+        """Place a call connected to this provider."""
+
+    async def aclose(self) -> None:
+        """Release what the provider holds. Default: nothing."""
+        return None

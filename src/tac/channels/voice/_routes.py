@@ -1,0 +1,121 @@
+"""The voice channel's FastAPI routes (loaded only when a server registers them)."""
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.responses import Response
+from pydantic import ValidationError
+from starlette.routing import Route, WebSocketRoute
+
+from tac.core.config import CALL_EVENT_KINDS, CallEventKind
+from tac.core.logging import get_logger
+from tac.models.voice import (
+    AmdEvent,
+    CallStatusEvent,
+    ConversationRelayCallbackPayload,
+    RecordingEvent,
+    TwiMLRequest,
+)
+from tac.server.signature import build_websocket_signature_dependency
+
+if TYPE_CHECKING:
+    from tac.channels.voice.channel import VoiceChannel
+    from tac.server.fastapi_server import TACFastAPIServer
+
+logger = get_logger("channels.voice")
+
+_EVENT_MODELS: dict[str, type[CallStatusEvent | AmdEvent | RecordingEvent]] = {
+    "status": CallStatusEvent,
+    "amd": AmdEvent,
+    "recording": RecordingEvent,
+}
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
+
+
+def register_voice_routes(
+    channel: "VoiceChannel", app: FastAPI, server: "TACFastAPIServer"
+) -> None:
+    """``POST twiml_path``, the WebSocket, ``POST voice_action_path`` and the call events.
+
+    Every route checks Twilio's signature first (the server's HTTP check: 403 when bad); the
+    WebSocket's is checked before ``accept`` (close 1008 when bad). They are plain Starlette
+    routes calling those checks directly: FastAPI's dependency machinery would cost more than
+    the rest of a call's setup.
+    """
+    tac = channel.tac
+    config = tac.config
+    check_http = server.signature_dependency()
+    check_websocket = build_websocket_signature_dependency(
+        config.auth_token,
+        public_base_url=config.public_url(),
+        enabled=config.validate_signatures,
+    )
+
+    async def twiml(request: Request) -> Response:
+        await check_http(request)
+        form = await request.form()
+        try:
+            twiml_request = TwiMLRequest.from_form(form)
+        except ValidationError as exc:
+            return Response(f"invalid call webhook: {exc.errors()[0]['msg']}", status_code=400)
+        try:
+            document = await channel.handle_incoming_call(twiml_request)
+        except Exception as exc:
+            await tac.trigger_error(
+                exc, {"call_sid": twiml_request.call_sid, "channel": "voice", "route": "twiml"}
+            )
+            return Response("could not build TwiML", status_code=500)
+        return Response(document, media_type="application/xml")
+
+    async def websocket_endpoint(websocket: WebSocket) -> None:
+        await check_websocket(websocket)
+        await channel.handle_websocket(websocket)
+
+    async def action(request: Request) -> Response:
+        await check_http(request)
+        form = await request.form()
+        try:
+            payload = ConversationRelayCallbackPayload.from_form(form)
+        except ValidationError as exc:
+            return Response(f"invalid callback: {exc.errors()[0]['msg']}", status_code=400)
+        if payload.account_sid and payload.account_sid != config.account_sid:
+            return Response(EMPTY_TWIML, media_type="application/xml")
+        document = await channel.handle_twilio_provider_callback(payload) or EMPTY_TWIML
+        return Response(document, media_type="application/xml")
+
+    def call_event(kind: CallEventKind) -> Callable[[Request], Awaitable[Response]]:
+        model = _EVENT_MODELS[kind]
+
+        async def route(request: Request) -> Response:
+            await check_http(request)
+            form = await request.form()
+            try:
+                event = model.from_form(form)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first.get("loc", ()))
+                return Response(f"invalid {kind} callback: {where}: {first['msg']}", 400)
+            if event.account_sid and event.account_sid != config.account_sid:
+                logger.debug("call event for another account ignored", kind=kind)
+                return Response("", media_type="text/plain")
+            await channel._call_event(kind, event)
+            return Response("", media_type="text/plain")
+
+        return route
+
+    routes = [
+        Route(server.config.twiml_path, twiml, methods=["POST"], include_in_schema=False),
+        WebSocketRoute(config.voice_websocket_path, websocket_endpoint),
+        Route(config.voice_action_path, action, methods=["POST"], include_in_schema=False),
+        *(
+            Route(
+                config.call_event_path(kind),
+                call_event(kind),
+                methods=["POST"],
+                include_in_schema=False,
+            )
+            for kind in CALL_EVENT_KINDS
+        ),
+    ]
+    app.router.routes.extend(routes)

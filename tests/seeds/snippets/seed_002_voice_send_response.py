@@ -1,0 +1,11 @@
+async def handle_message_ready(
+    message: str,
+    context: ConversationSession,
+    memory: TACMemoryResponse | None,
+) -> str | None:
+    llm_response = await generate_response(message)
+
+    await voice_channel.send_response(
+        conversation_id=context.conversation_id,
+        response=llm_response,
+    )
