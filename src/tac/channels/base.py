@@ -37,6 +37,11 @@ class BaseChannel(ABC):
         """The channel's name as Twilio writes it on the wire (``"SMS"``, ``"VOICE"``)."""
         return self.channel.wire
 
+    def accepts(self, event: WebhookEvent) -> bool:
+        """A cheap synchronous check before the server claims ``event``: ``False`` drops it
+        (answered 200) without starting a turn. Default: every routed event is accepted."""
+        return True
+
     @abstractmethod
     async def process_webhook(
         self, webhook_data: WebhookEvent | dict[str, Any], idempotency_token: str | None = None

@@ -44,6 +44,11 @@ from tac.models.memory import (
     ProfileResponse,
     SummaryInfo,
 )
+from tac.models.outbound import (
+    InitiateChatConversationOptions,
+    InitiateConversationResult,
+    InitiateMessagingConversationOptions,
+)
 from tac.models.session import AuthorInfo, Channel, ConversationSession, PendingHandoffData
 from tac.models.tac import (
     TACCommunication,
@@ -79,6 +84,9 @@ __all__ = [
     "ConversationSession",
     "ExecutionDetails",
     "HandoffPayload",
+    "InitiateChatConversationOptions",
+    "InitiateConversationResult",
+    "InitiateMessagingConversationOptions",
     "IntelligenceConfiguration",
     "Knowledge",
     "KnowledgeBase",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from tac.models._base import WireModel
@@ -297,6 +297,8 @@ class WebhookEvent(WireModel):
     timestamp: datetime | None = None
     data: dict[str, Any] = Field(default_factory=dict)
 
+    _parsed: WireModel | None = PrivateAttr(default=None)
+
     @property
     def is_known(self) -> bool:
         return self.event_type in _EVENT_DATA
@@ -314,7 +316,7 @@ class WebhookEvent(WireModel):
             raise WebhookPayloadError(f"{event_type}: 'data' must be an object")
         try:
             event = cls.model_validate(payload)
-            _EVENT_DATA[event_type].model_validate(data)
+            event._parsed = _EVENT_DATA[event_type].model_validate(data)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ()))
@@ -324,9 +326,13 @@ class WebhookEvent(WireModel):
         return event
 
     def communication(self) -> Communication:
+        if isinstance(self._parsed, Communication):
+            return self._parsed  # validated once by parse()
         return Communication.model_validate(self.data)
 
     def conversation(self) -> ConversationUpdatedData:
+        if isinstance(self._parsed, ConversationUpdatedData):
+            return self._parsed
         return ConversationUpdatedData.model_validate(self.data)
 
     def participant(self) -> Participant:

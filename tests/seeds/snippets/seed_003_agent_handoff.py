@@ -8,6 +8,7 @@ from tac.models.session import ConversationSession
 from tac.models.tac import TACMemoryResponse
 from tac.server import TACFastAPIServer
 from tac.tools.handoff import create_studio_handoff_tool
+
 load_dotenv()
 set_tracing_disabled(True)
 tac = TAC(config=TACConfig.from_env())
@@ -33,36 +34,39 @@ HANDOFF_ATTRIBUTES = {
     "priority": "normal",
 }
 conversation_history: dict[str, list[Any]] = {}
+
+
 async def handle_message_ready(
     user_message: str,
     context: ConversationSession,
     memory_response: TACMemoryResponse | None,
 ) -> str:
-    #from app.py 
+    # from app.py
     conv_id = context.conversation_id
     from tac.tools.base import function_tool
+
     if conv_id not in conversation_history:
-    #inital initilization : 
+        # inital initilization :
         conversation_history[conv_id] = [{"role": "system", "content": SYSTEM_INSTRUCTIONS}]
-   #adding user message in conversation
+    # adding user message in conversation
     conversation_history[conv_id].append({"role": "user", "content": user_message})
     handoff_tool = create_studio_handoff_tool(tac, context, attributes=HANDOFF_ATTRIBUTES)
-     # Access memory (observations, summaries, communications) @@@@@@@@@
+    # Access memory (observations, summaries, communications) @@@@@@@@@
     if memory_response:
-            for obs in memory_response.observations:
-                 print(obs.content)
-                #  print(f"Observations @@@@@@@@@@: {memory_response.observations}")
-    if (memory_response):
-        # print(f"User traits: {context.profile.traits}")  
+        for obs in memory_response.observations:
+            print(obs.content)
+        #  print(f"Observations @@@@@@@@@@: {memory_response.observations}")
+    if memory_response:
+        # print(f"User traits: {context.profile.traits}")
         profile = context.profile
         if profile and profile.traits:
-             contact_group = profile.traits.get("Contact", {})
-             language = contact_group.get("language") 
-             print(f"User preferred language:  {language}")
-             uselang = (f"Switch to language {language} for further communication,you can change the language to desired language if you are asked to change language")
-             SYSTEM_INSTRUCTIONS_modified = SYSTEM_INSTRUCTIONS + uselang
-        else :
-               SYSTEM_INSTRUCTIONS_modified = SYSTEM_INSTRUCTIONS
+            contact_group = profile.traits.get("Contact", {})
+            language = contact_group.get("language")
+            print(f"User preferred language:  {language}")
+            uselang = f"Switch to language {language} for further communication,you can change the language to desired language if you are asked to change language"
+            SYSTEM_INSTRUCTIONS_modified = SYSTEM_INSTRUCTIONS + uselang
+        else:
+            SYSTEM_INSTRUCTIONS_modified = SYSTEM_INSTRUCTIONS
     agent = Agent(
         name="Customer Service Agent",
         instructions=SYSTEM_INSTRUCTIONS_modified,
@@ -70,11 +74,13 @@ async def handle_message_ready(
     )
     history = conversation_history.get(context.conversation_id, [])
     agent_input = history + [{"role": "user", "content": user_message}]
-#sending it to openAI, result is returned from openAI
+    # sending it to openAI, result is returned from openAI
     result = await Runner.run(agent, agent_input)
-#result is added in conv history : 
+    # result is added in conv history :
     conversation_history[context.conversation_id] = result.to_input_list()
     return result.final_output_as(str)
+
+
 voice_channel = VoiceChannel(tac, config=VoiceChannelConfig(memory_mode="always"))
 sms_channel = SMSChannel(tac, config=SMSChannelConfig(memory_mode="always"))
 tac.on_message_ready(handle_message_ready)

@@ -1,0 +1,1 @@
+"""opentac benchmarks: ``make bench`` (``python -m benchmarks``) writes docs/performance.md."""

@@ -1,0 +1,41 @@
+"""The app under test: TAC + SMS + a fake agent (``python -m benchmarks._messaging_app``).
+
+Reads the usual environment (pointed at the benchmark's Twilio twin) plus ``BENCH_MEMORY_MODE``
+and serves with ``TACFastAPIServer.start()`` on ``TWILIO_SERVER_HOST:TWILIO_SERVER_PORT``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from tac import TAC
+from tac.channels import SMSChannel, SMSChannelConfig
+from tac.server import TACFastAPIServer
+
+
+def main() -> None:
+    client = None
+    if os.environ.get("BENCH_POOL") == "sharded":
+        import httpx
+
+        from benchmarks._pools import ShardedTransport
+
+        client = httpx.AsyncClient(
+            transport=ShardedTransport(),
+            follow_redirects=False,
+            timeout=httpx.Timeout(10.0, connect=5.0),
+        )
+    tac = TAC(http_client=client)
+    mode: Any = os.environ.get("BENCH_MEMORY_MODE", "never")
+    sms = SMSChannel(tac, SMSChannelConfig(memory_mode=mode))
+
+    async def fake_agent(message: str, session: Any, memory: Any) -> str:
+        return "ok: " + message
+
+    tac.on_message_ready(fake_agent)
+    TACFastAPIServer(tac=tac, messaging_channels=[sms]).start()
+
+
+if __name__ == "__main__":
+    main()

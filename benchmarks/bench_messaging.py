@@ -1,0 +1,379 @@
+"""Messaging throughput and webhook acknowledgement latency (``make bench``).
+
+The app (``benchmarks._messaging_app``: ``TACFastAPIServer`` + ``SMSChannel`` + a fake agent)
+runs pinned to one core; Twilio's side (``benchmarks._twin``: a lean stub of Orchestrator and
+Memory plus a closed-loop load of signed webhooks) runs pinned to another. A second part drives
+the real sandbox (``opentac sandbox``) with simulated customers for an end-to-end figure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+AUTH_TOKEN = "bench_auth_token_0123456789abcdef"
+APP_MODULE = os.environ.get("BENCH_APP_MODULE", "benchmarks._messaging_app")
+_SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None
+TAKE = {"never": 10.0, "always": 5.0, "once": 5.0}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _pinned(core: int) -> list[str]:
+    count = os.cpu_count() or 1
+    if shutil.which("taskset") and count > 1:
+        return ["taskset", "-c", str(core % count)]
+    return []
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    src = str(ROOT / "src")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, str(ROOT), env.get("PYTHONPATH")) if p)
+    env.update(extra)
+    return env
+
+
+def _wait_port(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port} after {timeout}s")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def run_twin(
+    memory_mode: str,
+    conversations: int,
+    seconds: float,
+    think: float = 0.0,
+    pool: str = "default",
+) -> dict[str, Any]:
+    """One measurement: app on core 0, Twilio twin and load on core 1.
+
+    ``think=0``: closed loop at full speed (throughput); ``think>0``: each conversation pauses
+    about that long between turns, as people do (acknowledgement latency under normal load).
+    """
+    app_port, twin_port = _free_port(), _free_port()
+    app_url = f"http://127.0.0.1:{app_port}"
+    env = _env(
+        TWILIO_ACCOUNT_SID="AC" + "b" * 32,
+        TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+        TWILIO_API_KEY="SK" + "b" * 32,
+        TWILIO_API_SECRET="bench_secret",
+        TWILIO_PHONE_NUMBER="+15005550006",
+        TWILIO_CONVERSATION_CONFIGURATION_ID="conv_configuration_bench",
+        TWILIO_API_BASE_URL=f"http://127.0.0.1:{twin_port}",
+        TAC_PUBLIC_BASE_URL=app_url,
+        TWILIO_SERVER_HOST="127.0.0.1",
+        TWILIO_SERVER_PORT=str(app_port),
+        TWILIO_LOG_LEVEL="WARNING",
+        BENCH_MEMORY_MODE=memory_mode,
+        BENCH_POOL=pool,
+    )
+    with tempfile.TemporaryDirectory(prefix="opentac-bench-") as folder:
+        ready, go = Path(folder) / "ready", Path(folder) / "go"
+        app = subprocess.Popen(
+            [*_pinned(0), sys.executable, "-m", APP_MODULE],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(Path(folder) / "app.log", "wb"),  # noqa: SIM115
+        )
+        twin: subprocess.Popen[bytes] | None = None
+        try:
+            _wait_port(app_port, app)
+            twin = subprocess.Popen(
+                [
+                    *_pinned(1),
+                    sys.executable,
+                    "-m",
+                    "benchmarks._twin",
+                    "--app-url",
+                    app_url,
+                    "--auth-token",
+                    AUTH_TOKEN,
+                    "--port",
+                    str(twin_port),
+                    "--conversations",
+                    str(conversations),
+                    "--seconds",
+                    str(seconds),
+                    "--app-pid",
+                    str(app.pid),
+                    "--ready-file",
+                    str(ready),
+                    "--go-file",
+                    str(go),
+                    "--think",
+                    str(think),
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+            )
+            deadline = time.monotonic() + 20
+            while not ready.exists():
+                if twin.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the Twilio twin did not start")
+                time.sleep(0.05)
+            go.write_text("go")
+            out, _ = twin.communicate(timeout=seconds + 60)
+            result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+            return result
+        finally:
+            if twin is not None:
+                _stop(twin)
+            _stop(app)
+
+
+def run_sandbox(conversations: int, turns: int) -> dict[str, Any]:
+    """End to end through the real sandbox: app on core 0; sandbox and customers on core 1."""
+    pin = hasattr(os, "sched_setaffinity") and bool(_pinned(1))
+    previous = os.sched_getaffinity(0) if pin else None
+    if pin:
+        os.sched_setaffinity(0, {1})  # the sandbox subprocess inherits it
+    try:
+        return asyncio.run(_sandbox_round(conversations, turns))
+    finally:
+        if previous is not None:
+            os.sched_setaffinity(0, previous)
+
+
+async def _sandbox_round(conversations: int, turns: int) -> dict[str, Any]:
+    app_port = _free_port()
+    app_url = f"http://127.0.0.1:{app_port}"
+    folder = tempfile.mkdtemp(prefix="opentac-bench-", dir=_SHM)
+    database = str(Path(folder) / "sandbox.db")  # memory-backed when possible: no fsync costs
+    try:
+        return await _sandbox_measure(app_url, app_port, database, conversations, turns)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+async def _sandbox_measure(
+    app_url: str, app_port: int, database: str, conversations: int, turns: int
+) -> dict[str, Any]:
+    from tac.sandbox import Sandbox
+
+    async with Sandbox.start(subprocess=True, app_url=app_url, db=database) as sandbox:
+        env = _env(
+            **{
+                **sandbox.env,
+                "TWILIO_SERVER_HOST": "127.0.0.1",
+                "TWILIO_SERVER_PORT": str(app_port),
+                "TWILIO_LOG_LEVEL": "WARNING",
+                "BENCH_MEMORY_MODE": "never",
+            }
+        )
+        app = await asyncio.to_thread(
+            subprocess.Popen,
+            [*_pinned(0), sys.executable, "-m", "benchmarks._messaging_app"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            await asyncio.to_thread(_wait_port, app_port, app)
+            customers = [sandbox.customer("sms") for _ in range(conversations)]
+            await asyncio.gather(*(c.ask("hello", timeout=30) for c in customers))
+            await sandbox.client.clear_deliveries()
+            started = time.perf_counter()
+            latencies: list[float] = []
+
+            async def talk(customer: Any) -> None:
+                for turn in range(turns):
+                    sent = time.perf_counter()
+                    await customer.ask(f"turn {turn}", timeout=30)
+                    latencies.append((time.perf_counter() - sent) * 1000)
+
+            await asyncio.gather(*(talk(c) for c in customers))
+            elapsed = time.perf_counter() - started
+            await sandbox.client.webhooks_idle(10)
+            deliveries = await sandbox.client.deliveries()
+        finally:
+            await asyncio.to_thread(_stop, app)
+    acks = sorted(d["latencyMs"] for d in deliveries if d.get("latencyMs") is not None)
+    latencies.sort()
+
+    def pct(values: list[float], p: float) -> float:
+        return values[min(len(values) - 1, int(p * len(values)))] if values else 0.0
+
+    return {
+        "conversations": conversations,
+        "replies": conversations * turns,
+        "replies_per_second": conversations * turns / elapsed,
+        "reply_p50_ms": pct(latencies, 0.5),
+        "reply_p99_ms": pct(latencies, 0.99),
+        "ack_p50_ms": pct(acks, 0.5),
+        "ack_p99_ms": pct(acks, 0.99),
+        "ack_count": len(acks),
+    }
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    pinned = "taskset" if _pinned(1) else "not pinned (taskset unavailable or one core)"
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}; processes {pinned}"
+    )
+
+
+def run() -> str:
+    """Run the messaging benchmarks; return the markdown section for docs/performance.md."""
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    never = run_twin("never", 100, TAKE["never"])
+    once = run_twin("once", 100, TAKE["once"])
+    always = run_twin("always", 100, TAKE["always"])
+    paced = run_twin("never", 100, TAKE["never"], think=1.0)
+    sharded = run_twin("never", 100, TAKE["never"], pool="sharded")
+    sharded_always = run_twin("always", 100, TAKE["always"], pool="sharded")
+    try:
+        sandbox: dict[str, Any] | None = run_sandbox(20, 10)
+        sandbox_error = ""
+    except Exception as exc:  # the sandbox part is informative; report instead of failing
+        sandbox, sandbox_error = None, f"{type(exc).__name__}: {exc}"
+
+    def per_turn(result: dict[str, Any]) -> str:
+        found = result["requests_before_callback_per_turn"]
+        if not found:
+            return "none"
+        return ", ".join(f"{k} {v:.2f}" for k, v in sorted(found.items()))
+
+    def cpu_ms(result: dict[str, Any]) -> float:
+        replies = max(int(result["replies"]), 1)
+        return 1000 * float(result["app_cpu_share"]) * float(result["seconds"]) / replies
+
+    lines = [
+        "## Messaging (SMS through Conversation Orchestrator)",
+        "",
+        f"Machine: {_machine()}. Load average when the run started: {load_before:.2f} "
+        "(other work on the machine shares its cores and shows in every figure below).",
+        "",
+        "Setup: `TACFastAPIServer` + `SMSChannel` + a fake agent (answers at once) in one process "
+        "pinned to core 0 (uvicorn, one worker, default settings). Twilio's side "
+        "(`benchmarks/_twin.py`: a lean stub of the Orchestrator and Memory APIs and a load of "
+        "signed webhooks over keep-alive connections) pinned to core 1. Each of 100 concurrent "
+        "conversations sends a message, waits for the agent's reply (the Actions API call), "
+        "delivers the two webhooks Twilio sends about that reply (the agent's own "
+        "`COMMUNICATION_CREATED`, a `COMMUNICATION_UPDATED`), then sends the next message. "
+        "Only later turns are measured (first turns happen in a 2 s warm-up).",
+        "",
+        "### Throughput (closed loop, no pause between turns)",
+        "",
+        "| memory_mode | messages answered/s | app core busy | app CPU per message | "
+        "Twilio requests before the callback, per later turn |",
+        "|---|---|---|---|---|",
+    ]
+    for mode, result in (("never", never), ("once", once), ("always", always)):
+        lines.append(
+            f"| `{mode}` | {result['replies_per_second']:.0f} | "
+            f"{100 * result['app_cpu_share']:.0f} % | {cpu_ms(result):.1f} ms | "
+            f"{per_turn(result)} |"
+        )
+    for mode, result in (("never", sharded), ("always", sharded_always)):
+        lines.append(
+            f"| `{mode}`, experiment: 16 small pools (`benchmarks/_pools.py`) | "
+            f"{result['replies_per_second']:.0f} | {100 * result['app_cpu_share']:.0f} % | "
+            f"{cpu_ms(result):.1f} ms | {per_turn(result)} |"
+        )
+    lines += [
+        "",
+        "With `always` the profile and Recall are fetched concurrently: two requests, one round "
+        "trip. With `never` and `once` (after the first turn) no request precedes the callback.",
+        "",
+        "### Webhook acknowledgement at 100 concurrent conversations",
+        "",
+        "| load | webhooks | p50 | p90 | p99 | max |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, result in (
+        (f"people pause ~1 s between turns ({paced['replies_per_second']:.0f} msg/s)", paced),
+        (f"closed loop, saturated ({never['replies_per_second']:.0f} msg/s)", never),
+    ):
+        lines.append(
+            f"| {label} | {result['ack_count']} | {result['ack_p50_ms']:.1f} ms | "
+            f"{result['ack_p90_ms']:.1f} ms | {result['ack_p99_ms']:.1f} ms | "
+            f"{result['ack_max_ms']:.1f} ms |"
+        )
+    lines += [
+        "",
+        "Targets (issue 5, one core): ≥ 500 messages answered/s; webhook ack p99 ≤ 20 ms at 100 "
+        "concurrent conversations; later turns: no Twilio round trip before the callback with "
+        "`never`, at most one with `always`. The reference SDK (2.5.0) manages about 18 "
+        "messages/s per core in this setup: it opens a new HTTP client per request and lists "
+        "the participants on every inbound message.",
+        "",
+        "Where the time goes (cProfile of the app in the closed loop): about three quarters of "
+        "the app's CPU is spent inside httpx/httpcore on the outbound requests (the Actions "
+        "call; with `always` also Recall and the profile), most of it httpcore's connection-"
+        "pool bookkeeping: `_assign_requests_to_connections` walks every pooled connection, "
+        "with a `poll` per idle one, on each request and each response, so its cost grows "
+        "with the number of concurrent requests. The inbound side (uvicorn, signature, JSON, "
+        "validation, the turn itself) is the rest. Closing the gap to the targets needs a "
+        "leaner outbound HTTP path in `tac.context` (a transport whose pool does not scan, or "
+        "smaller sharded pools); the messaging code itself already makes the minimum of "
+        "requests per turn.",
+        "",
+        "### End to end through the sandbox",
+        "",
+    ]
+    if sandbox is None:
+        lines.append(f"Not measured: {sandbox_error}")
+    else:
+        lines += [
+            f"20 simulated SMS customers × 10 turns through `opentac sandbox` (its own process, "
+            f"Orchestrator with SQLite and webhook delivery; sandbox and customers on core 1), "
+            f"app pinned to core 0: "
+            f"{sandbox['replies_per_second']:.0f} messages answered/s; customer-visible reply "
+            f"time p50 {sandbox['reply_p50_ms']:.0f} ms, p99 {sandbox['reply_p99_ms']:.0f} ms; "
+            f"webhook ack as the sandbox timed it p50 {sandbox['ack_p50_ms']:.1f} ms, p99 "
+            f"{sandbox['ack_p99_ms']:.1f} ms ({sandbox['ack_count']} deliveries; these times "
+            "include waiting in the sandbox's own busy event loop). Here the sandbox, not the "
+            "app, sets the pace: compare the app's own acknowledgement times above.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(run())
