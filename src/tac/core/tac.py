@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from pydantic import ValidationError
@@ -27,6 +27,9 @@ from tac.models.memory import MemoryMode, MemoryRetrievalRequest
 from tac.models.session import Channel, ConversationSession
 from tac.models.tac import TACMemoryResponse
 from tac.state import SessionStore, create_session_store
+
+if TYPE_CHECKING:
+    from tac.intelligence import OperatorProcessingResult, OperatorResultProcessor
 
 __all__ = ["TAC"]
 
@@ -94,7 +97,20 @@ class TAC:
         )
         self.studio_client = StudioClient(http=self.http)
         self.calls_client = CallsClient(http=self.http, account_sid=config.account_sid)
-        self.ci_processor: Any = None
+        self.ci_processor: OperatorResultProcessor | None = None
+        ci_config = config.conversation_intelligence_config
+        if ci_config is not None and self.conversation_memory_client is None:
+            self.logger.warning(
+                "CONVERSATION_INTELLIGENCE_CONFIGURATION_ID is set but Conversation "
+                "Intelligence is off: it writes to Conversation Memory, which needs "
+                "TWILIO_CONVERSATION_CONFIGURATION_ID"
+            )
+        elif ci_config is not None and self.conversation_memory_client is not None:
+            from tac.intelligence import OperatorResultProcessor
+
+            self.ci_processor = OperatorResultProcessor(
+                self.conversation_memory_client, ci_config, session_store=self.session_store
+            )
         self._callbacks: dict[str, Callable[..., Any]] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self._warned_no_callback = False
@@ -120,6 +136,20 @@ class TAC:
                 f"configuration {configuration.id} has no memory store linked",
             )
         return configuration.memory_store_id
+
+    async def process_cintel_event(self, payload: Mapping[str, Any]) -> OperatorProcessingResult:
+        """Write a Conversation Intelligence webhook's results to Memory.
+
+        Raises:
+            ValueError: Conversation Intelligence is not configured, or the payload is not a
+                rule-execution event (``tac.intelligence.InvalidOperatorEventError``).
+        """
+        if self.ci_processor is None:
+            raise ValueError(
+                "Conversation Intelligence is not configured: set "
+                "CONVERSATION_INTELLIGENCE_CONFIGURATION_ID"
+            )
+        return await self.ci_processor.process_event(payload)
 
     # -- callbacks -----------------------------------------------------------------------
 

@@ -23,6 +23,15 @@ from tac.models.conversation import (
     SendMessageActionPayload,
     SendMessageActionRequest,
 )
+from tac.models.handoff import HandoffPayload
+from tac.models.intelligence import (
+    CommunicationsRange,
+    ExecutionDetails,
+    IntelligenceConfiguration,
+    Operator,
+    OperatorResultEvent,
+    TriggerDetails,
+)
 from tac.models.knowledge import Knowledge, KnowledgeBase, KnowledgeChunkResult
 from tac.models.memory import (
     MemoryCommunication,
@@ -69,12 +78,16 @@ __all__ = [
     "CommunicationContent",
     "CommunicationParticipant",
     "CommunicationRequest",
+    "CommunicationsRange",
     "ConversationRequest",
     "ConversationResponse",
     "ConversationSession",
+    "ExecutionDetails",
+    "HandoffPayload",
     "InitiateChatConversationOptions",
     "InitiateConversationResult",
     "InitiateMessagingConversationOptions",
+    "IntelligenceConfiguration",
     "Knowledge",
     "KnowledgeBase",
     "KnowledgeChunkResult",
@@ -85,6 +98,8 @@ __all__ = [
     "MemoryRetrievalRequest",
     "MemoryRetrievalResponse",
     "ObservationInfo",
+    "Operator",
+    "OperatorResultEvent",
     "PaginationMeta",
     "Participant",
     "ParticipantAddress",
@@ -99,6 +114,7 @@ __all__ = [
     "TACCommunicationAuthor",
     "TACCommunicationContent",
     "TACMemoryResponse",
+    "TriggerDetails",
 ]
 __all__ += [
     "AmdEvent",

@@ -29,6 +29,7 @@ PRODUCT_MODULES: tuple[str, ...] = (
     "tac.sandbox.products.calls",
     "tac.sandbox.products.intelligence",
     "tac.sandbox._voice_control",
+    "tac.sandbox._flex",
 )
 
 

@@ -17,6 +17,7 @@ from tac.core._tasks import TaskGroup
 from tac.core.errors import TACConfigError
 from tac.core.logging import get_logger
 from tac.core.tac import TAC
+from tac.intelligence import InvalidOperatorEventError
 from tac.models.conversation import WebhookEvent, WebhookPayloadError
 from tac.models.session import Channel
 from tac.server.config import TACServerConfig
@@ -97,6 +98,14 @@ class TACFastAPIServer:
                 methods=["POST"],
                 include_in_schema=False,
             )
+        if self.config.cintel_webhook_path and self.tac.ci_processor is not None:
+            self._check_cintel_signature = self.signature_dependency()
+            app.add_route(
+                self.config.cintel_webhook_path,
+                self._handle_cintel_webhook,
+                methods=["POST"],
+                include_in_schema=False,
+            )
         for channel in self.webhook_channels:
             channel.register_routes(app, self)
 
@@ -129,6 +138,35 @@ class TACFastAPIServer:
             await self.tac.session_store.release(key)
             return _answer(503, "error", "server is shutting down")
         return _answer(200, "ok")
+
+    async def _handle_cintel_webhook(self, request: Request) -> JSONResponse:
+        """Conversation Intelligence results → Memory: 400 for a bad body, 502 if Memory fails."""
+        await self._check_cintel_signature(request)
+        body = await request.body()
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return _answer(400, "error", "webhook body must be JSON")
+        try:
+            result = await self.tac.process_cintel_event(payload)
+        except InvalidOperatorEventError as exc:
+            return _answer(400, "error", f"not a Conversation Intelligence event: {exc}")
+        except Exception as exc:
+            context = {"source": "conversation_intelligence"}
+            if isinstance(payload, dict) and isinstance(payload.get("conversationId"), str):
+                context["conversation_id"] = payload["conversationId"]
+            await self.tac.trigger_error(exc, context)
+            return _answer(502, "error", f"Conversation Memory unavailable: {exc}")
+        if not result.success:
+            await self.tac.trigger_error(
+                RuntimeError(f"Conversation Intelligence results not written: {result.error}"),
+                {
+                    "source": "conversation_intelligence",
+                    "conversation_id": payload["conversationId"],
+                },
+            )
+            return JSONResponse(result.model_dump(), status_code=502)
+        return JSONResponse(result.model_dump())
 
     async def route_event(self, event: WebhookEvent) -> BaseChannel | None:
         """The channel an event is for, or ``None`` when it is not for this app."""
