@@ -136,7 +136,10 @@ def _serve(args: argparse.Namespace) -> int:
 
     app = create_app(settings, database=database)
     config = uvicorn.Config(
-        app, log_level="warning" if args.quiet else "info", access_log=not args.quiet
+        app,
+        log_level="warning" if args.quiet else "info",
+        access_log=not args.quiet,
+        timeout_keep_alive=75,  # outlive clients' idle expiry: no reuse race
     )
     uvicorn.Server(config).run(sockets=[sock])
     return 0

@@ -26,6 +26,10 @@ from tac.sandbox._env import app_environment
 from tac.sandbox._settings import SandboxIdentity, SandboxSettings
 from tac.sandbox._voice_call import VoiceCall
 
+# Idle keep-alive connections outlive the clients' own idle expiry (httpx: 5 s), so a client
+# never sends on a connection the server is closing at that moment.
+KEEP_ALIVE_SECONDS = 75
+
 
 class _EmbeddedServer(uvicorn.Server):
     """A uvicorn server for tests: leaves the host's signal handlers alone, stops at once."""
@@ -84,7 +88,13 @@ async def serve_app(app: Any, host: str = "127.0.0.1", port: int = 0) -> AsyncIt
 async def _serve_socket(app: Any, sock: socket.socket) -> AsyncIterator[str]:
     host, bound = sock.getsockname()[:2]
     server = _EmbeddedServer(
-        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="auto")
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="auto",
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        )
     )
     task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
     try:

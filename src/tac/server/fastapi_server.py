@@ -240,6 +240,7 @@ class TACFastAPIServer:
             log_level="info",
             access_log=False,
             timeout_graceful_shutdown=int(self.config.shutdown_grace_period) + 1,
+            timeout_keep_alive=75,  # longer than clients' idle expiry: no reuse race
         )
 
 
