@@ -4,6 +4,9 @@ A tiny HTTP/1.1 keep-alive server runs in another process (pinned to core 1 when
 exists); this process (pinned to core 0) runs ``concurrency`` tasks that each POST a small JSON
 body through ``TwilioHTTP.request`` in a loop. Reports requests/s and client CPU µs/request
 (``time.process_time``) per transport variant. Run: ``python -m benchmarks._http_micro``.
+Environment: ``MICRO_VARIANTS`` (comma list of ``httpcore``, ``keepalive100``, ``sharded``,
+``aiohttp``; ``default`` always runs), ``MICRO_CONCURRENCY`` (100), ``MICRO_SECONDS`` (4),
+``MICRO_ROUNDS`` (3). Not part of ``make bench`` (the runner imports ``bench_*`` only).
 """
 
 from __future__ import annotations
