@@ -22,6 +22,7 @@ from urllib.parse import quote
 import httpx
 
 from tac._version import __version__
+from tac.context._aiohttp import AiohttpTransport
 from tac.context.errors import (
     AuthenticationError,
     ConflictError,
@@ -58,6 +59,7 @@ RetryMode = Literal["safe", "unsent_only", "never"]
 """
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=15.0, write=15.0, pool=5.0)
+_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 _SAFE_STATUSES = frozenset({429, 500, 502, 503, 504})
 _UNSENT_STATUSES = frozenset({429, 503})
@@ -329,9 +331,9 @@ class TwilioHTTP:
         if self._client is None:
             self._client = httpx.AsyncClient(
                 timeout=self.timeout,
-                transport=self._transport,
+                transport=self._transport or AiohttpTransport(limits=_LIMITS),
                 follow_redirects=False,
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                limits=_LIMITS,
             )
         return self._client
 
