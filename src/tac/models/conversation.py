@@ -11,6 +11,7 @@ from pydantic.alias_generators import to_camel
 from tac.models._base import WireModel
 
 __all__ = [
+    "KNOWN_EVENT_TYPES",
     "ActionChannelSettings",
     "ActionParticipantRef",
     "ActionResponse",
@@ -348,3 +349,6 @@ _EVENT_DATA: dict[str, type[WireModel]] = {
     "COMMUNICATION_CREATED": Communication,
     "COMMUNICATION_UPDATED": Communication,
 }
+
+#: The Orchestrator event types :meth:`WebhookEvent.parse` validates (others are ignored).
+KNOWN_EVENT_TYPES: frozenset[str] = frozenset(_EVENT_DATA)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from tac.channels.base import BaseChannel
 from tac.core._tasks import TaskGroup
@@ -18,6 +19,7 @@ from tac.core.errors import TACConfigError
 from tac.core.logging import get_logger
 from tac.core.tac import TAC
 from tac.intelligence import InvalidOperatorEventError
+from tac.models.conversation import KNOWN_EVENT_TYPES as _KNOWN_EVENTS
 from tac.models.conversation import WebhookEvent, WebhookPayloadError
 from tac.models.session import Channel
 from tac.server.config import TACServerConfig
@@ -109,35 +111,73 @@ class TACFastAPIServer:
         for channel in self.webhook_channels:
             channel.register_routes(app, self)
 
-    async def _handle_webhook(self, request: Request) -> JSONResponse:
+    async def _handle_webhook(self, request: Request) -> Response:
         await self._check_signature(request)
         body = await request.body()
         try:
             payload = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             return _answer(400, "error", "webhook body must be JSON")
+        known, channel = await self._early_route(payload)
+        if known and channel is None:
+            _debug("webhook ignored", payload)
+            return _IGNORED.copy()
         try:
             event = WebhookEvent.parse(payload)
         except WebhookPayloadError as exc:
             return _answer(400, "error", str(exc))
-        channel = await self.route_event(event) if event.is_known else None
-        if channel is None or not channel.accepts(event):
-            logger.debug("webhook ignored", event_type=event.event_type)
-            return _answer(200, "ignored")
+        if not known:
+            channel = await self.route_event(event) if event.is_known else None
+            if channel is None or not channel.accepts(event):
+                _debug("webhook ignored", payload)
+                return _IGNORED.copy()
+        assert channel is not None
         token = request.headers.get(IDEMPOTENCY_HEADER)
         key = _claim_key(token, event.event_type, body)
         claim = await self.tac.session_store.claim(key, self.config.idempotency_lease_seconds)
         if claim is not ClaimResult.CLAIMED:
-            logger.debug(
-                "duplicate webhook dropped", event_type=event.event_type, claim=claim.value
-            )
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "duplicate webhook dropped", event_type=event.event_type, claim=claim.value
+                )
             return _answer(200, "duplicate")
         try:
             self.tasks.spawn(self._run(channel, event, token, key), name=f"webhook:{key[:24]}")
         except RuntimeError:
             await self.tac.session_store.release(key)
             return _answer(503, "error", "server is shutting down")
-        return _answer(200, "ok")
+        return _OK.copy()
+
+    async def _early_route(self, payload: Any) -> tuple[bool, BaseChannel | None]:
+        """Route and pre-check an event before validating all of it.
+
+        Only ``COMMUNICATION_*`` events (the hot path) are judged early. ``(True, None)``: not
+        for this app (the agent's own message, an update no channel takes, an unknown event
+        type), answered 200 without the cost of full validation. ``(True, channel)``: the
+        channel that takes it (the server still validates it fully, 400 when invalid).
+        ``(False, None)``: undecided from the raw payload; the server validates, then routes.
+        """
+        if not isinstance(payload, dict):
+            return False, None
+        event_type = payload.get("eventType")
+        data = payload.get("data")
+        if not isinstance(event_type, str) or not isinstance(data, dict):
+            return False, None
+        if event_type not in _KNOWN_EVENTS:
+            return True, None
+        if not event_type.startswith("COMMUNICATION_"):
+            return False, None  # rarer events: validated in full first
+        author = data.get("author")
+        if not isinstance(author, dict) or not isinstance(author.get("channel"), str):
+            return False, None
+        raw = WebhookEvent.model_construct(event_type=event_type, data=data)
+        try:
+            channel = await self.route_event(raw)
+            if channel is None or not channel.accepts(raw):
+                return True, None
+        except (TypeError, ValueError, AttributeError, KeyError):
+            return False, None  # data too malformed to judge: validation will say why
+        return True, channel
 
     async def _handle_cintel_webhook(self, request: Request) -> JSONResponse:
         """Conversation Intelligence results → Memory: 400 for a bad body, 502 if Memory fails."""
@@ -256,3 +296,25 @@ def _answer(status: int, outcome: str, message: str | None = None) -> JSONRespon
     if message is not None:
         body["message"] = message
     return JSONResponse(body, status_code=status)
+
+
+class _Answer(Response):
+    """A fixed JSON answer rendered once; :meth:`copy` gives each request its own headers."""
+
+    media_type = "application/json"
+
+    def copy(self) -> _Answer:
+        answer = _Answer.__new__(_Answer)
+        answer.__dict__.update(self.__dict__)
+        answer.raw_headers = list(self.raw_headers)
+        return answer
+
+
+_OK = _Answer(b'{"status":"ok"}')
+_IGNORED = _Answer(b'{"status":"ignored"}')
+
+
+def _debug(message: str, payload: Any) -> None:
+    if logger.isEnabledFor(logging.DEBUG):
+        event_type = payload.get("eventType") if isinstance(payload, dict) else None
+        logger.debug(message, event_type=event_type)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 from fastapi import HTTPException, Request, WebSocket
 from fastapi.exceptions import WebSocketException
@@ -63,6 +63,15 @@ def _first(value: str | None) -> str | None:
 
 
 def _request_url(request: Request, public_base_url: str | None) -> str:
+    scope = request.scope
+    if public_base_url and not scope.get("root_path"):
+        # The common case, without building Starlette's URL object: the configured base URL
+        # plus the path and query string exactly as the ASGI server decoded them.
+        base = public_base_url.rstrip("/")
+        scheme, _, rest = base.partition("://")
+        query = scope.get("query_string", b"").decode("latin-1")
+        url = f"{_http_scheme(scheme.lower())}://{rest}{scope['path']}"
+        return f"{url}?{query}" if query else url
     return public_url(
         request.url.path,
         request.url.query,
@@ -73,6 +82,10 @@ def _request_url(request: Request, public_base_url: str | None) -> str:
     )
 
 
+def _http_scheme(scheme: str) -> str:
+    return {"wss": "https", "ws": "http"}.get(scheme, scheme)
+
+
 def validate_twilio_webhook(
     request: Request,
     auth_token: str,
@@ -81,14 +94,23 @@ def validate_twilio_webhook(
     public_base_url: str | None = None,
 ) -> bool:
     """Check ``X-Twilio-Signature`` for a form (mapping) or raw (JSON) body."""
+    return _validate(request, RequestValidator(auth_token), body, public_base_url)
+
+
+def _validate(
+    request: Request,
+    validator: RequestValidator,
+    body: str | bytes | Mapping[str, str],
+    public_base_url: str | None,
+) -> bool:
     signature = request.headers.get(SIGNATURE_HEADER)
     if not signature:
         return False
     url = _request_url(request, public_base_url)
-    validator = RequestValidator(auth_token)
     if isinstance(body, Mapping):
         return _signed(validator, url, body, signature)
-    expected_hash = dict(parse_qsl(urlsplit(url).query)).get("bodySHA256")
+    _, _, query = url.partition("?")
+    expected_hash = _query_value(query, "bodySHA256")
     if expected_hash is None:
         return False  # a raw body is only signed through its hash: fail closed
     raw = body if isinstance(body, bytes) else body.encode("utf-8")
@@ -98,6 +120,18 @@ def validate_twilio_webhook(
     # The body matches its hash; the URL (with bodySHA256) carries the signature. A body that is
     # not UTF-8 is still checked here, so that a signed one gets its 400 rather than a 403.
     return _signed(validator, url, {}, signature)
+
+
+def _query_value(query: str, name: str) -> str | None:
+    """The last value of ``name`` in a query string (as ``dict(parse_qsl(...))`` gives it)."""
+    if "%" not in query and "+" not in query:
+        found = None
+        prefix = name + "="
+        for part in query.split("&"):
+            if part.startswith(prefix) and len(part) > len(prefix):
+                found = part[len(prefix) :]
+        return found
+    return dict(parse_qsl(query)).get(name)
 
 
 def _signed(
@@ -115,6 +149,7 @@ def build_http_signature_dependency(
     auth_token: str, *, public_base_url: str | None = None, enabled: bool = True
 ) -> Callable[[Request], Awaitable[None]]:
     """A FastAPI dependency answering 403 unless the request is signed by Twilio."""
+    validator = RequestValidator(auth_token)
 
     async def check_signature(request: Request) -> None:
         if not enabled:
@@ -126,7 +161,7 @@ def build_http_signature_dependency(
             body = _MultiParams(form.multi_items())
         else:
             body = await request.body()
-        if not validate_twilio_webhook(request, auth_token, body, public_base_url=public_base_url):
+        if not _validate(request, validator, body, public_base_url):
             raise HTTPException(status_code=403, detail="Invalid Twilio signature")
 
     return check_signature
