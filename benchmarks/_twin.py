@@ -242,12 +242,14 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     tasks = [asyncio.create_task(twin.conversation(i, stop)) for i in range(args.conversations)]
     await asyncio.sleep(args.warmup)
     cpu0 = _cpu_seconds(args.app_pid) if args.app_pid else 0.0
+    own0 = time.process_time()
     t0 = time.perf_counter()
     twin.stats.measuring = True
     await asyncio.sleep(args.seconds)
     twin.stats.measuring = False
     elapsed = time.perf_counter() - t0
     cpu = (_cpu_seconds(args.app_pid) - cpu0) if args.app_pid else 0.0
+    own = time.process_time() - own0
     stop.set()
     await asyncio.wait(tasks, timeout=10)
     server.close()
@@ -268,6 +270,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "ack_p99_ms": pct(0.99),
         "ack_max_ms": acks[-1] if acks else 0.0,
         "app_cpu_share": cpu / elapsed,
+        "twin_cpu_share": own / elapsed,
         "requests": dict(twin.stats.requests),
         "requests_before_callback_per_turn": {
             k: v / turns for k, v in twin.stats.before_callback.items()
