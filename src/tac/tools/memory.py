@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, Protocol
 
+from tac.core.tac import profile_lookup_key
 from tac.models.memory import MemoryRetrievalRequest, MemoryRetrievalResponse
-from tac.models.session import Channel, ConversationSession
+from tac.models.session import ConversationSession
 from tac.tools.base import TACTool, _make_tool
 
 __all__ = ["MemoryRecallClient", "create_memory_tool", "retrieve_profile_memory"]
@@ -17,7 +17,6 @@ DEFAULT_MEMORY_TOOL_DESCRIPTION = (
     "(observations, conversation summaries and recent messages) that is relevant to a query."
 )
 _MAX_QUERY = 1024
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 _NO_PROFILE_NOTE = (
     "No customer profile is known for this conversation, so there is no stored memory."
 )
@@ -48,22 +47,6 @@ async def retrieve_profile_memory(
     return response.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
-def _profile_lookup_key(session: ConversationSession) -> tuple[str, str] | None:
-    """How to look up the session's customer: ``(id_type, value)``, or ``None`` when it can't."""
-    if session.channel == Channel.CHAT or session.author_info is None:
-        return None
-    address = (session.author_info.address or "").strip()
-    for prefix in ("whatsapp:", "rcs:"):
-        if address.lower().startswith(prefix):
-            address = address[len(prefix) :]
-            break
-    if address.startswith("+") and address[1:].isdigit():
-        return "phone", address
-    if _EMAIL.match(address):
-        return "email", address
-    return None
-
-
 def create_memory_tool(
     conversation_memory_client: MemoryRecallClient,
     session: ConversationSession,
@@ -85,7 +68,8 @@ def create_memory_tool(
             return session.profile_id
         if resolved:
             return resolved[0]
-        key = _profile_lookup_key(session)
+        address = session.author_info.address if session.author_info else None
+        key = profile_lookup_key(session.channel, address)
         if key is None:
             return None
         matches = await conversation_memory_client.lookup_profile(*key)
