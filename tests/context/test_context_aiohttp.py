@@ -17,7 +17,7 @@ import aiohttp
 import httpx
 import pytest
 
-from tac.context import TwilioHTTP, TwilioTransportError
+from tac.context import NotFoundError, TwilioHTTP, TwilioTransportError
 from tac.context._aiohttp import AiohttpTransport, _translate
 
 pytestmark = pytest.mark.integration
@@ -181,3 +181,43 @@ def test_translation_only_calls_connect_failures_unsent(
 def test_translation_leaves_other_exceptions_alone() -> None:
     assert _translate(ValueError("x")) is None
     assert _translate(asyncio.CancelledError()) is None
+
+
+async def test_direct_path_encodes_forms_queries_and_caller_headers_like_httpx() -> None:
+    async def ok(request: bytes, writer: asyncio.StreamWriter) -> None:
+        writer.write(_answer("200 OK", b"{}", "Content-Type: application/json"))
+
+    server, base, seen = await _serve(ok)
+    async with server, _http(base, []) as http:
+        await http.request(
+            "studio",
+            "POST",
+            "/v2/Flows/FW1/Executions",
+            data={"To": "+1 555", "Tag": ["a", "b"], "Flag": True, "Off": False, "Empty": None},
+            headers={"content-type": "application/x-www-form-urlencoded; charset=utf-8"},
+        )
+        await http.request("memory", "GET", "/v1/Stores", params={"pageSize": 5, "q": "a b"})
+    form_head, _, form_body = seen[0].partition(b"\r\n\r\n")
+    assert form_body == b"To=%2B1+555&Tag=a&Tag=b&Flag=true&Off=false&Empty="
+    content_types = [
+        line for line in form_head.lower().split(b"\r\n") if line.startswith(b"content-type:")
+    ]
+    assert content_types == [b"content-type: application/x-www-form-urlencoded; charset=utf-8"]
+    assert seen[1].startswith(b"GET /memory/v1/Stores?pageSize=5&q=a+b HTTP/1.1")
+
+
+async def test_direct_path_errors_name_the_request_without_building_it_up_front() -> None:
+    async def missing(request: bytes, writer: asyncio.StreamWriter) -> None:
+        body = b'{"code": 20404, "message": "not here", "status": 404}'
+        writer.write(_answer("404 Not Found", body, "Content-Type: application/json"))
+
+    server, base, _ = await _serve(missing)
+    async with server, _http(base, []) as http:
+        with pytest.raises(NotFoundError) as info:
+            await http.request("conversations", "GET", "/v2/Conversations/conv_1")
+        await http.aclose()
+        with pytest.raises(RuntimeError, match="closed"):
+            await http.request("conversations", "GET", "/v2/Conversations/conv_1")
+    assert info.value.method == "GET"
+    assert info.value.url == f"{base}/conversations/v2/Conversations/conv_1"
+    assert info.value.code == 20404

@@ -8,7 +8,9 @@ touches ``httpx`` exceptions: they become the :mod:`tac.context.errors` tree her
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.utils
+import json as jsonlib
 import logging
 import platform
 import random
@@ -17,8 +19,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapp
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
+import aiohttp
 import httpx
 
 from tac._version import __version__
@@ -247,6 +250,17 @@ def _transport_error(exc: httpx.HTTPError, method: str, url: str) -> TwilioTrans
     )
 
 
+def _form_value(value: Any) -> str:
+    """A form field's text, as httpx writes it (``true``/``false``, ``None`` as empty)."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return ""
+    return str(value)
+
+
 def _user_agent(suffix: str | None) -> str:
     agent = f"opentac/{__version__} (Python {platform.python_version()})"
     return f"{agent} {suffix}" if suffix else agent
@@ -306,6 +320,8 @@ class TwilioHTTP:
         if client is not None and transport is not None:
             raise ValueError("pass either client= or transport=, not both")
         self._auth = httpx.BasicAuth(api_key, api_secret)
+        credentials = base64.b64encode(f"{api_key}:{api_secret}".encode()).decode("ascii")
+        self._authorization = f"Basic {credentials}"
         self.account_sid = account_sid
         self.region = region
         self.api_base_url = api_base_url
@@ -313,6 +329,17 @@ class TwilioHTTP:
         self.retry = retry if retry is not None else RetryPolicy()
         self._client = client
         self._owns_client = client is None
+        # The default transport is also used directly (see _send_direct); a transport or client
+        # passed in is only ever used through httpx.
+        self._direct: AiohttpTransport | None = None
+        if client is None and transport is None:
+            transport = self._direct = AiohttpTransport(limits=_LIMITS)
+            self._direct_timeout = aiohttp.ClientTimeout(
+                total=None,
+                connect=timeout.pool,
+                sock_connect=timeout.connect,
+                sock_read=timeout.read,
+            )
         self._transport = transport
         self._user_agent_suffix = user_agent_suffix
         self._user_agent = _user_agent(user_agent_suffix)
@@ -331,7 +358,7 @@ class TwilioHTTP:
         if self._client is None:
             self._client = httpx.AsyncClient(
                 timeout=self.timeout,
-                transport=self._transport or AiohttpTransport(limits=_LIMITS),
+                transport=self._transport,
                 follow_redirects=False,
                 limits=_LIMITS,
             )
@@ -361,8 +388,11 @@ class TwilioHTTP:
         if self._closed:
             return
         self._closed = True
-        if self._owns_client and self._client is not None:
-            await self._client.aclose()
+        if self._owns_client:
+            if self._client is not None:
+                await self._client.aclose()  # closes the transport too
+            elif self._direct is not None:
+                await self._direct.aclose()
         self._client = None
 
     async def __aenter__(self) -> TwilioHTTP:
@@ -431,26 +461,38 @@ class TwilioHTTP:
         if not path.startswith("/"):
             raise ValueError(f"path must start with '/', got {path!r}")
         url = self.base_url(product) + path
-        send_headers = {"User-Agent": self._user_agent, "Accept": "application/json"}
-        if headers:
-            send_headers.update(headers)
         method = method.upper()
+        direct = self._direct is not None and not (params and "?" in path)
+        if direct:
+            if params:
+                url = f"{url}?{httpx.QueryParams(params)}"
+            body, send_headers = self._direct_body(json, data, headers)
+        else:
+            send_headers = {"User-Agent": self._user_agent, "Accept": "application/json"}
+            if headers:
+                send_headers.update(headers)
         loop = asyncio.get_running_loop()
         attempt = 0
         while True:
             attempt += 1
-            client = self.client
             started = loop.time()
             try:
-                response = await client.request(
-                    method,
-                    url,
-                    json=json,
-                    data=data,
-                    params=params,
-                    headers=send_headers,
-                    auth=self._auth,
-                )
+                if self._direct is not None and direct:
+                    if self._closed:
+                        raise RuntimeError("TwilioHTTP is closed; create a new one")
+                    response = await self._direct.send(
+                        method, url, send_headers, body, self._direct_timeout
+                    )
+                else:
+                    response = await self.client.request(
+                        method,
+                        url,
+                        json=json,
+                        data=data,
+                        params=params,
+                        headers=send_headers,
+                        auth=self._auth,
+                    )
             except httpx.HTTPError as exc:
                 error = _transport_error(exc, method, url)
                 elapsed_ms = (loop.time() - started) * 1000
@@ -511,6 +553,36 @@ class TwilioHTTP:
                 await self._sleep(delay)
                 continue
             raise api_error
+
+    def _direct_body(
+        self, json: Any, data: Mapping[str, Any] | None, headers: Mapping[str, str] | None
+    ) -> tuple[bytes | None, dict[str, str]]:
+        """Body bytes and headers as httpx would send them, for the direct transport path."""
+        send_headers = {
+            "User-Agent": self._user_agent,
+            "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",
+            "Authorization": self._authorization,
+        }
+        body: bytes | None = None
+        if json is not None:
+            body = jsonlib.dumps(
+                json, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+            ).encode("utf-8")
+            send_headers["Content-Type"] = "application/json"
+        elif data:
+            fields = [
+                (key, _form_value(item))
+                for key, value in data.items()
+                for item in (value if isinstance(value, (list, tuple)) else [value])
+            ]
+            body = urlencode(fields).encode("utf-8")
+            send_headers["Content-Type"] = "application/x-www-form-urlencoded"
+        for name, value in (headers or {}).items():
+            for known in [k for k in send_headers if k.lower() == name.lower()]:
+                del send_headers[known]
+            send_headers[name] = value
+        return body, send_headers
 
     async def request_json(
         self,
