@@ -80,3 +80,50 @@ def test_fast_signature_url_matches_starlettes() -> None:
     expected = f"https://agent.example.com/webhook?{request.url.query}"
     assert _request_url(request, "https://agent.example.com/") == expected
     assert _request_url(Request({**scope, "root_path": "/app"}), "https://agent.example.com")
+
+
+async def test_webhook_shortcut_keeps_the_users_app_middleware_and_routes() -> None:
+    import httpx
+    from fastapi import FastAPI, Request
+    from messaging_helpers import free_port
+
+    from tac.core.config import TACConfig
+    from tac.core.tac import TAC
+    from tac.sandbox import Sandbox, serve_app
+    from tac.server import TACFastAPIServer, TACServerConfig
+
+    seen: list[tuple[str, str]] = []
+    user_app = FastAPI()
+
+    @user_app.middleware("http")
+    async def record(request: Request, call_next: Any) -> Any:
+        seen.append((request.method, request.url.path))
+        return await call_next(request)
+
+    @user_app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "up"}
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    async with Sandbox.start(app_url=url) as sandbox:
+        tac = TAC(TACConfig.from_env(sandbox.env))
+        tac.on_message_ready(lambda message, session, memory: f"echo: {message}")
+        server = TACFastAPIServer(
+            tac=tac,
+            messaging_channels=[SMSChannel(tac)],
+            config=TACServerConfig(host="127.0.0.1", port=port),
+            app=user_app,
+        )
+        assert server.app is user_app
+        async with serve_app(server.app, port=port), httpx.AsyncClient(base_url=url) as http:
+            answer = await sandbox.customer("sms").ask("hi", timeout=5)
+            assert answer.text == "echo: hi"
+            assert (await http.get("/health")).json() == {"status": "up"}
+            unsigned = await http.post("/webhook", content=b"{}")
+            assert unsigned.status_code == 403
+            assert unsigned.json() == {"detail": "Invalid Twilio signature"}
+            assert (await http.get("/webhook")).status_code == 405
+    assert ("POST", "/webhook") in seen
+    assert ("GET", "/health") in seen
+    assert seen.count(("GET", "/webhook")) == 1

@@ -6,12 +6,14 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tac.channels.base import BaseChannel
 from tac.core._tasks import TaskGroup
@@ -79,6 +81,18 @@ class TACFastAPIServer:
         self.app = app or FastAPI(title="opentac", docs_url=None, redoc_url=None)
         self._wrap_lifespan(self.app)
         self._register_routes(self.app)
+        if self.webhook_channels:
+            # Innermost of the app's middleware: every middleware of the user still sees the
+            # webhook; the router, exception and exit-stack layers (a measurable share of each
+            # webhook's cost) are skipped. The route above stays for anything that routes
+            # without the middleware stack.
+            self.app.user_middleware.append(
+                Middleware(
+                    _WebhookShortcut,
+                    path=self.config.conversation_webhook_path,
+                    handler=self._handle_webhook,
+                )
+            )
 
     # -- routes ----------------------------------------------------------------------------
 
@@ -282,6 +296,33 @@ class TACFastAPIServer:
             timeout_graceful_shutdown=int(self.config.shutdown_grace_period) + 1,
             timeout_keep_alive=75,  # longer than clients' idle expiry: no reuse race
         )
+
+
+class _WebhookShortcut:
+    """ASGI middleware sending ``POST {path}`` straight to the webhook handler."""
+
+    def __init__(
+        self, app: ASGIApp, path: str, handler: Callable[[Request], Awaitable[Response]]
+    ) -> None:
+        self.app = app
+        self.path = path
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["path"] != self.path
+            or scope["method"] != "POST"
+            or scope.get("root_path")
+        ):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            response = await self.handler(request)
+        except HTTPException as exc:
+            response = JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        await response(scope, receive, send)
 
 
 def _claim_key(token: str | None, event_type: str, body: bytes) -> str:
