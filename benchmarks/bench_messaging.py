@@ -354,17 +354,18 @@ def run() -> str:
         "busy ÷ app CPU per message; 500 messages/s on one core needs ≤ 2.0 ms per message "
         "(three inbound webhooks and one outbound Actions request each).",
         "",
-        "Where the app's time goes (cProfile in the closed loop, `never`): a bit under half is "
-        "the outbound Actions request, most of it inside httpx building the request (URL "
-        "parsing character by character, header merging, cookie handling) before the aiohttp "
-        "transport sends it; about a fifth is uvicorn, Starlette and FastAPI around the three "
-        "inbound webhooks; the signature check is about a tenth; JSON decoding, validation, "
-        "routing, the idempotency claim and the turn itself share the rest. The webhook route "
-        "already drops the agent's own `COMMUNICATION_CREATED` and every `COMMUNICATION_UPDATED` "
-        "from the raw JSON, before validating the whole event or claiming it; acknowledgements "
-        "are pre-rendered; the signature URL is rebuilt from the configured public base URL "
-        "without parsing. The next step is a leaner outbound request in `tac.context` (build "
-        "the transport request directly instead of through httpx's client).",
+        "Where the app's time goes (cProfile in the closed loop, `never`): about a quarter is "
+        "the outbound Actions request, most of it inside aiohttp (TwilioHTTP hands the default "
+        "transport pre-built headers and body bytes; no `httpx.Request` is built, see "
+        "docs/decisions/0004-direct-send.md); about a sixth is uvicorn parsing the three "
+        "inbound requests and writing their answers; the signature check (body hash and one "
+        "HMAC) is about an eighth; the event loop itself about a tenth; the early routing, "
+        "idempotency claim, validation and the turn share the rest. `POST /webhook` skips "
+        "FastAPI's router and exception layers (a middleware innermost of the app's own, so "
+        "the user's middleware still sees it), drops the agent's own `COMMUNICATION_CREATED` "
+        "and every `COMMUNICATION_UPDATED` from the raw JSON before validating or claiming, "
+        "answers with pre-rendered bodies and rebuilds the signed URL from the configured "
+        "public base URL without parsing.",
         "",
         "### End to end through the sandbox",
         "",
