@@ -15,6 +15,7 @@ from tac.core.config import TACConfig
 from tac.core.tac import TAC
 from tac.sandbox import Sandbox, serve_app
 from tac.server import TACFastAPIServer, TACServerConfig
+from tac.state import SessionStore
 
 ChannelFactory = Callable[[TAC], Sequence[MessagingChannel]]
 
@@ -50,6 +51,7 @@ async def start_app() -> AsyncIterator[AppFactory]:
             env: dict[str, str] | None = None,
             sandbox_settings: dict[str, Any] | None = None,
             subprocess: bool = False,
+            session_store: SessionStore | None = None,
         ) -> App:
             port = free_port()
             url = f"http://127.0.0.1:{port}"
@@ -63,7 +65,9 @@ async def start_app() -> AsyncIterator[AppFactory]:
             sandbox = await stack.enter_async_context(
                 Sandbox.start(subprocess=subprocess, **settings)
             )
-            tac = TAC(TACConfig.from_env({**sandbox.env, **(env or {})}))
+            tac = TAC(
+                TACConfig.from_env({**sandbox.env, **(env or {})}), session_store=session_store
+            )
             made = list(channels(tac))
             server = TACFastAPIServer(
                 tac=tac,

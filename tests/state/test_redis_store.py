@@ -62,7 +62,7 @@ async def test_deadlines_use_the_server_clock(
     store = RedisSessionStore(redis_client, prefix=redis_prefix)
     seconds, micros = await redis_client.time()
     before_ms = seconds * 1000 + micros // 1000
-    await store.save_session(make_session(), 120)
+    await store.create_session(make_session(), 120)
     score = await redis_client.zscore(f"{redis_prefix}session-deadlines", "CH1")
     assert score is not None
     assert before_ms + 120_000 <= score < before_ms + 180_000
@@ -84,7 +84,7 @@ async def test_an_unreadable_expired_session_is_dropped_with_a_warning(
     redis_client: aioredis.Redis, redis_prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = RedisSessionStore(redis_client, prefix=redis_prefix)
-    await store.save_session(make_session("CHgood"), 0.05)
+    await store.create_session(make_session("CHgood"), 0.05)
     await redis_client.set(f"{redis_prefix}session:CHbad", "{not json", px=60_000)
     await redis_client.zadd(f"{redis_prefix}session-deadlines", {"CHbad": 0})
     await asyncio.sleep(0.12)

@@ -82,15 +82,29 @@ async def test_get_unknown_session_is_none(store: SessionStore) -> None:
     assert await store.get_session("CHnope") is None
 
 
-async def test_save_creates_and_replaces(stores: Stores) -> None:
+async def test_save_replaces_a_stored_session_only(stores: Stores) -> None:
     session = make_session(metadata={"v": 1})
-    await stores.a.save_session(session, LONG)
+    assert await stores.a.save_session(session, LONG) is False  # creating is create_session's
+    assert await stores.b.get_session("CH1") is None
+    await stores.a.create_session(session, LONG)
+    session = (await stores.b.get_session("CH1")) or session
     session.metadata["v"] = 2
-    await stores.a.save_session(session, LONG)
-    stored = await stores.b.get_session("CH1")
+    assert await stores.b.save_session(session, LONG) is True
+    stored = await stores.a.get_session("CH1")
     assert stored is not None
     assert stored.metadata == {"v": 2}
     assert await stores.b.session_count() == 1
+
+
+async def test_save_after_the_end_does_not_bring_the_session_back(stores: Stores) -> None:
+    session, _ = await stores.a.create_session(make_session(), SHORT)
+    assert await stores.b.end_session("CH1") is not None
+    session.metadata["late"] = True
+    assert await stores.a.save_session(session, LONG) is False
+    assert await stores.b.get_session("CH1") is None
+    assert await stores.a.session_count() == 0
+    await asyncio.sleep(PAST_SHORT)
+    assert await stores.b.pop_expired_sessions() == []
 
 
 async def test_save_pushes_the_idle_deadline(stores: Stores) -> None:
@@ -208,7 +222,7 @@ async def test_session_round_trip_keeps_every_field(stores: Stores) -> None:
 
 
 async def test_expired_session_comes_back_whole(stores: Stores) -> None:
-    await stores.a.save_session(full_session(), SHORT)
+    await stores.a.create_session(full_session(), SHORT)
     await asyncio.sleep(PAST_SHORT)
     assert await stores.b.pop_expired_sessions() == [full_session()]
 

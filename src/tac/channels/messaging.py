@@ -255,9 +255,17 @@ class MessagingChannel(BaseChannel):
         return author is None or (author.type or "").upper() not in AGENT_TYPES
 
     async def _turn(self, session: ConversationSession, text: str) -> None:
+        try:
+            await self._answer(session, text)
+        finally:
+            # After the reply: keeps what the callback changed (session.metadata…) for the next
+            # turn on any instance, extends the session's idle life, and never brings back a
+            # session that ended meanwhile (CLOSED, a handoff).
+            await self.tac.save_session(session)
+
+    async def _answer(self, session: ConversationSession, text: str) -> None:
         conversation_id = session.conversation_id
         memory = await self.tac.memory_for_turn(session, self.memory_mode, text)
-        await self.tac.save_session(session)
         try:
             reply = await self.tac.trigger_message_ready(text, session, memory)
             if reply is not None and not isinstance(reply, str):

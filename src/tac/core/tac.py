@@ -251,9 +251,12 @@ class TAC:
         """Store ``session`` unless one exists; return the stored one and whether it is new."""
         return await self.session_store.create_session(session, self.config.session_ttl_seconds)
 
-    async def save_session(self, session: ConversationSession) -> None:
-        """Persist changes to a session and extend its idle life."""
-        await self.session_store.save_session(session, self.config.session_ttl_seconds)
+    async def save_session(self, session: ConversationSession) -> bool:
+        """Persist changes to a session and extend its idle life.
+
+        ``False`` when the session has already ended (it is not brought back).
+        """
+        return await self.session_store.save_session(session, self.config.session_ttl_seconds)
 
     async def end_session(self, conversation_id: str, *, reason: str = "ended") -> bool:
         """End a session; ``on_conversation_ended`` fires here, once across all instances."""

@@ -41,7 +41,7 @@ class SessionStore(Protocol):
 
     Sessions returned by :meth:`get_session` are copies for a shared backend: after changing
     one, call :meth:`save_session` (the in-process backend returns the live object, and saving
-    it is cheap).
+    it is cheap). Only :meth:`create_session` creates: a session that has ended stays ended.
     """
 
     async def get_session(self, conversation_id: str) -> ConversationSession | None:
@@ -54,8 +54,11 @@ class SessionStore(Protocol):
         """Store ``session`` unless one exists; return the stored session and whether it is new."""
         ...
 
-    async def save_session(self, session: ConversationSession, ttl_seconds: float) -> None:
-        """Create or replace the session and push its idle deadline ``ttl_seconds`` ahead."""
+    async def save_session(self, session: ConversationSession, ttl_seconds: float) -> bool:
+        """Replace a stored session and push its idle deadline ``ttl_seconds`` ahead.
+
+        ``False`` (and nothing written) when it is no longer stored: it ended, or expired.
+        """
         ...
 
     async def end_session(self, conversation_id: str) -> ConversationSession | None:

@@ -48,8 +48,11 @@ class InMemorySessionStore:
         self._put(session, ttl_seconds)
         return session, True
 
-    async def save_session(self, session: ConversationSession, ttl_seconds: float) -> None:
+    async def save_session(self, session: ConversationSession, ttl_seconds: float) -> bool:
+        if session.conversation_id not in self._sessions:
+            return False
         self._put(session, ttl_seconds)
+        return True
 
     def _put(self, session: ConversationSession, ttl_seconds: float) -> None:
         deadline = self._clock() + ttl_seconds

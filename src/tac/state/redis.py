@@ -91,7 +91,9 @@ _SAVE = (
     _LUA_HELPERS
     + """
 local keep = tonumber(ARGV[4])
-redis.call('SET', KEYS[1], ARGV[2], 'PX', keep)
+if not redis.call('SET', KEYS[1], ARGV[2], 'XX', 'PX', keep) then
+  return 0
+end
 track(KEYS[2], ARGV[1], tonumber(ARGV[3]), keep)
 return 1
 """
@@ -241,9 +243,9 @@ class RedisSessionStore:
             return session, True
         return self._decode(raw), False
 
-    async def save_session(self, session: ConversationSession, ttl_seconds: float) -> None:
+    async def save_session(self, session: ConversationSession, ttl_seconds: float) -> bool:
         ttl_ms = _ms(ttl_seconds, "ttl_seconds")
-        await self._save(
+        saved = await self._save(
             keys=[self._key("session", session.conversation_id), self._deadlines_key],
             args=[
                 session.conversation_id,
@@ -252,6 +254,7 @@ class RedisSessionStore:
                 ttl_ms + self._margin_ms,
             ],
         )
+        return bool(int(saved))
 
     async def end_session(self, conversation_id: str) -> ConversationSession | None:
         raw = await self._end(args=[self._prefix, conversation_id])
