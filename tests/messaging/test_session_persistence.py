@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from messaging_helpers import eventually
+from tests._redis import REDIS_URL, redis_listening
 
 from tac.channels import SMSChannel
 from tac.models.session import ConversationSession
@@ -17,23 +17,13 @@ from tac.state import InMemorySessionStore, SessionStore
 
 pytestmark = pytest.mark.integration
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def _redis_listening() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 6379), 0.2).close()
-    except OSError:
-        return False
-    return True
-
 
 @pytest_asyncio.fixture(params=["memory", "redis"])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[SessionStore]:
     if request.param == "memory":
         yield InMemorySessionStore()
         return
-    if not _redis_listening():
+    if not redis_listening():
         pytest.skip("no Redis on 127.0.0.1:6379 (make test starts one)")
     from tac.state.redis import RedisSessionStore
 

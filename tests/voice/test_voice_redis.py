@@ -4,29 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import uuid
 from typing import Any
 
 import pytest
+from tests._redis import REDIS_URL, redis_listening
 from tests.voice._harness import VoiceApp
 
 from tac.models.session import ConversationSession
 
 pytestmark = pytest.mark.integration
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
-
-def _redis_listening() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 6379), 0.2).close()
-    except OSError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _redis_listening(), reason="no Redis on 127.0.0.1:6379")
+@pytest.mark.skipif(not redis_listening(), reason="no Redis on 127.0.0.1:6379")
 async def test_calls_handoff_and_session_end_with_redis() -> None:
     from tac.state.redis import RedisSessionStore
 
