@@ -221,3 +221,45 @@ async def test_direct_path_errors_name_the_request_without_building_it_up_front(
     assert info.value.method == "GET"
     assert info.value.url == f"{base}/conversations/v2/Conversations/conv_1"
     assert info.value.code == 20404
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"json": {"text": "olá ✓", "n": 1.5, "none": None, "list": [1, "a"]}},
+        {"data": {"To": "+1 555", "Tag": ["a", "b"], "Flag": True, "Empty": None, "N": 3}},
+        {"params": {"pageSize": 5, "pageToken": "a/b c", "flag": False}},
+        {"json": {}, "headers": {"Idempotency-Key": "k-1", "accept": "text/plain"}},
+    ],
+)
+async def test_direct_path_sends_what_the_httpx_path_sends(kwargs: dict[str, object]) -> None:
+    async def ok(request: bytes, writer: asyncio.StreamWriter) -> None:
+        writer.write(_answer("200 OK", b"{}"))
+
+    def parsed(raw: bytes) -> tuple[bytes, dict[bytes, bytes], bytes]:
+        head, _, body = raw.partition(b"\r\n\r\n")
+        start, *lines = head.split(b"\r\n")
+        headers = dict(line.lower().split(b": ", 1) for line in lines)
+        return start, headers, body
+
+    server, base, seen = await _serve(ok)
+    direct = TwilioHTTP(api_key="SKx", api_secret="s", api_base_url=base)
+    through_httpx = TwilioHTTP(
+        api_key="SKx",
+        api_secret="s",
+        api_base_url=base,
+        client=httpx.AsyncClient(transport=AiohttpTransport()),
+    )
+    async with server, direct, through_httpx:
+        method = "GET" if "params" in kwargs else "POST"
+        await direct.request("api", method, "/v1/Things", **kwargs)  # type: ignore[arg-type]
+        await through_httpx.request("api", method, "/v1/Things", **kwargs)  # type: ignore[arg-type]
+        await through_httpx.client.aclose()
+    (start_a, headers_a, body_a), (start_b, headers_b, body_b) = map(parsed, seen)
+    assert start_a == start_b
+    assert body_a == body_b
+    headers_b.pop(b"connection", None)  # httpx says keep-alive; HTTP/1.1 means it anyway
+    # httpx also offers br/zstd when those packages are installed; gzip is what matters.
+    assert headers_a.pop(b"accept-encoding") == b"gzip, deflate"
+    assert b"gzip" in headers_b.pop(b"accept-encoding")
+    assert headers_a == headers_b
