@@ -266,6 +266,7 @@ def run() -> str:
     once = run_twin("once", 100, TAKE["once"])
     always = run_twin("always", 100, TAKE["always"])
     paced = run_twin("never", 100, TAKE["never"], think=1.0)
+    busy = run_twin("never", 100, TAKE["never"], think=0.2)
     sharded = run_twin("never", 100, TAKE["never"], pool="sharded")
     sharded_always = run_twin("always", 100, TAKE["always"], pool="sharded")
     try:
@@ -333,6 +334,11 @@ def run() -> str:
     ]
     for label, result in (
         (f"people pause ~1 s between turns ({paced['replies_per_second']:.0f} msg/s)", paced),
+        (
+            f"pauses of ~0.2 s: about the throughput target "
+            f"({busy['replies_per_second']:.0f} msg/s)",
+            busy,
+        ),
         (f"closed loop, saturated ({never['replies_per_second']:.0f} msg/s)", never),
     ):
         lines.append(
@@ -341,6 +347,10 @@ def run() -> str:
             f"{result['ack_max_ms']:.1f} ms |"
         )
     lines += [
+        "",
+        "In the saturated closed loop the app's core has no idle moment, so each "
+        "acknowledgement waits behind the work already queued; below saturation (the first "
+        "two rows) it is answered within a few milliseconds.",
         "",
         "Targets (issue 5, one core): ≥ 500 messages answered/s; webhook ack p99 ≤ 20 ms at 100 "
         "concurrent conversations; later turns: no Twilio round trip before the callback with "
