@@ -127,3 +127,71 @@ async def test_webhook_shortcut_keeps_the_users_app_middleware_and_routes() -> N
     assert ("POST", "/webhook") in seen
     assert ("GET", "/health") in seen
     assert seen.count(("GET", "/webhook")) == 1
+
+
+async def test_bodies_over_the_cap_get_413_on_opentacs_routes_only() -> None:
+    import hashlib
+
+    import httpx
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
+    from twilio.request_validator import RequestValidator
+
+    from tac.channels.voice import VoiceChannel
+    from tac.core.config import TACConfig
+    from tac.core.tac import TAC
+    from tac.sandbox import serve_app
+    from tac.server import TACFastAPIServer, TACServerConfig
+
+    user_app = FastAPI()
+
+    async def upload(request: Request) -> JSONResponse:
+        return JSONResponse({"size": len(await request.body())})
+
+    user_app.add_route("/upload", upload, methods=["POST"])
+
+    config = TACConfig(
+        account_sid="AC" + "0" * 32,
+        auth_token="token",
+        api_key="SKx",
+        api_secret="s",
+        phone_number="+15005550006",
+        conversation_configuration_id="conv_configuration_x",
+        public_base_url="http://127.0.0.1:9",
+    )
+    tac = TAC(config)
+    server = TACFastAPIServer(
+        tac=tac,
+        voice_channel=VoiceChannel(tac),
+        messaging_channels=[SMSChannel(tac)],
+        config=TACServerConfig(max_request_body_bytes=1000),
+        app=user_app,
+    )
+    small = json.dumps({"eventType": "SOMETHING_NEW", "data": {}}).encode()
+    big = json.dumps({"eventType": "COMMUNICATION_CREATED", "pad": "x" * 2000}).encode()
+
+    def signed(body: bytes) -> tuple[str, dict[str, str]]:
+        path = f"/webhook?bodySHA256={hashlib.sha256(body).hexdigest()}"
+        signature = RequestValidator("token").compute_signature(f"http://127.0.0.1:9{path}", {})
+        return path, {"X-Twilio-Signature": signature, "Content-Type": "application/json"}
+
+    async def chunks(body: bytes) -> Any:
+        for start in range(0, len(body), 300):
+            yield body[start : start + 300]
+
+    async with serve_app(server.app) as url, httpx.AsyncClient(base_url=url) as http:
+        path, headers = signed(small)
+        assert (await http.post(path, content=small, headers=headers)).status_code == 200
+        path, headers = signed(big)
+        too_big = await http.post(path, content=big, headers=headers)
+        assert too_big.status_code == 413
+        assert too_big.json() == {
+            "status": "error",
+            "message": "request body larger than 1000 bytes",
+        }
+        streamed = await http.post(path, content=chunks(big), headers=headers)  # no length
+        assert streamed.status_code == 413
+        twiml = await http.post("/twiml", data={"CallSid": "CA1", "Pad": "y" * 2000})
+        assert twiml.status_code == 413
+        upload = await http.post("/upload", content=b"z" * 5000)
+        assert upload.json() == {"size": 5000}  # the user's own routes keep their own rules

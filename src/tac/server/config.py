@@ -24,6 +24,8 @@ class TACServerConfig(BaseModel):
     cintel_webhook_path: str | None = "/ci-webhook"
     shutdown_grace_period: float = Field(default=30.0, ge=0)
     idempotency_lease_seconds: float = Field(default=60.0, gt=0)
+    max_request_body_bytes: int = Field(default=1_048_576, ge=1)
+    """Largest request body opentac's routes read (413 above it); Twilio's are a few KB."""
 
     @field_validator("conversation_webhook_path", "twiml_path", "cintel_webhook_path")
     @classmethod

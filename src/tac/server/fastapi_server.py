@@ -13,7 +13,8 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.middleware import Middleware
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tac.channels.base import BaseChannel
 from tac.core._tasks import TaskGroup
@@ -80,17 +81,27 @@ class TACFastAPIServer:
         self._check_signature = self.signature_dependency()
         self.app = app or FastAPI(title="opentac", docs_url=None, redoc_url=None)
         self._wrap_lifespan(self.app)
+        before = set(map(id, self.app.router.routes))
         self._register_routes(self.app)
-        if self.webhook_channels:
-            # Innermost of the app's middleware: every middleware of the user still sees the
-            # webhook; the router, exception and exit-stack layers (a measurable share of each
-            # webhook's cost) are skipped. The route above stays for anything that routes
-            # without the middleware stack.
+        ours = {
+            route.path
+            for route in self.app.router.routes
+            if id(route) not in before and isinstance(route, Route)
+        }
+        if ours:
+            # Innermost of the app's middleware: every middleware of the user still sees these
+            # requests. It caps request bodies on opentac's routes, and takes POST /webhook
+            # past the router, exception and exit-stack layers (a measurable share of each
+            # webhook's cost). The route itself stays for anything that routes without it.
             self.app.user_middleware.append(
                 Middleware(
-                    _WebhookShortcut,
-                    path=self.config.conversation_webhook_path,
-                    handler=self._handle_webhook,
+                    _TwilioRoutes,
+                    paths=frozenset(ours),
+                    webhook_path=self.config.conversation_webhook_path
+                    if self.webhook_channels
+                    else None,
+                    webhook=self._handle_webhook,
+                    max_body_bytes=self.config.max_request_body_bytes,
                 )
             )
 
@@ -298,31 +309,80 @@ class TACFastAPIServer:
         )
 
 
-class _WebhookShortcut:
-    """ASGI middleware sending ``POST {path}`` straight to the webhook handler."""
+class _BodyTooLarge(Exception):
+    """A request body went past ``TACServerConfig.max_request_body_bytes``."""
+
+
+class _TwilioRoutes:
+    """ASGI middleware for opentac's own routes: a body cap, and ``POST /webhook`` direct."""
 
     def __init__(
-        self, app: ASGIApp, path: str, handler: Callable[[Request], Awaitable[Response]]
+        self,
+        app: ASGIApp,
+        paths: frozenset[str],
+        webhook_path: str | None,
+        webhook: Callable[[Request], Awaitable[Response]],
+        max_body_bytes: int,
     ) -> None:
         self.app = app
-        self.path = path
-        self.handler = handler
+        self.paths = paths
+        self.webhook_path = webhook_path
+        self.webhook = webhook
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["path"] != self.path
-            or scope["method"] != "POST"
-            or scope.get("root_path")
-        ):
+        if scope["type"] != "http" or scope["path"] not in self.paths or scope.get("root_path"):
             await self.app(scope, receive, send)
             return
-        request = Request(scope, receive)
+        limit = self.max_body_bytes
+        if _content_length(scope) > limit:
+            await _too_large(limit)(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def capped_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            response = await self.handler(request)
-        except HTTPException as exc:
-            response = JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
-        await response(scope, receive, send)
+            if scope["path"] == self.webhook_path and scope["method"] == "POST":
+                request = Request(scope, capped_receive)
+                try:
+                    response = await self.webhook(request)
+                except HTTPException as exc:
+                    response = JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+                await response(scope, capped_receive, send)
+            else:
+                await self.app(scope, capped_receive, tracked_send)
+        except _BodyTooLarge:
+            if started:
+                raise
+            await _too_large(limit)(scope, receive, send)
+
+
+def _content_length(scope: Scope) -> int:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return _answer(413, "error", f"request body larger than {limit} bytes")
 
 
 def _claim_key(token: str | None, event_type: str, body: bytes) -> str:
