@@ -17,8 +17,8 @@ import aiohttp
 import httpx
 import pytest
 
+from tac._aiohttp import AiohttpTransport, _translate
 from tac.context import NotFoundError, TwilioHTTP, TwilioTransportError
-from tac.context._aiohttp import AiohttpTransport, _translate
 
 pytestmark = pytest.mark.integration
 

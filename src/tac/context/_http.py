@@ -24,8 +24,8 @@ from urllib.parse import quote, urlencode
 import aiohttp
 import httpx
 
+from tac._aiohttp import AiohttpTransport
 from tac._version import __version__
-from tac.context._aiohttp import AiohttpTransport
 from tac.context.errors import (
     AuthenticationError,
     ConflictError,

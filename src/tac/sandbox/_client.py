@@ -7,6 +7,10 @@ from typing import Any
 
 import httpx
 
+from tac._aiohttp import AiohttpTransport
+
+_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=100)
+
 
 class SandboxError(RuntimeError):
     """The sandbox answered a control request with an error."""
@@ -37,7 +41,8 @@ class SandboxClient:
             base_url=self.url,
             auth=(username, password),
             timeout=httpx.Timeout(timeout, connect=5.0),
-            transport=transport,
+            # Customers long-poll: a pool that stays cheap with many connections open.
+            transport=transport or AiohttpTransport(limits=_LIMITS),
         )
 
     async def __aenter__(self) -> SandboxClient:

@@ -26,6 +26,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from twilio.request_validator import RequestValidator
 
+from tac._aiohttp import AiohttpTransport
 from tac.sandbox._notify import Changes
 from tac.sandbox._time import iso_ms
 
@@ -273,8 +274,10 @@ class WebhookDispatcher:
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
+            limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
             self._http = httpx.AsyncClient(
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                transport=AiohttpTransport(limits=limits),
+                limits=limits,
                 follow_redirects=False,
             )
         return self._http

@@ -1,4 +1,7 @@
-"""The default transport of :class:`tac.context.TwilioHTTP`: httpx requests sent by aiohttp.
+"""httpx requests sent by aiohttp: the transport of :class:`tac.context.TwilioHTTP` and the sandbox.
+
+Infrastructure only (no Twilio logic), so the sandbox, which shares nothing else with the SDK,
+uses it too.
 
 httpcore's pool walks every connection (polling idle sockets) on each request and response, so
 its CPU cost per request grows with concurrency; aiohttp's connector hands out keep-alive
