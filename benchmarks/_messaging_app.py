@@ -9,24 +9,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from tac import TAC
-from tac.channels import SMSChannel, SMSChannelConfig
+from tac import TAC, TACConfig
+from tac.channels.sms import SMSChannel, SMSChannelConfig
 from tac.server import TACFastAPIServer
 
 
 def main() -> None:
-    client = None
-    if os.environ.get("BENCH_POOL") == "sharded":
-        import httpx
-
-        from benchmarks._pools import ShardedTransport
-
-        client = httpx.AsyncClient(
-            transport=ShardedTransport(),
-            follow_redirects=False,
-            timeout=httpx.Timeout(10.0, connect=5.0),
-        )
-    tac = TAC(http_client=client)
+    tac = TAC(config=TACConfig.from_env())  # as the seeds write it: runs on the reference too
     mode: Any = os.environ.get("BENCH_MEMORY_MODE", "never")
     sms = SMSChannel(tac, SMSChannelConfig(memory_mode=mode))
 

@@ -28,6 +28,7 @@ from twilio.request_validator import RequestValidator
 
 STORE = "mem_store_bench00000000000000000000"
 AGENT = "+15005550006"
+ACCOUNT = "AC" + "b" * 32
 
 
 def _customer(i: int) -> str:
@@ -88,26 +89,47 @@ class Twin:
         parts = path.strip("/").split("/")
         if parts[0] == "conversations" and parts[2] == "ControlPlane":
             self._count("configuration", None)
-            return 200, {"id": parts[-1], "memoryStoreId": STORE, "description": "bench"}
+            return 200, {
+                "id": parts[-1],
+                "displayName": "bench",
+                "description": "bench",
+                "conversationGroupingType": "GROUP_BY_PARTICIPANT_ADDRESSES_AND_CHANNEL_TYPE",
+                "memoryStoreId": STORE,
+                "channelSettings": {},
+                "statusCallbacks": [],
+                "createdAt": "2026-01-01T00:00:00Z",
+                "updatedAt": "2026-01-01T00:00:00Z",
+                "version": 1,
+            }
         if parts[0] == "conversations" and parts[-1] == "Participants":
             cid = parts[3]
             self._count("participants", cid)
             i = int(cid.rsplit("_", 1)[1])
+            common = {
+                "conversationId": cid,
+                "accountId": ACCOUNT,
+                "createdAt": "2026-01-01T00:00:00Z",
+                "updatedAt": "2026-01-01T00:00:00Z",
+            }
             return 200, {
                 "participants": [
                     {
+                        **common,
                         "id": f"p_customer_{i}",
+                        "name": f"Customer {i}",
                         "type": "CUSTOMER",
                         "profileId": f"mem_profile_{i}",
                         "addresses": [{"channel": "SMS", "address": _customer(i)}],
                     },
                     {
+                        **common,
                         "id": f"p_agent_{i}",
+                        "name": "Agent",
                         "type": "AI_AGENT",
                         "addresses": [{"channel": "SMS", "address": AGENT}],
                     },
                 ],
-                "meta": {},
+                "meta": {"key": "participants", "pageSize": 2},
             }
         if parts[0] == "conversations" and parts[-1] == "Actions":
             cid = parts[3]
@@ -115,7 +137,14 @@ class Twin:
             future = self.replied.get(cid)
             if future is not None and not future.done():
                 future.set_result(None)
-            return 202, {"id": "conv_action_1", "type": "SEND_MESSAGE", "conversationId": cid}
+            return 202, {
+                "id": "conv_action_1",
+                "type": "action-send-message",
+                "status": "PENDING",
+                "conversationId": cid,
+                "related": {"messageSid": "SMbench"},
+                "createdAt": "2026-01-01T00:00:00Z",
+            }
         if parts[0] == "memory" and parts[-1] == "Recall":
             self._count("memory_recall", self._conversation_of_profile(parts[-2]))
             return 200, {"observations": [], "summaries": [], "communications": []}
@@ -179,11 +208,14 @@ class Twin:
         while not stop.is_set():
             turn += 1
             stamp = f"{i}-{turn}"
+            now = _now()
             message = {
                 "eventType": "COMMUNICATION_CREATED",
+                "timestamp": now,
                 "data": {
                     "id": f"comms_communication_in_{stamp}",
                     "conversationId": cid,
+                    "accountId": ACCOUNT,
                     "author": {
                         "address": _customer(i),
                         "channel": "SMS",
@@ -191,9 +223,18 @@ class Twin:
                     },
                     "content": {"type": "TEXT", "text": f"message {turn}"},
                     "channelId": f"SM{stamp}",
+                    "resourceId": f"SM{stamp}",
                     "recipients": [
-                        {"address": AGENT, "channel": "SMS", "participantId": f"p_agent_{i}"}
+                        {
+                            "address": AGENT,
+                            "channel": "SMS",
+                            "participantId": f"p_agent_{i}",
+                            "deliveryStatus": "DELIVERED",
+                        }
                     ],
+                    "createdAt": now,
+                    "updatedAt": now,
+                    "occurredAt": now,
                 },
             }
             future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -207,14 +248,29 @@ class Twin:
                 self.stats.replies += 1
                 self.stats.turns_measured += 1
                 self.stats.before_callback.update(self.pending_turn.pop(cid, Counter()))
+            now = _now()
             own = {
                 "eventType": "COMMUNICATION_CREATED",
+                "timestamp": now,
                 "data": {
                     "id": f"comms_communication_out_{stamp}",
                     "conversationId": cid,
+                    "accountId": ACCOUNT,
                     "author": {"address": AGENT, "channel": "SMS", "participantId": f"p_agent_{i}"},
                     "content": {"type": "TEXT", "text": "ok"},
-                    "recipients": [{"address": _customer(i), "channel": "SMS"}],
+                    "channelId": f"SMout{stamp}",
+                    "resourceId": f"SMout{stamp}",
+                    "recipients": [
+                        {
+                            "address": _customer(i),
+                            "channel": "SMS",
+                            "participantId": f"p_customer_{i}",
+                            "deliveryStatus": "INITIATED",
+                        }
+                    ],
+                    "createdAt": now,
+                    "updatedAt": now,
+                    "occurredAt": now,
                 },
             }
             updated = {**own, "eventType": "COMMUNICATION_UPDATED"}
@@ -223,6 +279,10 @@ class Twin:
             if self.think:
                 await asyncio.sleep(self.random.uniform(0, 2 * self.think))
         writer.close()
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -241,6 +301,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     stop = asyncio.Event()
     tasks = [asyncio.create_task(twin.conversation(i, stop)) for i in range(args.conversations)]
     await asyncio.sleep(args.warmup)
+    args.app_pid = args.app_pid or int(go.read_text().strip() or 0)  # noqa: ASYNC240
     cpu0 = _cpu_seconds(args.app_pid) if args.app_pid else 0.0
     own0 = time.process_time()
     t0 = time.perf_counter()
@@ -253,6 +314,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     stop.set()
     await asyncio.wait(tasks, timeout=10)
     server.close()
+    errors = sorted({repr(t.exception()) for t in tasks if t.done() and t.exception()})
     acks = sorted(twin.stats.acks)
 
     def pct(p: float) -> float:
@@ -272,6 +334,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "app_cpu_share": cpu / elapsed,
         "twin_cpu_share": own / elapsed,
         "requests": dict(twin.stats.requests),
+        "errors": errors[:5],
         "requests_before_callback_per_turn": {
             k: v / turns for k, v in twin.stats.before_callback.items()
         },

@@ -42,9 +42,9 @@ def _pinned(core: int) -> list[str]:
     return []
 
 
-def _env(**extra: str) -> dict[str, str]:
+def _env(*, with_src: bool = True, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    src = str(ROOT / "src")
+    src = str(ROOT / "src") if with_src else None
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src, str(ROOT), env.get("PYTHONPATH")) if p)
     env.update(extra)
     return env
@@ -78,7 +78,8 @@ def run_twin(
     conversations: int,
     seconds: float,
     think: float = 0.0,
-    pool: str = "default",
+    python: str | None = None,
+    app_module: str = APP_MODULE,
 ) -> dict[str, Any]:
     """One measurement: app on core 0, Twilio twin and load on core 1.
 
@@ -88,6 +89,7 @@ def run_twin(
     app_port, twin_port = _free_port(), _free_port()
     app_url = f"http://127.0.0.1:{app_port}"
     env = _env(
+        with_src=python is None,
         TWILIO_ACCOUNT_SID="AC" + "b" * 32,
         TWILIO_AUTH_TOKEN=AUTH_TOKEN,
         TWILIO_API_KEY="SK" + "b" * 32,
@@ -100,62 +102,68 @@ def run_twin(
         TWILIO_SERVER_PORT=str(app_port),
         TWILIO_LOG_LEVEL="WARNING",
         BENCH_MEMORY_MODE=memory_mode,
-        BENCH_POOL=pool,
+        TAC_ANALYTICS_DISABLED="true",  # the reference SDK reports usage to Segment otherwise
     )
     with tempfile.TemporaryDirectory(prefix="opentac-bench-") as folder:
         ready, go = Path(folder) / "ready", Path(folder) / "go"
-        app = subprocess.Popen(
-            [*_pinned(0), sys.executable, "-m", APP_MODULE],
+        # The Twilio side starts first: the reference SDK fetches its configuration from the
+        # constructor. The app's pid reaches the twin in the go file (for its CPU figure).
+        twin = subprocess.Popen(
+            [
+                *_pinned(1),
+                sys.executable,
+                "-m",
+                "benchmarks._twin",
+                "--app-url",
+                app_url,
+                "--auth-token",
+                AUTH_TOKEN,
+                "--port",
+                str(twin_port),
+                "--conversations",
+                str(conversations),
+                "--seconds",
+                str(seconds),
+                "--ready-file",
+                str(ready),
+                "--go-file",
+                str(go),
+                "--think",
+                str(think),
+            ],
             cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=open(Path(folder) / "app.log", "wb"),  # noqa: SIM115
+            env=_env(),
+            stdout=subprocess.PIPE,
         )
-        twin: subprocess.Popen[bytes] | None = None
+        app: subprocess.Popen[bytes] | None = None
         try:
-            _wait_port(app_port, app)
-            twin = subprocess.Popen(
-                [
-                    *_pinned(1),
-                    sys.executable,
-                    "-m",
-                    "benchmarks._twin",
-                    "--app-url",
-                    app_url,
-                    "--auth-token",
-                    AUTH_TOKEN,
-                    "--port",
-                    str(twin_port),
-                    "--conversations",
-                    str(conversations),
-                    "--seconds",
-                    str(seconds),
-                    "--app-pid",
-                    str(app.pid),
-                    "--ready-file",
-                    str(ready),
-                    "--go-file",
-                    str(go),
-                    "--think",
-                    str(think),
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.PIPE,
-            )
             deadline = time.monotonic() + 20
             while not ready.exists():
                 if twin.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("the Twilio twin did not start")
                 time.sleep(0.05)
-            go.write_text("go")
+            log = Path(folder) / "app.log"
+            with open(log, "wb") as stderr:
+                app = subprocess.Popen(
+                    [*_pinned(0), python or sys.executable, "-m", app_module],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=stderr,
+                )
+            try:
+                _wait_port(app_port, app, timeout=60)
+            except RuntimeError as exc:
+                tail = log.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"the app did not start ({exc}):\n{tail}") from None
+            go.write_text(str(app.pid))
             out, _ = twin.communicate(timeout=seconds + 60)
             result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
             return result
         finally:
-            if twin is not None:
-                _stop(twin)
-            _stop(app)
+            _stop(twin)
+            if app is not None:
+                _stop(app)
 
 
 def run_sandbox(conversations: int, turns: int) -> dict[str, Any]:
@@ -259,6 +267,55 @@ def _machine() -> str:
     )
 
 
+REFERENCE_VERSION = "2.5.0"
+REFERENCE_CONVERSATIONS = 10
+REFERENCE_VENV = ROOT / ".venv-reference"
+
+
+def _reference_python() -> tuple[str | None, str]:
+    """The reference SDK's interpreter (its virtualenv is created on first use), or why not."""
+    python = REFERENCE_VENV / "bin" / "python"
+    stamp = REFERENCE_VENV / f".installed-{REFERENCE_VERSION}"
+    if stamp.exists():
+        return str(python), ""
+    try:
+        if not python.exists():
+            subprocess.run([sys.executable, "-m", "venv", str(REFERENCE_VENV)], check=True)
+        subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                f"twilio-agent-connect[server]=={REFERENCE_VERSION}",
+            ],
+            check=True,
+            timeout=600,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"could not install twilio-agent-connect {REFERENCE_VERSION} ({exc})"
+    stamp.write_text("ok")
+    return str(python), ""
+
+
+def _run_reference() -> tuple[dict[str, Any] | None, str]:
+    python, why = _reference_python()
+    if python is None:
+        return None, why
+    try:
+        result = run_twin(
+            "never",
+            REFERENCE_CONVERSATIONS,
+            TAKE["never"],
+            python=python,
+            app_module="benchmarks._reference_app",
+        )
+    except Exception as exc:  # informative: report instead of failing the whole bench
+        return None, f"{type(exc).__name__}: {exc}"[:300]
+    return result, ""
+
+
 def run() -> str:
     """Run the messaging benchmarks; return the markdown section for docs/performance.md."""
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -267,8 +324,8 @@ def run() -> str:
     always = run_twin("always", 100, TAKE["always"])
     paced = run_twin("never", 100, TAKE["never"], think=1.0)
     busy = run_twin("never", 100, TAKE["never"], think=0.2)
-    sharded = run_twin("never", 100, TAKE["never"], pool="sharded")
-    sharded_always = run_twin("always", 100, TAKE["always"], pool="sharded")
+    reference, reference_note = _run_reference()
+    small = run_twin("never", REFERENCE_CONVERSATIONS, TAKE["never"])
     try:
         sandbox: dict[str, Any] | None = run_sandbox(20, 10)
         sandbox_error = ""
@@ -316,16 +373,38 @@ def run() -> str:
             f"{100 * result['app_cpu_share']:.0f} % | {cpu_ms(result):.2f} ms | "
             f"{twin_busy(result)} | {per_turn(result)} |"
         )
-    for mode, result in (("never", sharded), ("always", sharded_always)):
-        lines.append(
-            f"| `{mode}`, experiment: 16 small pools (`benchmarks/_pools.py`) | "
-            f"{result['replies_per_second']:.0f} | {100 * result['app_cpu_share']:.0f} % | "
-            f"{cpu_ms(result):.2f} ms | {twin_busy(result)} | {per_turn(result)} |"
-        )
     lines += [
         "",
         "With `always` the profile and Recall are fetched concurrently: two requests, one round "
         "trip. With `never` and `once` (after the first turn) no request precedes the callback.",
+        "",
+        "### Side by side with the reference SDK",
+        "",
+        f"The same app (`benchmarks/_reference_app.py`: the code of `_messaging_app.py` on "
+        f"`twilio-agent-connect` {REFERENCE_VERSION}, installed by `make bench` in its own "
+        f"virtualenv, `.venv-reference`) against the same Twilio stand-in, `never`, "
+        f"{REFERENCE_CONVERSATIONS} concurrent conversations in a closed loop (with 100 the "
+        "reference's turns outlast the measuring window).",
+        "",
+        "| SDK | messages answered/s | app CPU per message | webhook ack p99 |",
+        "|---|---|---|---|",
+        f"| opentac | {small['replies_per_second']:.0f} | {cpu_ms(small):.2f} ms | "
+        f"{small['ack_p99_ms']:.1f} ms |",
+    ]
+    if reference is None:
+        lines.append(f"| reference {REFERENCE_VERSION} | not measured: {reference_note} | | |")
+    else:
+        lines.append(
+            f"| reference {REFERENCE_VERSION} | {reference['replies_per_second']:.0f} | "
+            f"{cpu_ms(reference):.2f} ms | {reference['ack_p99_ms']:.1f} ms |"
+        )
+        lines += [
+            "",
+            "Where the reference's time goes: it creates a new HTTP client (and TLS context) "
+            "for every request, lists the conversation's participants on every inbound message, "
+            "its own included, and validates every event in full.",
+        ]
+    lines += [
         "",
         "### Webhook acknowledgement at 100 concurrent conversations",
         "",
@@ -354,9 +433,8 @@ def run() -> str:
         "",
         "Targets (issue 5, one core): ≥ 500 messages answered/s; webhook ack p99 ≤ 20 ms at 100 "
         "concurrent conversations; later turns: no Twilio round trip before the callback with "
-        "`never`, at most one with `always`. The reference SDK (2.5.0) manages about 18 "
-        "messages/s per core in this setup: it opens a new HTTP client per request and lists "
-        "the participants on every inbound message.",
+        "`never`, at most one with `always`. The reference SDK's figure is in the side-by-side "
+        "table above.",
         "",
         "Which side sets the pace: the app's core is nearly saturated while the Twilio side "
         "(stub APIs, signing and sending the webhooks, reading the answers) uses a fraction of "
