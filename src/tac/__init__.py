@@ -6,7 +6,7 @@ Import package ``tac`` (the same names as Twilio Agent Connect); distribution ``
 
 from tac._version import __version__
 from tac.core import TAC, PartnerConnector, TACConfig, TACConfigError, get_logger
-from tac.core.logging import mask_address, mask_email, mask_phone
+from tac.utils import mask_address, mask_email, mask_phone
 
 __all__ = [
     "TAC",
@@ -19,3 +19,11 @@ __all__ = [
     "mask_email",
     "mask_phone",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name == "TwiMLOptions":  # the reference's deprecated alias (with its warning)
+        from tac.channels import voice
+
+        return voice.TwiMLOptions
+    raise AttributeError(f"module 'tac' has no attribute {name!r}")

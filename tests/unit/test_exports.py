@@ -34,12 +34,41 @@ EXPECTED = {
     "tac.models.session": {"ConversationSession"},
     "tac.models.tac": {"TACMemoryResponse"},
     "tac.server": {
+        "FastAPIWebSocketAdapter",
         "TACFastAPIServer",
         "TACServerConfig",
         "build_http_signature_dependency",
         "build_websocket_signature_dependency",
         "validate_twilio_webhook",
     },
+    "tac.core.config": {
+        "TwilioMemoryConfig",
+        "ConversationIntelligenceConfig",
+        "CallEventKind",
+        "CALL_EVENT_KINDS",
+    },
+    "tac.core.logging": {"setup_logging", "ContextLogger", "JSONFormatter", "ConsoleFormatter"},
+    "tac.core.analytics": {"track_event", "shutdown_analytics"},
+    "tac.channels": {
+        "BaseChannel",
+        "ChatChannel",
+        "ChatChannelConfig",
+        "RCSChannel",
+        "RCSChannelConfig",
+        "SMSChannel",
+        "SMSChannelConfig",
+        "MessagingChannel",
+        "MessagingChannelConfig",
+        "VoiceChannel",
+        "WhatsAppChannel",
+        "WhatsAppChannelConfig",
+    },
+    "tac.channels.base": {"BaseChannel", "AGENT_TYPES"},
+    "tac.channels.websocket_protocol": {"WebSocketProtocol", "WebSocketDisconnectError"},
+    "tac.channels.websocket_manager": {"WebSocketManager"},
+    "tac.channels.voice.conversation_relay.twiml": {"DEFAULT_WELCOME_GREETING", "generate_twiml"},
+    "tac.utils": {"mask_address", "mask_email", "mask_phone"},
+    "tac.utils.redaction": {"redact_twiml_parameters"},
 }
 
 
@@ -69,3 +98,20 @@ def test_seed_import_lines() -> None:
         namespace,
     )
     assert namespace["TAC"].__name__ == "TAC"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("module_name", ["tac", "tac.models", "tac.channels.voice"])
+def test_deprecated_twiml_options_alias_warns(module_name: str) -> None:
+    from tac.models import VoiceTwiMLOptionsConversationRelay
+
+    module = importlib.import_module(module_name)
+    with pytest.warns(DeprecationWarning, match="TwiMLOptions"):
+        alias = module.TwiMLOptions
+    assert alias is VoiceTwiMLOptionsConversationRelay
+
+
+def test_analytics_names_do_nothing() -> None:
+    from tac.core import analytics
+
+    assert analytics.track_event("Conversation Started", {"channel": "sms"}) is None
+    assert analytics.shutdown_analytics() is None

@@ -268,3 +268,22 @@ def test_twiml_request_from_form() -> None:
     assert request.caller_city == "SAN FRANCISCO"
     assert request.direction == "inbound"
     assert request.extra["ApplicationSid"] == "AP06727d6e53b8a0634bd9e8eefb205465"
+
+
+def test_generate_takes_the_references_argument_order_and_dict_options() -> None:
+    options = VoiceTwiMLOptionsConversationRelay(
+        websocket_url="wss://ignored.example.com/ws", welcome_greeting="Hi!"
+    )
+    positional = relay_element(generate_twiml("wss://agent.example.com/ws", options)).attrib
+    assert positional["url"] == "wss://agent.example.com/ws"  # the URL given first wins
+    assert positional["welcomeGreeting"] == "Hi!"
+    from_dict = relay_element(
+        generate_twiml("wss://agent.example.com/ws", {"welcome_greeting": "Hey"})
+    ).attrib
+    assert (from_dict["url"], from_dict["welcomeGreeting"]) == ("wss://agent.example.com/ws", "Hey")
+    by_keyword = relay_element(generate_twiml(options=options)).attrib
+    assert by_keyword["url"] == "wss://ignored.example.com/ws"
+    with pytest.raises(ValueError, match="WebSocket URL"):
+        generate_twiml(options={"welcome_greeting": "no url"})
+    with pytest.raises(ValueError, match="blank"):
+        generate_twiml("  ", options)

@@ -126,3 +126,16 @@ __all__ += [
     "VoiceTwiMLOptions",
     "VoiceTwiMLOptionsConversationRelay",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name == "TwiMLOptions":  # the reference's deprecated alias
+        import warnings
+
+        warnings.warn(
+            "TwiMLOptions is deprecated; use VoiceTwiMLOptionsConversationRelay",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return VoiceTwiMLOptionsConversationRelay
+    raise AttributeError(f"module 'tac.models' has no attribute {name!r}")

@@ -8,6 +8,7 @@ try:
         build_websocket_signature_dependency,
         validate_twilio_webhook,
     )
+    from tac.server.websocket_adapter import FastAPIWebSocketAdapter
 except ModuleNotFoundError as exc:  # pragma: no cover - depends on the installed extras
     if exc.name in {"fastapi", "starlette", "uvicorn"}:
         raise ImportError(
@@ -16,6 +17,7 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on the installe
     raise
 
 __all__ = [
+    "FastAPIWebSocketAdapter",
     "TACFastAPIServer",
     "TACServerConfig",
     "build_http_signature_dependency",

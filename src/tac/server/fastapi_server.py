@@ -27,9 +27,10 @@ from tac.models.conversation import WebhookEvent, WebhookPayloadError
 from tac.models.session import Channel
 from tac.server.config import TACServerConfig
 from tac.server.signature import build_http_signature_dependency
+from tac.server.websocket_adapter import FastAPIWebSocketAdapter
 from tac.state import ClaimResult
 
-__all__ = ["TACFastAPIServer"]
+__all__ = ["FastAPIWebSocketAdapter", "TACFastAPIServer"]
 
 logger = get_logger("server")
 

@@ -32,6 +32,7 @@ from tac.models.voice import (
 if TYPE_CHECKING:
     from fastapi import FastAPI, WebSocket
 
+    from tac.channels.websocket_protocol import WebSocketProtocol
     from tac.core.tac import TAC
     from tac.server.fastapi_server import TACFastAPIServer
 
@@ -260,9 +261,21 @@ class VoiceChannel(BaseChannel):
             twiml_request, host_twiml_options=host_twiml_options
         )
 
-    async def handle_websocket(self, websocket: WebSocket) -> None:
-        """Serve one call's WebSocket until it closes."""
-        await self._provider.handle_websocket(websocket)
+    async def handle_websocket(self, websocket: WebSocket | WebSocketProtocol) -> None:
+        """Serve one call's WebSocket until it closes.
+
+        Takes a Starlette/FastAPI ``WebSocket`` or a :class:`tac.server.FastAPIWebSocketAdapter`
+        around one.
+        """
+        from starlette.websockets import WebSocket as StarletteWebSocket
+
+        inner = getattr(websocket, "websocket", websocket)  # the adapter wraps one
+        if not isinstance(inner, StarletteWebSocket):
+            raise TypeError(
+                "handle_websocket takes a Starlette/FastAPI WebSocket or a "
+                f"tac.server.FastAPIWebSocketAdapter, got {type(websocket).__name__}"
+            )
+        await self._provider.handle_websocket(inner)
 
     async def initiate_outbound_conversation(
         self, options: InitiateVoiceConversationOptions

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from twilio.twiml.voice_response import (
@@ -36,10 +37,31 @@ def merge_twiml_options(
     return VoiceTwiMLOptionsConversationRelay.model_validate(values)
 
 
-def generate_twiml(options: VoiceTwiMLOptionsConversationRelay) -> str:
-    """The TwiML document connecting a call to ConversationRelay (``websocket_url`` required)."""
+def generate_twiml(
+    websocket_url: str | VoiceTwiMLOptionsConversationRelay | None = None,
+    options: VoiceTwiMLOptionsConversationRelay | Mapping[str, Any] | None = None,
+) -> str:
+    """The TwiML document connecting a call to ConversationRelay.
+
+    ``generate_twiml("wss://…/ws", options)`` (the URL given wins over ``options.websocket_url``)
+    or ``generate_twiml(options=…)``; ``options`` may be a dict of the model's fields.
+    """
+    if isinstance(websocket_url, VoiceTwiMLOptionsConversationRelay) and options is None:
+        websocket_url, options = None, websocket_url  # generate_twiml(options)
+    if options is None:
+        options = VoiceTwiMLOptionsConversationRelay()
+    elif not isinstance(options, VoiceTwiMLOptionsConversationRelay):
+        options = VoiceTwiMLOptionsConversationRelay.model_validate(dict(options))
+    if isinstance(websocket_url, str):
+        if not websocket_url.strip():
+            raise ValueError("websocket_url must not be blank")
+        options = options.model_copy(update={"websocket_url": websocket_url})
+    elif websocket_url is not None:
+        raise TypeError(f"websocket_url must be a str, got {type(websocket_url).__name__}")
     if not options.websocket_url:
-        raise ValueError("websocket_url is required to build ConversationRelay TwiML")
+        raise ValueError(
+            "generate_twiml needs a WebSocket URL: pass it first or set options.websocket_url"
+        )
     response = VoiceResponse()
     connect_attributes: dict[str, Any] = {}
     if options.action_url:
