@@ -52,14 +52,22 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def _server(module: str = "benchmarks._voice_server") -> Iterator[tuple[int, int]]:
-    """Start the app (pinned when ``taskset`` exists); yield (port, pid)."""
+def _server(
+    module: str = "benchmarks._voice_server", python: str | None = None
+) -> Iterator[tuple[int, int]]:
+    """Start the app (pinned when ``taskset`` exists); yield (port, pid).
+
+    ``python``: another interpreter (the reference SDK's virtualenv); opentac's ``src`` is then
+    left off the path so that its ``tac`` does not shadow the reference's.
+    """
     port = _free_port()
-    command = [sys.executable, "-m", module, str(port)]
+    command = [python or sys.executable, "-m", module, str(port)]
     if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
         command = ["taskset", "-c", str(SERVER_CORE), *command]
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT), env.get("PYTHONPATH", "")])
+    paths = [str(ROOT), env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(paths if python else [str(ROOT / "src"), *paths])
+    env["TAC_ANALYTICS_DISABLED"] = "true"  # the reference reports usage to Segment otherwise
     process = subprocess.Popen(command, cwd=ROOT, env=env)
     try:
         deadline = time.monotonic() + 30
@@ -167,8 +175,8 @@ class _Caller:
         body = urlencode(form).encode()
         signature = _validator.compute_signature(url, form)
         reader, writer, head = await self._http(
-            b"POST /twiml HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            f"POST /twiml HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n".encode()
+            + b"Content-Type: application/x-www-form-urlencoded\r\n"
             + f"Content-Length: {len(body)}\r\nX-Twilio-Signature: {signature}\r\n".encode()
             + b"Connection: close\r\n\r\n"
             + body
@@ -186,9 +194,10 @@ class _Caller:
             await self.twiml(sid)
         signature = _validator.compute_signature(self.ws_url, {})
         reader, writer, head = await self._http(
-            b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-            b"Sec-WebSocket-Version: 13\r\n" + f"X-Twilio-Signature: {signature}\r\n\r\n".encode()
+            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nUpgrade: websocket\r\n".encode()
+            + b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            + b"Sec-WebSocket-Version: 13\r\n"
+            + f"X-Twilio-Signature: {signature}\r\n\r\n".encode()
         )
         if not head.startswith(b"HTTP/1.1 101"):
             raise RuntimeError(f"/ws answered {head[:40]!r}")
@@ -197,11 +206,17 @@ class _Caller:
             json.dumps(
                 {
                     "type": "setup",
-                    "callSid": sid,
+                    "sessionId": "VX" + sid[2:],
                     "accountSid": ACCOUNT,
+                    "parentCallSid": "",
+                    "callSid": sid,
                     "from": "+14155550123",
                     "to": "+18005550100",
+                    "forwardedFrom": "",
+                    "callType": "PSTN",
+                    "callerName": "",
                     "direction": "inbound",
+                    "callStatus": "RINGING",
                     "customParameters": {},
                 }
             )
@@ -215,7 +230,7 @@ async def _turn(connection: _Socket, text: str) -> None:
     )
     while True:
         frame = await connection.recv()
-        if '"last":true' in frame:
+        if '"last":true' in frame or '"last": true' in frame:  # compact or not
             return
 
 
@@ -383,7 +398,29 @@ async def _measure_all() -> dict[str, Any]:
         results[name] = {**measured[len(measured) // 2], "runs": len(measured)}
     with _server("benchmarks._relay_echo_server") as (port, pid):
         results["baseline_burst"] = await _burst(port, pid)
+    results["reference"] = await _measure_reference()
     return results
+
+
+async def _measure_reference() -> dict[str, Any]:
+    """The same throughput, latency and burst runs on the reference SDK (when installable)."""
+    from benchmarks.bench_messaging import REFERENCE_VERSION, _reference_python
+
+    python, why = await asyncio.to_thread(_reference_python)
+    if python is None:
+        return {"error": why}
+    module = "benchmarks._voice_reference_server"
+    found: dict[str, Any] = {"version": REFERENCE_VERSION}
+    try:
+        with _server(module, python) as (port, pid):
+            found["throughput"] = await _throughput(port, pid)
+        with _server(module, python) as (port, pid):
+            found["latency"] = await _latency(port, pid)
+        with _server(module, python) as (port, pid):
+            found["burst"] = await _burst(port, pid)
+    except Exception as exc:  # informative: report instead of failing the whole bench
+        return {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    return found
 
 
 def _pin_self() -> None:
@@ -502,8 +539,43 @@ def run() -> str:
         f"- Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}, {platform.system()} {platform.release()}.",
         "",
+        *_reference_lines(results["reference"], t, lat, burst),
     ]
     return "\n".join(lines)
+
+
+def _reference_lines(
+    ref: dict[str, Any], t: dict[str, Any], lat: dict[str, Any], burst: dict[str, Any]
+) -> list[str]:
+    lines = ["### Side by side with the reference SDK", ""]
+    if "error" in ref:
+        return [*lines, f"Not measured: {ref['error']}", ""]
+    rt, rl, rb = ref["throughput"], ref["latency"], ref["burst"]
+    return [
+        *lines,
+        f"The same app on `twilio-agent-connect` {ref['version']} "
+        "(`benchmarks/_voice_reference_server.py`, relay-only mode, run from `.venv-reference`), "
+        "the same load generator; one run of each measurement (opentac's latency figure is "
+        "its median run).",
+        "",
+        f"| measure | opentac | reference {ref['version']} |",
+        "|---|---|---|",
+        f"| turns per second of app CPU | {t['turns_per_cpu_s']:,.0f} | "
+        f"{rt['turns_per_cpu_s']:,.0f} |",
+        f"| turn latency p50 / p99 ({lat['calls']} calls) | {lat['p50_ms']:.2f} / "
+        f"{lat['p99_ms']:.2f} ms | {rl['p50_ms']:.2f} / {rl['p99_ms']:.2f} ms |",
+        f"| app CPU per turn | {lat['app_cpu_us_per_turn']:.0f} µs | "
+        f"{rl['app_cpu_us_per_turn']:.0f} µs |",
+        f"| {burst['calls']} calls at once, p99 / app CPU per call | {burst['p99_ms']:.0f} ms / "
+        f"{burst['app_cpu_us_per_call']:.0f} µs | {rb['p99_ms']:.0f} ms / "
+        f"{rb['app_cpu_us_per_call']:.0f} µs |",
+        "",
+        "In relay-only mode neither SDK calls a Twilio API during a call, so this compares the "
+        "WebSocket and protocol handling alone. With Conversation Orchestrator and memory both "
+        "call Twilio's APIs, and the reference opens a new HTTP client for each request (the "
+        "messaging comparison shows what that costs).",
+        "",
+    ]
 
 
 if __name__ == "__main__":
