@@ -602,3 +602,47 @@ async def test_seed_003_trait_script_with_account_credentials(
         traits = (await http.get(f"{profiles}/{profile}")).json()["traits"]
     assert capsys.readouterr().out == "Trait modifications accepted for processing.\n"
     assert traits["Contact"]["language"] == "spanish"
+
+
+@pytest.mark.parametrize(
+    ("segment", "key", "item", "deleted"),
+    [
+        (
+            "Observations",
+            "observations",
+            {"content": "Prefers SMS.", "source": "agent", "occurredAt": "2026-01-02T10:00:00Z"},
+            "Observation accepted for deletion.",
+        ),
+        (
+            "ConversationSummaries",
+            "summaries",
+            {
+                "content": "Asked about a refund.",
+                "conversationId": "conv_conversation_1",
+                "occurredAt": "2026-01-02T10:00:00Z",
+                "source": "agent",
+            },
+            "Summary accepted for deletion.",
+        ),
+    ],
+)
+async def test_items_are_fetched_and_deleted_by_id(
+    app: Any, segment: str, key: str, item: dict[str, Any], deleted: str
+) -> None:
+    _, profiles = _paths(app)
+    async with asgi_client(app) as http:
+        profile = await _profile(http, profiles, {"Contact": {"email": "ana@example.com"}})
+        items = f"{profiles}/{profile}/{segment}"
+        bad = await http.post(items, json={key: [{**item, "occurredAt": "yesterday"}]})
+        assert bad.status_code == 400
+        assert f"{key}.0.occurredAt" in bad.text
+        assert (await http.post(items, json={key: [item]})).status_code == 202
+        listed = (await http.get(items)).json()[key]
+        assert [i["content"] for i in listed] == [item["content"]]
+        one = await http.get(f"{items}/{listed[0]['id']}")
+        assert (one.status_code, one.json()["content"]) == (200, item["content"])
+        gone = await http.delete(f"{items}/{listed[0]['id']}")
+        assert (gone.status_code, gone.json()["message"]) == (202, deleted)
+        assert (await http.get(f"{items}/{listed[0]['id']}")).status_code == 404
+        assert (await http.delete(f"{items}/{listed[0]['id']}")).status_code == 404
+        assert (await http.get(items)).json()[key] == []

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -953,127 +954,36 @@ def _router(service: MemoryService) -> APIRouter:
         ]
         return page_body("traits", traits[offset : offset + size], offset, size, len(traits))
 
-    @router.post(profile_path + "/Observations")
-    async def create_observations(store_id: str, profile_id: str, request: Request) -> JSONResponse:
-        profile_id = service.canonical_id(store_id, profile_id)
-        body = validate(_ObservationsBody, await json_object(request))
-        for i, item in enumerate(body.observations):
-            parse_time(item.occurredAt, f"observations.{i}.occurredAt")
-        service.insert_observations(store_id, profile_id, body.observations)
-        return _accepted({"message": OBSERVATIONS_ACCEPTED})
-
-    @router.get(profile_path + "/Observations")
-    async def list_observations(
-        store_id: str,
-        profile_id: str,
-        page_size: Annotated[int | None, Query(alias="pageSize")] = None,
-        page_token: Annotated[str | None, Query(alias="pageToken")] = None,
-        order_by: Annotated[str | None, Query(alias="orderBy")] = None,
-        source: str | None = None,
-        created_after: Annotated[str | None, Query(alias="createdAfter")] = None,
-        created_before: Annotated[str | None, Query(alias="createdBefore")] = None,
-        conversation_id: Annotated[str | None, Query(alias="conversationId")] = None,
-    ) -> dict[str, Any]:
-        filters = {
-            "source": source,
-            "createdAfter": created_after,
-            "createdBefore": created_before,
-            "conversationId": conversation_id,
-        }
-        return _list_page(
-            service,
-            "mem_observations",
-            "observations",
-            _observation_json,
-            store_id,
-            profile_id,
-            filters,
-            order_by,
-            page_size,
-            page_token,
-        )
-
-    @router.get(profile_path + "/Observations/{observation_id}")
-    async def get_observation(store_id: str, profile_id: str, observation_id: str) -> Any:
-        profile_id = service.canonical_id(store_id, profile_id)
-        row = service.db.one(
-            "SELECT * FROM mem_observations WHERE profile_id = ? AND id = ?",
-            (profile_id, observation_id),
-        )
-        if row is None:
-            raise not_found("Observation", observation_id)
-        return _observation_json(row)
-
-    @router.delete(profile_path + "/Observations/{observation_id}")
-    async def delete_observation(store_id: str, profile_id: str, observation_id: str) -> Any:
-        profile_id = service.canonical_id(store_id, profile_id)
-        changed = service.db.execute(
-            "DELETE FROM mem_observations WHERE profile_id = ? AND id = ?",
-            (profile_id, observation_id),
-        )
-        if not changed:
-            raise not_found("Observation", observation_id)
-        return _accepted({"message": "Observation accepted for deletion."})
-
-    @router.post(profile_path + "/ConversationSummaries")
-    async def create_summaries(store_id: str, profile_id: str, request: Request) -> JSONResponse:
-        profile_id = service.canonical_id(store_id, profile_id)
-        body = validate(_SummariesBody, await json_object(request))
-        for i, item in enumerate(body.summaries):
-            parse_time(item.occurredAt, f"summaries.{i}.occurredAt")
-        service.insert_summaries(store_id, profile_id, body.summaries)
-        return _accepted({"message": SUMMARIES_ACCEPTED})
-
-    @router.get(profile_path + "/ConversationSummaries")
-    async def list_summaries(
-        store_id: str,
-        profile_id: str,
-        page_size: Annotated[int | None, Query(alias="pageSize")] = None,
-        page_token: Annotated[str | None, Query(alias="pageToken")] = None,
-        order_by: Annotated[str | None, Query(alias="orderBy")] = None,
-        source: str | None = None,
-        created_after: Annotated[str | None, Query(alias="createdAfter")] = None,
-        created_before: Annotated[str | None, Query(alias="createdBefore")] = None,
-        conversation_id: Annotated[str | None, Query(alias="conversationId")] = None,
-    ) -> dict[str, Any]:
-        filters = {
-            "source": source,
-            "createdAfter": created_after,
-            "createdBefore": created_before,
-            "conversationId": conversation_id,
-        }
-        return _list_page(
-            service,
-            "mem_summaries",
-            "summaries",
-            _summary_json,
-            store_id,
-            profile_id,
-            filters,
-            order_by,
-            page_size,
-            page_token,
-        )
-
-    @router.get(profile_path + "/ConversationSummaries/{summary_id}")
-    async def get_summary(store_id: str, profile_id: str, summary_id: str) -> Any:
-        profile_id = service.canonical_id(store_id, profile_id)
-        row = service.db.one(
-            "SELECT * FROM mem_summaries WHERE profile_id = ? AND id = ?", (profile_id, summary_id)
-        )
-        if row is None:
-            raise not_found("ConversationSummary", summary_id)
-        return _summary_json(row)
-
-    @router.delete(profile_path + "/ConversationSummaries/{summary_id}")
-    async def delete_summary(store_id: str, profile_id: str, summary_id: str) -> Any:
-        profile_id = service.canonical_id(store_id, profile_id)
-        changed = service.db.execute(
-            "DELETE FROM mem_summaries WHERE profile_id = ? AND id = ?", (profile_id, summary_id)
-        )
-        if not changed:
-            raise not_found("ConversationSummary", summary_id)
-        return _accepted({"message": "Summary accepted for deletion."})
+    _profile_items(
+        router,
+        service,
+        profile_path + "/Observations",
+        _ItemKind(
+            resource="Observation",
+            table="mem_observations",
+            key="observations",
+            to_json=_observation_json,
+            accepted=OBSERVATIONS_ACCEPTED,
+            deleted="Observation accepted for deletion.",
+            body=_ObservationsBody,
+            insert=service.insert_observations,
+        ),
+    )
+    _profile_items(
+        router,
+        service,
+        profile_path + "/ConversationSummaries",
+        _ItemKind(
+            resource="ConversationSummary",
+            table="mem_summaries",
+            key="summaries",
+            to_json=_summary_json,
+            accepted=SUMMARIES_ACCEPTED,
+            deleted="Summary accepted for deletion.",
+            body=_SummariesBody,
+            insert=service.insert_summaries,
+        ),
+    )
 
     @router.post(profile_path + "/Recall")
     async def recall(store_id: str, profile_id: str, request: Request) -> dict[str, Any]:
@@ -1082,6 +992,90 @@ def _router(service: MemoryService) -> APIRouter:
         return service.recall(store_id, profile_id, body)
 
     return router
+
+
+@dataclass(frozen=True)
+class _ItemKind:
+    """Observations or conversation summaries: the same four routes over their own table."""
+
+    resource: str
+    table: str
+    key: str
+    to_json: Callable[[Any], dict[str, Any]]
+    accepted: str
+    deleted: str
+    body: type[_ObservationsBody] | type[_SummariesBody]
+    insert: Callable[[str, str, Any], list[str]]
+
+
+def _profile_items(router: APIRouter, service: MemoryService, path: str, kind: _ItemKind) -> None:
+    """``POST``/``GET`` on ``path`` and ``GET``/``DELETE`` on ``path/{id}`` for one item kind."""
+    single = kind.key.removesuffix("s")
+
+    async def create(store_id: str, profile_id: str, request: Request) -> JSONResponse:
+        profile_id = service.canonical_id(store_id, profile_id)
+        body = validate(kind.body, await json_object(request))
+        items = getattr(body, kind.key)
+        for i, item in enumerate(items):
+            parse_time(item.occurredAt, f"{kind.key}.{i}.occurredAt")
+        kind.insert(store_id, profile_id, items)
+        return _accepted({"message": kind.accepted})
+
+    async def list_items(
+        store_id: str,
+        profile_id: str,
+        page_size: Annotated[int | None, Query(alias="pageSize")] = None,
+        page_token: Annotated[str | None, Query(alias="pageToken")] = None,
+        order_by: Annotated[str | None, Query(alias="orderBy")] = None,
+        source: str | None = None,
+        created_after: Annotated[str | None, Query(alias="createdAfter")] = None,
+        created_before: Annotated[str | None, Query(alias="createdBefore")] = None,
+        conversation_id: Annotated[str | None, Query(alias="conversationId")] = None,
+    ) -> dict[str, Any]:
+        filters = {
+            "source": source,
+            "createdAfter": created_after,
+            "createdBefore": created_before,
+            "conversationId": conversation_id,
+        }
+        return _list_page(
+            service,
+            kind.table,
+            kind.key,
+            kind.to_json,
+            store_id,
+            profile_id,
+            filters,
+            order_by,
+            page_size,
+            page_token,
+        )
+
+    async def get_item(store_id: str, profile_id: str, item_id: str) -> Any:
+        profile_id = service.canonical_id(store_id, profile_id)
+        row = service.db.one(
+            f"SELECT * FROM {kind.table} WHERE profile_id = ? AND id = ?",
+            (profile_id, item_id),
+        )
+        if row is None:
+            raise not_found(kind.resource, item_id)
+        return kind.to_json(row)
+
+    async def delete_item(store_id: str, profile_id: str, item_id: str) -> Any:
+        profile_id = service.canonical_id(store_id, profile_id)
+        changed = service.db.execute(
+            f"DELETE FROM {kind.table} WHERE profile_id = ? AND id = ?",
+            (profile_id, item_id),
+        )
+        if not changed:
+            raise not_found(kind.resource, item_id)
+        return _accepted({"message": kind.deleted})
+
+    router.add_api_route(path, create, methods=["POST"], name=f"create_{kind.key}")
+    router.add_api_route(path, list_items, methods=["GET"], name=f"list_{kind.key}")
+    item_path = path + "/{item_id}"
+    router.add_api_route(item_path, get_item, methods=["GET"], name=f"get_{single}")
+    router.add_api_route(item_path, delete_item, methods=["DELETE"], name=f"delete_{single}")
 
 
 def _control_router(service: MemoryService) -> APIRouter:
