@@ -329,17 +329,14 @@ class TwilioHTTP:
         self.retry = retry if retry is not None else RetryPolicy()
         self._client = client
         self._owns_client = client is None
-        # The default transport is also used directly (see _send_direct); a transport or client
-        # passed in is only ever used through httpx.
+        # The transport created here is also called directly by request() (decision 0004); a
+        # transport or client passed in is only ever used through httpx.
         self._direct: AiohttpTransport | None = None
+        self._direct_timeout = aiohttp.ClientTimeout(
+            total=None, connect=timeout.pool, sock_connect=timeout.connect, sock_read=timeout.read
+        )
         if client is None and transport is None:
             transport = self._direct = AiohttpTransport(limits=_LIMITS)
-            self._direct_timeout = aiohttp.ClientTimeout(
-                total=None,
-                connect=timeout.pool,
-                sock_connect=timeout.connect,
-                sock_read=timeout.read,
-            )
         self._transport = transport
         self._user_agent_suffix = user_agent_suffix
         self._user_agent = _user_agent(user_agent_suffix)
@@ -462,8 +459,8 @@ class TwilioHTTP:
             raise ValueError(f"path must start with '/', got {path!r}")
         url = self.base_url(product) + path
         method = method.upper()
-        direct = self._direct is not None and not (params and "?" in path)
-        if direct:
+        direct = None if params and "?" in path else self._direct
+        if direct is not None:
             if params:
                 url = f"{url}?{httpx.QueryParams(params)}"
             body, send_headers = self._direct_body(json, data, headers)
@@ -477,10 +474,10 @@ class TwilioHTTP:
             attempt += 1
             started = loop.time()
             try:
-                if self._direct is not None and direct:
+                if direct is not None:
                     if self._closed:
                         raise RuntimeError("TwilioHTTP is closed; create a new one")
-                    response = await self._direct.send(
+                    response = await direct.send(
                         method, url, send_headers, body, self._direct_timeout
                     )
                 else:
