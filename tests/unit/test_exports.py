@@ -66,7 +66,12 @@ EXPECTED = {
     "tac.channels.base": {"BaseChannel", "AGENT_TYPES"},
     "tac.channels.websocket_protocol": {"WebSocketProtocol", "WebSocketDisconnectError"},
     "tac.channels.websocket_manager": {"WebSocketManager"},
-    "tac.channels.voice.conversation_relay.twiml": {"DEFAULT_WELCOME_GREETING", "generate_twiml"},
+    "tac.channels.voice.conversation_relay.twiml": {
+        "DEFAULT_WELCOME_GREETING",
+        "TwiMLBuilderConversationRelay",
+        "generate_twiml",
+    },
+    "tac.channels.voice.twiml": {"TwiMLBuilderBase"},
     "tac.utils": {"mask_address", "mask_email", "mask_phone"},
     "tac.utils.redaction": {"redact_twiml_parameters"},
 }

@@ -287,3 +287,56 @@ def test_generate_takes_the_references_argument_order_and_dict_options() -> None
         generate_twiml(options={"welcome_greeting": "no url"})
     with pytest.raises(ValueError, match="blank"):
         generate_twiml("  ", options)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        {"conversation_configuration_id": "conv_configuration_abc"},
+        {"studio_handoff_flow_sid": "FW123", "api_base_url": "http://127.0.0.1:8100"},
+        {"public_base_url": None, "voice_public_domain": "example.ngrok.app"},
+    ],
+)
+async def test_builder_writes_what_the_channel_writes(settings: dict[str, Any]) -> None:
+    from tac.channels.voice import ConversationRelayProviderConfig
+    from tac.channels.voice.conversation_relay.twiml import TwiMLBuilderConversationRelay
+
+    tac = make_tac(**settings)
+    config = ConversationRelayProviderConfig(
+        default_twiml_options=VoiceTwiMLOptionsConversationRelay(voice="en-US-Journey-O")
+    )
+    channel_twiml = await VoiceChannel(tac, config=config).handle_incoming_call()
+    builder = TwiMLBuilderConversationRelay(tac.config, config)
+    assert builder.build("handle_incoming_call") == channel_twiml
+
+
+def test_builder_layers_and_its_errors() -> None:
+    from tac.channels.voice import ConversationRelayProviderConfig
+    from tac.channels.voice.conversation_relay.twiml import TwiMLBuilderConversationRelay
+    from tac.channels.voice.twiml import TwiMLBuilderBase
+
+    tac = make_tac()
+    config = ConversationRelayProviderConfig(
+        default_twiml_options=VoiceTwiMLOptionsConversationRelay(voice="channel", language="fr-FR")
+    )
+    builder = TwiMLBuilderConversationRelay(tac.config, config)
+    assert isinstance(builder, TwiMLBuilderBase)
+    assert builder._default_websocket_url() == relay_element(builder.build("x")).attrib["url"]
+    relay = relay_element(
+        builder.build(
+            "initiate_outbound_conversation",
+            host=VoiceTwiMLOptionsConversationRelay(voice="host", welcome_greeting="From host"),
+            per_call=VoiceTwiMLOptionsConversationRelay(language="de-DE"),
+            websocket_url="wss://affinity.example.com/ws?node=2",
+        )
+    ).attrib
+    assert relay["voice"] == "channel"  # the channel's defaults beat the host's
+    assert relay["welcomeGreeting"] == "From host"
+    assert relay["language"] == "de-DE"  # per call wins
+    assert relay["url"] == "wss://affinity.example.com/ws?node=2"
+    bare = TwiMLBuilderConversationRelay(
+        make_tac(public_base_url=None, voice_public_domain=None).config, config
+    )
+    with pytest.raises(ValueError, match="initiate_outbound_conversation needs a WebSocket URL"):
+        bare.build("initiate_outbound_conversation")

@@ -23,7 +23,7 @@ from tac.channels.voice.conversation_relay._protocol import (
     UnknownMessage,
 )
 from tac.channels.voice.conversation_relay.twiml import (
-    DEFAULT_WELCOME_GREETING,
+    default_relay_options,
     generate_twiml,
     merge_twiml_options,
 )
@@ -136,20 +136,7 @@ class ConversationRelayProvider(VoiceProvider):
     # -- TwiML ---------------------------------------------------------------------------------
 
     def _default_options(self) -> VoiceTwiMLOptionsConversationRelay:
-        config = self.tac.config
-        websocket_base = config.public_websocket_url()
-        values: dict[str, Any] = {"welcome_greeting": DEFAULT_WELCOME_GREETING}
-        if websocket_base is not None:
-            values["websocket_url"] = websocket_base + config.voice_websocket_path
-        if config.studio_handoff_flow_sid:
-            values["action_url"] = self.tac.studio_client.voice_handoff_url(
-                config.account_sid, config.studio_handoff_flow_sid
-            )
-        elif config.public_url() is not None:
-            values["action_url"] = f"{config.public_url()}{config.voice_action_path}"
-        if config.conversation_configuration_id:
-            values["conversation_configuration"] = config.conversation_configuration_id
-        return VoiceTwiMLOptionsConversationRelay(**values)
+        return default_relay_options(self.tac.config)
 
     async def handle_incoming_call(
         self,

@@ -13,9 +13,17 @@ from twilio.twiml.voice_response import (
     VoiceResponse,
 )
 
+from tac.channels.voice.twiml import TwiMLBuilderBase
+from tac.core.config import TACConfig
 from tac.models.voice import VoiceTwiMLOptionsConversationRelay
 
-__all__ = ["DEFAULT_WELCOME_GREETING", "generate_twiml", "merge_twiml_options"]
+__all__ = [
+    "DEFAULT_WELCOME_GREETING",
+    "TwiMLBuilderConversationRelay",
+    "default_relay_options",
+    "generate_twiml",
+    "merge_twiml_options",
+]
 
 DEFAULT_WELCOME_GREETING = "Hello! How can I assist you today?"
 
@@ -75,3 +83,56 @@ def generate_twiml(
     connect.append(relay)
     response.append(connect)
     return str(response.to_xml())
+
+
+def default_relay_options(config: TACConfig) -> VoiceTwiMLOptionsConversationRelay:
+    """What every call's TwiML starts from: the public WebSocket URL, the ``<Connect action>``
+    (Studio's voice handoff when ``studio_handoff_flow_sid`` is set, else this app's callback),
+    the default greeting and, in Orchestrator mode, the conversation configuration."""
+    values: dict[str, Any] = {"welcome_greeting": DEFAULT_WELCOME_GREETING}
+    websocket_base = config.public_websocket_url()
+    if websocket_base is not None:
+        values["websocket_url"] = websocket_base + config.voice_websocket_path
+    if config.studio_handoff_flow_sid:
+        from tac.tools.handoff import studio_voice_handoff_url
+
+        values["action_url"] = studio_voice_handoff_url(
+            config.account_sid,
+            config.studio_handoff_flow_sid,
+            region=config.region,
+            api_base_url=config.api_base_url,
+        )
+    elif config.public_url() is not None:
+        values["action_url"] = f"{config.public_url()}{config.voice_action_path}"
+    if config.conversation_configuration_id:
+        values["conversation_configuration"] = config.conversation_configuration_id
+    return VoiceTwiMLOptionsConversationRelay(**values)
+
+
+class TwiMLBuilderConversationRelay(TwiMLBuilderBase):
+    """The TwiML of one ConversationRelay call from ``TACConfig`` and the channel's config.
+
+    Layers, later winning field by field: :func:`default_relay_options`, ``host``, the channel's
+    ``default_twiml_options``, ``per_call``; ``websocket_url`` wins over all of them.
+    """
+
+    def build(
+        self,
+        caller: str,
+        *,
+        host: VoiceTwiMLOptionsConversationRelay | None = None,
+        per_call: VoiceTwiMLOptionsConversationRelay | None = None,
+        websocket_url: str | None = None,
+    ) -> str:
+        """The TwiML document; ``caller`` names the API used in the missing-URL error."""
+        options = merge_twiml_options(
+            default_relay_options(self.tac_config),
+            host,
+            getattr(self.channel_config, "default_twiml_options", None),
+            per_call,
+        )
+        if websocket_url is not None:
+            options = options.model_copy(update={"websocket_url": websocket_url})
+        if not options.websocket_url:
+            raise self._missing_websocket_url_error(caller)
+        return generate_twiml(options)
