@@ -95,24 +95,35 @@ async def _stream_words(text: str) -> AsyncIterator[str]:
         yield word if index == len(words) - 1 else word + " "
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+@contextlib.asynccontextmanager
+async def _closing(sock: socket.socket) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        sock.close()  # serve_app closes it too; closing twice is harmless
+
+
+def _listening_socket() -> socket.socket:
+    """A loopback socket bound now and served later: its port is known before anything starts."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 async def run_demo(serve: bool = False, say: Callable[[str], None] = print) -> int:
     from tac.sandbox import Sandbox, serve_app
 
-    port = _free_port()
-    app_url = f"http://127.0.0.1:{port}"
-    async with Sandbox.start(app_url=app_url, status_timeout_unit_seconds=1.0) as sandbox:
+    listening = _listening_socket()
+    app_url = f"http://127.0.0.1:{listening.getsockname()[1]}"
+    async with (
+        _closing(listening),
+        Sandbox.start(app_url=app_url, status_timeout_unit_seconds=1.0) as sandbox,
+    ):
         await sandbox.client.request(
             "POST", "/sandbox/knowledge/load", json={"path": str(KNOWLEDGE_DIR)}
         )
         server = build_agent(sandbox.env)
-        async with serve_app(server.app, "127.0.0.1", port):
+        async with serve_app(server.app, sock=listening):
             say(f"sandbox (the local Twilio) at {sandbox.url}; example agent at {app_url}\n")
             await _texting(sandbox, say)
             await _calling(sandbox, say)

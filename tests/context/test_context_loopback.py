@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
@@ -16,6 +15,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from tests._ports import free_port
 
 from tac.context import (
     AuthenticationError,
@@ -205,13 +205,6 @@ async def test_read_timeout_after_send_is_not_retried(twilio: tuple[FakeTwilio, 
     assert fake.paths == ["/conversations/v2/Conversations/slow/Actions"]
     assert b"Hello from loopback" in fake.bodies[0]
     assert sleeps == []
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 async def test_connection_refused_is_retried_then_raised() -> None:

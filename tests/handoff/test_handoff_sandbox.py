@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,15 +16,9 @@ from tac.models.session import AuthorInfo, Channel, ConversationSession
 from tac.sandbox import Sandbox, serve_app
 from tac.server import TACFastAPIServer, TACServerConfig
 from tac.tools.handoff import create_studio_handoff_tool
+from tests._ports import free_port
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextlib.asynccontextmanager

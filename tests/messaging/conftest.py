@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest_asyncio
-from messaging_helpers import free_port
+from tests._ports import free_port
 
 from tac.channels.messaging import MessagingChannel
 from tac.core.config import TACConfig

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests._ports import free_port
 
 from tac import TAC, TACConfig
 from tac.sandbox import Sandbox, serve_app
@@ -37,13 +38,6 @@ async def run_block(code: str, names: dict[str, Any]) -> None:
     result = eval(compiled, names)
     if inspect.isawaitable(result):
         await result
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def test_channels_page(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:

@@ -19,7 +19,8 @@ from typing import Any
 
 import httpx
 import pytest
-from messaging_helpers import eventually, free_port
+from messaging_helpers import eventually
+from tests._ports import free_port
 from twilio.request_validator import RequestValidator
 
 from tac.channels import ChatChannel, RCSChannel, SMSChannel, WhatsAppChannel

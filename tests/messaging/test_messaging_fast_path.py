@@ -85,7 +85,7 @@ def test_fast_signature_url_matches_starlettes() -> None:
 async def test_webhook_shortcut_keeps_the_users_app_middleware_and_routes() -> None:
     import httpx
     from fastapi import FastAPI, Request
-    from messaging_helpers import free_port
+    from tests._ports import free_port
 
     from tac.core.config import TACConfig
     from tac.core.tac import TAC

@@ -9,13 +9,13 @@ data folder, ``chat`` with one line of input and a short ``--reply-timeout``.
 import asyncio
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 import pytest
+from tests._ports import free_port as _free_port
 
 pytestmark = pytest.mark.integration
 
@@ -33,13 +33,6 @@ def _env(tmp_path: Path) -> dict[str, str]:
     env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
     env["XDG_DATA_HOME"] = str(tmp_path / "data")
     return env
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _exec(source: str, name: str) -> None:

@@ -129,10 +129,10 @@ async def run_async(name: str, names: dict[str, Any]) -> dict[str, Any]:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A free loopback port outside the ephemeral range (see tests/_ports.py)."""
+    from tests._ports import free_port as pick
+
+    return pick()
 
 
 def write_env(db: Path, app_url: str, sandbox_port: int, path: Path) -> dict[str, str]:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests._ports import free_port as _free_port
 
 import tac
 import tac.sandbox
@@ -43,13 +44,6 @@ STORE_PLACEHOLDER = "mem_store_00000000000000000000000000"
 PROFILE_PLACEHOLDER = "mem_profile_00000000000000000000000000"
 HANDOFF_REASON = "The customer asked to speak with a human agent."
 ATTRIBUTES = {"department": "support", "priority": "normal", "reason": HANDOFF_REASON}
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _output(log: Path) -> str:

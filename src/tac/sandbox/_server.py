@@ -77,10 +77,15 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 @contextlib.asynccontextmanager
-async def serve_app(app: Any, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-    """Serve an ASGI app on the current event loop; yields its base URL (``port=0``: any port)."""
-    sock = _bind(host, port)
-    async with _serve_socket(app, sock) as url:
+async def serve_app(
+    app: Any, host: str = "127.0.0.1", port: int = 0, *, sock: socket.socket | None = None
+) -> AsyncIterator[str]:
+    """Serve an ASGI app on the current event loop; yields its base URL (``port=0``: any port).
+
+    ``sock``: a socket already bound (and kept) since its URL was handed out, so that nothing
+    else can take the port in between; it is closed when serving ends.
+    """
+    async with _serve_socket(app, sock or _bind(host, port)) as url:
         yield url
 
 
