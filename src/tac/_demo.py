@@ -127,7 +127,7 @@ async def run_demo(serve: bool = False, say: Callable[[str], None] = print) -> i
             say(f"sandbox (the local Twilio) at {sandbox.url}; example agent at {app_url}\n")
             await _texting(sandbox, say)
             await _calling(sandbox, say)
-            left = await server.tac.session_store.session_count()
+            left = await _settled_session_count(server.tac)
             say(f"\nsessions left open: {left}")
             if serve:
                 say(
@@ -138,6 +138,15 @@ async def run_demo(serve: bool = False, say: Callable[[str], None] = print) -> i
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.Event().wait()
     return 0
+
+
+async def _settled_session_count(tac: Any, within: float = 5.0) -> int:
+    """Sessions still open once the last hang-up has been processed (it arrives a moment later)."""
+    for _ in range(int(within / 0.05)):
+        if not await tac.session_store.session_count():
+            return 0
+        await asyncio.sleep(0.05)
+    return int(await tac.session_store.session_count())
 
 
 async def _texting(sandbox: Any, say: Callable[[str], None]) -> None:
