@@ -72,6 +72,7 @@ EXPECTED = {
         "generate_twiml",
     },
     "tac.channels.voice.twiml": {"TwiMLBuilderBase"},
+    "tac.context.base": {"BaseAPIClient", "PartnerConnector"},
     "tac.utils": {"mask_address", "mask_email", "mask_phone"},
     "tac.utils.redaction": {"redact_twiml_parameters"},
 }
