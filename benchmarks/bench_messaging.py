@@ -9,6 +9,7 @@ the real sandbox (``opentac sandbox``) with simulated customers for an end-to-en
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -80,6 +81,7 @@ def run_twin(
     think: float = 0.0,
     python: str | None = None,
     app_module: str = APP_MODULE,
+    state_url: str = "",
 ) -> dict[str, Any]:
     """One measurement: app on core 0, Twilio twin and load on core 1.
 
@@ -103,6 +105,7 @@ def run_twin(
         TWILIO_LOG_LEVEL="WARNING",
         BENCH_MEMORY_MODE=memory_mode,
         TAC_ANALYTICS_DISABLED="true",  # the reference SDK reports usage to Segment otherwise
+        TAC_STATE_URL=state_url,
     )
     with tempfile.TemporaryDirectory(prefix="opentac-bench-") as folder:
         ready, go = Path(folder) / "ready", Path(folder) / "go"
@@ -316,6 +319,27 @@ def _run_reference() -> tuple[dict[str, Any] | None, str]:
     return result, ""
 
 
+REDIS_BENCH_URL = "redis://127.0.0.1:6379/14"
+
+
+def _run_with_redis() -> tuple[dict[str, Any] | None, str]:
+    """``never`` with sessions and claims in Redis (database 14, emptied before and after)."""
+    try:
+        import redis
+    except ImportError:
+        return None, "the redis package is not installed"
+    client = redis.Redis.from_url(REDIS_BENCH_URL)
+    try:
+        client.flushdb()
+        return run_twin("never", 100, TAKE["never"], state_url=REDIS_BENCH_URL), ""
+    except Exception as exc:  # informative: report instead of failing the whole bench
+        return None, f"{type(exc).__name__}: {exc}"[:300]
+    finally:
+        with contextlib.suppress(Exception):
+            client.flushdb()
+        client.close()
+
+
 def run() -> str:
     """Run the messaging benchmarks; return the markdown section for docs/performance.md."""
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -324,6 +348,7 @@ def run() -> str:
     always = run_twin("always", 100, TAKE["always"])
     paced = run_twin("never", 100, TAKE["never"], think=1.0)
     busy = run_twin("never", 100, TAKE["never"], think=0.2)
+    shared, shared_note = _run_with_redis()
     reference, reference_note = _run_reference()
     small = run_twin("never", REFERENCE_CONVERSATIONS, TAKE["never"])
     try:
@@ -373,7 +398,19 @@ def run() -> str:
             f"{100 * result['app_cpu_share']:.0f} % | {cpu_ms(result):.2f} ms | "
             f"{twin_busy(result)} | {per_turn(result)} |"
         )
+    if shared is None:
+        lines.append(f"| `never`, sessions in Redis | not measured: {shared_note} | | | | |")
+    else:
+        lines.append(
+            f"| `never`, sessions and claims in Redis (`TAC_STATE_URL`, local Redis) | "
+            f"{shared['replies_per_second']:.0f} | {100 * shared['app_cpu_share']:.0f} % | "
+            f"{cpu_ms(shared):.2f} ms | {twin_busy(shared)} | {per_turn(shared)} |"
+        )
     lines += [
+        "",
+        "With Redis each answered message costs four round trips to it (claim, read the "
+        "session, save it, mark the claim done); Redis itself runs unpinned on the same two "
+        "cores.",
         "",
         "With `always` the profile and Recall are fetched concurrently: two requests, one round "
         "trip. With `never` and `once` (after the first turn) no request precedes the callback.",
