@@ -89,7 +89,7 @@ class TACFastAPIServer:
             for route in self.app.router.routes
             if id(route) not in before and isinstance(route, Route)
         }
-        if ours:
+        if ours and self.app.middleware_stack is None:  # an app already serving keeps its stack
             # Innermost of the app's middleware: every middleware of the user still sees these
             # requests. It caps request bodies on opentac's routes, and takes POST /webhook
             # past the router, exception and exit-stack layers (a measurable share of each
