@@ -67,7 +67,7 @@ def test_golden_matches_twilio_example() -> None:
         custom_parameters={"profileId": "mem_profile_1rh5048d9qrfn67babyc2dpgcr"},
     )
     expected = (EXAMPLES / "twiml-connect-conversation-relay.xml").read_text().strip()
-    assert generate_twiml(options) == expected
+    assert generate_twiml(options=options) == expected
 
 
 def test_every_attribute_is_rendered_with_twilio_names() -> None:
@@ -102,8 +102,8 @@ def test_every_attribute_is_rendered_with_twilio_names() -> None:
         intelligence_service="GA123",
         extra={"fooBar": True},
     )
-    assert generate_twiml(options).count("<ConversationRelay ") == 1
-    attributes = relay_element(generate_twiml(options)).attrib
+    assert generate_twiml(options=options).count("<ConversationRelay ") == 1
+    attributes = relay_element(generate_twiml(options=options)).attrib
     assert attributes == {
         "url": "wss://h/ws",
         "welcomeGreeting": "Hi",
@@ -149,7 +149,7 @@ def test_unknown_option_is_an_error() -> None:
 
 def test_generate_needs_a_websocket_url() -> None:
     with pytest.raises(ValueError, match="websocket_url"):
-        generate_twiml(VoiceTwiMLOptionsConversationRelay())
+        generate_twiml(options=VoiceTwiMLOptionsConversationRelay())
 
 
 def test_merge_is_per_field_and_explicit_none_wins() -> None:
@@ -161,7 +161,7 @@ def test_merge_is_per_field_and_explicit_none_wins() -> None:
     assert merged.websocket_url == "wss://a/ws"
     assert merged.voice == "two"
     assert merged.action_url is None
-    assert "<Connect>" in generate_twiml(merged)
+    assert "<Connect>" in generate_twiml(options=merged)
 
 
 async def test_default_inbound_twiml_in_relay_only_mode() -> None:
@@ -287,6 +287,8 @@ def test_generate_takes_the_references_argument_order_and_dict_options() -> None
         generate_twiml(options={"welcome_greeting": "no url"})
     with pytest.raises(ValueError, match="blank"):
         generate_twiml("  ", options)
+    with pytest.raises(TypeError, match="websocket_url must be a str"):
+        generate_twiml(options)  # type: ignore[arg-type]  # the options go second
 
 
 @pytest.mark.parametrize(

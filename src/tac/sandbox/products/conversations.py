@@ -1342,27 +1342,22 @@ def _router(orc: Orchestrator) -> APIRouter:
     async def get_configuration(configuration_id: str) -> dict[str, Any]:
         return orc.configuration(configuration_id)
 
-    @router.put("/ControlPlane/Configurations/{configuration_id}")
-    async def put_configuration(
-        configuration_id: str, request: Request, body: ConfigurationIn
-    ) -> Response:
-        key = request.headers.get("idempotency-key")
-        replay = orc.replay(key, f"put:{configuration_id}")
-        if replay is not None:
-            return replay
-        orc.write_configuration(configuration_id, body, mode="put")
-        return _accepted(orc, request, key, f"put:{configuration_id}", configuration_id)
+    def update(mode: str) -> Any:
+        async def update_configuration(
+            configuration_id: str, request: Request, body: ConfigurationIn
+        ) -> Response:
+            key = request.headers.get("idempotency-key")
+            operation = f"{mode}:{configuration_id}"
+            replay = orc.replay(key, operation)
+            if replay is not None:
+                return replay
+            orc.write_configuration(configuration_id, body, mode=mode)
+            return _accepted(orc, request, key, operation, configuration_id)
 
-    @router.patch("/ControlPlane/Configurations/{configuration_id}")
-    async def patch_configuration(
-        configuration_id: str, request: Request, body: ConfigurationIn
-    ) -> Response:
-        key = request.headers.get("idempotency-key")
-        replay = orc.replay(key, f"patch:{configuration_id}")
-        if replay is not None:
-            return replay
-        orc.write_configuration(configuration_id, body, mode="patch")
-        return _accepted(orc, request, key, f"patch:{configuration_id}", configuration_id)
+        return update_configuration
+
+    router.put("/ControlPlane/Configurations/{configuration_id}")(update("put"))
+    router.patch("/ControlPlane/Configurations/{configuration_id}")(update("patch"))
 
     @router.delete("/ControlPlane/Configurations/{configuration_id}")
     async def delete_configuration(configuration_id: str, request: Request) -> Response:

@@ -155,7 +155,7 @@ class ConversationRelayProvider(VoiceProvider):
                 options = merge_twiml_options(
                     self._default_options(), self.config.default_twiml_options
                 )
-                self._default_twiml = generate_twiml(options)
+                self._default_twiml = generate_twiml(options=options)
             return self._default_twiml
         custom = None
         if hook is not None:
@@ -171,7 +171,7 @@ class ConversationRelayProvider(VoiceProvider):
             self.config.default_twiml_options,
             custom,
         )
-        return generate_twiml(options)
+        return generate_twiml(options=options)
 
     # -- outbound ------------------------------------------------------------------------------
 
@@ -206,7 +206,7 @@ class ConversationRelayProvider(VoiceProvider):
         call = await self.tac.calls_client.create_call(
             options.to,
             config.phone_number,
-            twiml=generate_twiml(twiml_options),
+            twiml=generate_twiml(options=twiml_options),
             **{k: v for k, v in kwargs.items() if v is not None},
         )
         logger.info("outbound call placed", call_sid=call.sid)

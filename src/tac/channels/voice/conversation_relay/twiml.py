@@ -46,7 +46,7 @@ def merge_twiml_options(
 
 
 def generate_twiml(
-    websocket_url: str | VoiceTwiMLOptionsConversationRelay | None = None,
+    websocket_url: str | None = None,
     options: VoiceTwiMLOptionsConversationRelay | Mapping[str, Any] | None = None,
 ) -> str:
     """The TwiML document connecting a call to ConversationRelay.
@@ -54,8 +54,6 @@ def generate_twiml(
     ``generate_twiml("wss://…/ws", options)`` (the URL given wins over ``options.websocket_url``)
     or ``generate_twiml(options=…)``; ``options`` may be a dict of the model's fields.
     """
-    if isinstance(websocket_url, VoiceTwiMLOptionsConversationRelay) and options is None:
-        websocket_url, options = None, websocket_url  # generate_twiml(options)
     if options is None:
         options = VoiceTwiMLOptionsConversationRelay()
     elif not isinstance(options, VoiceTwiMLOptionsConversationRelay):
@@ -131,8 +129,6 @@ class TwiMLBuilderConversationRelay(TwiMLBuilderBase):
             getattr(self.channel_config, "default_twiml_options", None),
             per_call,
         )
-        if websocket_url is not None:
-            options = options.model_copy(update={"websocket_url": websocket_url})
-        if not options.websocket_url:
+        if websocket_url is None and not options.websocket_url:
             raise self._missing_websocket_url_error(caller)
-        return generate_twiml(options)
+        return generate_twiml(websocket_url, options)
