@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import os
 
+from benchmarks._reference import require_reference
+
 
 def main() -> None:
+    require_reference()
     from tac.context.base import BaseAPIClient
 
     base = os.environ["TWILIO_API_BASE_URL"].rstrip("/")

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import sys
 
+from benchmarks._reference import require_reference
 from benchmarks._voice_server import serve
 
 
 def main() -> None:
+    require_reference()
     port = int(sys.argv[1])
     serve(port, voice_public_domain=f"127.0.0.1:{port}")
 

@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks._reference import REFERENCE_VERSION, python_path, reference_python
+
 ROOT = Path(__file__).resolve().parent.parent
 AUTH_TOKEN = "bench_auth_token_0123456789abcdef"
 APP_MODULE = os.environ.get("BENCH_APP_MODULE", "benchmarks._messaging_app")
@@ -44,9 +46,7 @@ def _pinned(core: int) -> list[str]:
 
 
 def _env(*, with_src: bool = True, **extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    src = str(ROOT / "src") if with_src else None
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, str(ROOT), env.get("PYTHONPATH")) if p)
+    env = dict(os.environ, PYTHONPATH=python_path(opentac=with_src))
     env.update(extra)
     return env
 
@@ -270,40 +270,11 @@ def _machine() -> str:
     )
 
 
-REFERENCE_VERSION = "2.5.0"
 REFERENCE_CONVERSATIONS = 10
-REFERENCE_VENV = ROOT / ".venv-reference"
-
-
-def _reference_python() -> tuple[str | None, str]:
-    """The reference SDK's interpreter (its virtualenv is created on first use), or why not."""
-    python = REFERENCE_VENV / "bin" / "python"
-    stamp = REFERENCE_VENV / f".installed-{REFERENCE_VERSION}"
-    if stamp.exists():
-        return str(python), ""
-    try:
-        if not python.exists():
-            subprocess.run([sys.executable, "-m", "venv", str(REFERENCE_VENV)], check=True)
-        subprocess.run(
-            [
-                str(python),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                f"twilio-agent-connect[server]=={REFERENCE_VERSION}",
-            ],
-            check=True,
-            timeout=600,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        return None, f"could not install twilio-agent-connect {REFERENCE_VERSION} ({exc})"
-    stamp.write_text("ok")
-    return str(python), ""
 
 
 def _run_reference() -> tuple[dict[str, Any] | None, str]:
-    python, why = _reference_python()
+    python, why = reference_python()
     if python is None:
         return None, why
     try:

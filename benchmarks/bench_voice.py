@@ -64,9 +64,9 @@ def _server(
     command = [python or sys.executable, "-m", module, str(port)]
     if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
         command = ["taskset", "-c", str(SERVER_CORE), *command]
-    env = dict(os.environ)
-    paths = [str(ROOT), env.get("PYTHONPATH", "")]
-    env["PYTHONPATH"] = os.pathsep.join(paths if python else [str(ROOT / "src"), *paths])
+    from benchmarks._reference import python_path
+
+    env = dict(os.environ, PYTHONPATH=python_path(opentac=python is None))
     env["TAC_ANALYTICS_DISABLED"] = "true"  # the reference reports usage to Segment otherwise
     process = subprocess.Popen(command, cwd=ROOT, env=env)
     try:
@@ -404,9 +404,9 @@ async def _measure_all() -> dict[str, Any]:
 
 async def _measure_reference() -> dict[str, Any]:
     """The same throughput, latency and burst runs on the reference SDK (when installable)."""
-    from benchmarks.bench_messaging import REFERENCE_VERSION, _reference_python
+    from benchmarks._reference import REFERENCE_VERSION, reference_python
 
-    python, why = await asyncio.to_thread(_reference_python)
+    python, why = await asyncio.to_thread(reference_python)
     if python is None:
         return {"error": why}
     module = "benchmarks._voice_reference_server"
