@@ -15,9 +15,9 @@ from fastapi import BackgroundTasks, FastAPI, Request
 from sandbox_receiver import Receiver
 
 from tac.sandbox import Sandbox, serve_app
-from tac.sandbox._db import Database
-from tac.sandbox._settings import SandboxIdentity
 from tac.testing import verify_webhook
+from tac_sandbox._db import Database
+from tac_sandbox._settings import SandboxIdentity
 
 pytestmark = pytest.mark.integration
 

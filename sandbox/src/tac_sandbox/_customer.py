@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
-    from tac.sandbox._client import SandboxClient
-    from tac.sandbox.products.conversations import Orchestrator
+    from tac_sandbox._client import SandboxClient
+    from tac_sandbox.products.conversations import Orchestrator
 
 # The messaging channels a simulated customer can use (voice: the caller, a later addition).
 CHANNELS = ("sms", "whatsapp", "rcs", "chat")
@@ -200,7 +200,7 @@ def control_router(orc: Orchestrator) -> APIRouter:
 
 
 def _channel_or_400(channel: str) -> str:
-    from tac.sandbox._errors import bad_request
+    from tac_sandbox._errors import bad_request
 
     try:
         return _check_channel(channel)

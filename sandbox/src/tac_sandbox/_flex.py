@@ -22,8 +22,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from tac.sandbox._context import SandboxContext
-from tac.sandbox._db import loads
+from tac_sandbox._context import SandboxContext
+from tac_sandbox._db import loads
 
 _AGENT_TYPES = ("AI_AGENT", "AGENT", "HUMAN_AGENT")
 

@@ -17,14 +17,14 @@ from typing import Any
 import httpx
 import uvicorn
 
-from tac.sandbox._app import create_app
-from tac.sandbox._caller import DEFAULT_FROM, Caller
-from tac.sandbox._client import SandboxClient
-from tac.sandbox._customer import Customer
-from tac.sandbox._db import Database
-from tac.sandbox._env import app_environment
-from tac.sandbox._settings import SandboxIdentity, SandboxSettings
-from tac.sandbox._voice_call import VoiceCall
+from tac_sandbox._app import create_app
+from tac_sandbox._caller import DEFAULT_FROM, Caller
+from tac_sandbox._client import SandboxClient
+from tac_sandbox._customer import Customer
+from tac_sandbox._db import Database
+from tac_sandbox._env import app_environment
+from tac_sandbox._settings import SandboxIdentity, SandboxSettings
+from tac_sandbox._voice_call import VoiceCall
 
 # Idle keep-alive connections outlive the clients' own idle expiry (httpx: 5 s), so a client
 # never sends on a connection the server is closing at that moment.
@@ -170,7 +170,7 @@ class Sandbox:
     ) -> Caller:
         """A phone in this process calling the app (``app_url``, default the sandbox's) over
         ConversationRelay, with this sandbox's credentials; Orchestrator conversations are
-        created through the sandbox. ``options``: see :class:`~tac.sandbox.Caller`."""
+        created through the sandbox. ``options``: see :class:`~tac_sandbox.Caller`."""
         return Caller(
             app_url or self.settings.app_url,
             account_sid=self.identity.account_sid,
@@ -212,7 +212,7 @@ class Sandbox:
         """The official ``twilio`` REST client, pointed at this sandbox."""
         from twilio.rest import Client
 
-        from tac.sandbox._twilio import twilio_http_client
+        from tac_sandbox._twilio import twilio_http_client
 
         return Client(
             self.identity.api_key,

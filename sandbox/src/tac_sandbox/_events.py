@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-logger = logging.getLogger("tac.sandbox.events")
+logger = logging.getLogger("tac_sandbox.events")
 
 Handler = Callable[[dict[str, Any]], Awaitable[None] | None]
 

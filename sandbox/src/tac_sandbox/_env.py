@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tac.sandbox._settings import SandboxIdentity, SandboxSettings
+from tac_sandbox._settings import SandboxIdentity, SandboxSettings
 
 
 def app_environment(settings: SandboxSettings, identity: SandboxIdentity) -> dict[str, str]:

@@ -26,11 +26,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from twilio.request_validator import RequestValidator
 
-from tac._aiohttp import AiohttpTransport
-from tac.sandbox._notify import Changes
-from tac.sandbox._time import iso_ms
+from tac_sandbox._http import HttpSender
+from tac_sandbox._notify import Changes
+from tac_sandbox._time import iso_ms
 
-logger = logging.getLogger("tac.sandbox.webhooks")
+logger = logging.getLogger("tac_sandbox.webhooks")
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 TOKEN_HEADER = "I-Twilio-Idempotency-Token"
@@ -133,7 +133,7 @@ class WebhookDispatcher:
         self._queues: dict[str, _Queue] = {}
         self._records: deque[DeliveryRecord] = deque(maxlen=20_000)
         self._seq = 0
-        self._http: httpx.AsyncClient | None = None
+        self._http: HttpSender | None = None
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -272,14 +272,9 @@ class WebhookDispatcher:
         )
         self.changes.notify()
 
-    def _client(self) -> httpx.AsyncClient:
+    def _client(self) -> HttpSender:
         if self._http is None:
-            limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
-            self._http = httpx.AsyncClient(
-                transport=AiohttpTransport(limits=limits),
-                limits=limits,
-                follow_redirects=False,
-            )
+            self._http = HttpSender(max_connections=100)
         return self._http
 
     def deliveries(

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tac.sandbox._ranking import tokenize
+from tac_sandbox._ranking import tokenize
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _FACT = re.compile(

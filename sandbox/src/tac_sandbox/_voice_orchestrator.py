@@ -3,7 +3,7 @@
 
 Works on the Orchestrator product's state object (``ctx.service("conversations")``); installed
 as the services ``conversations.create_voice_conversation`` and
-``conversations.add_voice_communication`` by :mod:`tac.sandbox._voice_control`.
+``conversations.add_voice_communication`` by :mod:`tac_sandbox._voice_control`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from tac.sandbox._context import SandboxContext
-from tac.sandbox._errors import TwilioError
+from tac_sandbox._context import SandboxContext
+from tac_sandbox._errors import TwilioError
 
 VOICE = "VOICE"
 _SECONDS_PER_WORD = 0.3
@@ -25,7 +25,7 @@ def _orchestrator(ctx: SandboxContext) -> Any:
         raise TwilioError(
             409,
             "the sandbox has no Conversation Orchestrator"
-            " (tac.sandbox.products.conversations is not installed)",
+            " (tac_sandbox.products.conversations is not installed)",
         )
     return orchestrator
 
@@ -46,7 +46,7 @@ async def create_voice_conversation(
     A conversation the configuration's grouping already has for these two (ACTIVE or
     INACTIVE) is reused, reactivated, and its customer gets the new call's address entry.
     """
-    from tac.sandbox.products._orchestrator_models import (
+    from tac_sandbox.products._orchestrator_models import (
         AddressIn,
         ConversationCreateIn,
         ParticipantIn,

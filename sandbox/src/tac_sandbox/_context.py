@@ -10,10 +10,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from tac.sandbox._db import Database
-from tac.sandbox._events import EventBus
-from tac.sandbox._faults import Faults
-from tac.sandbox._settings import SandboxIdentity, SandboxSettings
+from tac_sandbox._db import Database
+from tac_sandbox._events import EventBus
+from tac_sandbox._faults import Faults
+from tac_sandbox._settings import SandboxIdentity, SandboxSettings
 
 Hook = Callable[[], Awaitable[None]]
 

@@ -20,11 +20,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from tac.sandbox._context import SandboxContext
-from tac.sandbox._db import dumps, loads
-from tac.sandbox._errors import TwilioError, bad_request
-from tac.sandbox._ids import sid
-from tac.sandbox.products._common import first, form_fields, on_reset, rfc2822, utcnow
+from tac_sandbox._context import SandboxContext
+from tac_sandbox._db import dumps, loads
+from tac_sandbox._errors import TwilioError, bad_request
+from tac_sandbox._ids import sid
+from tac_sandbox.products._common import first, form_fields, on_reset, rfc2822, utcnow
 
 API_VERSION = "2010-04-01"
 STATUSES = (

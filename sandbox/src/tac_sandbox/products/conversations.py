@@ -2,8 +2,8 @@
 participants, communications, the ``SEND_MESSAGE`` action, status timeouts and webhooks.
 
 State lives in SQLite as JSON documents in Twilio's wire shapes. Webhooks go out through
-:class:`~tac.sandbox._webhooks.WebhookDispatcher`; other products hear the same events on the
-context's bus (topics in :mod:`tac.sandbox._events`).
+:class:`~tac_sandbox._webhooks.WebhookDispatcher`; other products hear the same events on the
+context's bus (topics in :mod:`tac_sandbox._events`).
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from tac.sandbox._context import SandboxContext
-from tac.sandbox._db import loads
-from tac.sandbox._errors import TwilioError, bad_request, not_found
-from tac.sandbox._ids import sid, ttid
-from tac.sandbox._notify import Changes
-from tac.sandbox._settings import SandboxSettings
-from tac.sandbox._time import iso
-from tac.sandbox._webhooks import DeliveryPolicy, WebhookDispatcher, control_router
-from tac.sandbox.products._orchestrator_models import (
+from tac_sandbox._context import SandboxContext
+from tac_sandbox._db import loads
+from tac_sandbox._errors import TwilioError, bad_request, not_found
+from tac_sandbox._ids import sid, ttid
+from tac_sandbox._notify import Changes
+from tac_sandbox._settings import SandboxSettings
+from tac_sandbox._time import iso
+from tac_sandbox._webhooks import DeliveryPolicy, WebhookDispatcher, control_router
+from tac_sandbox.products._orchestrator_models import (
     ActionIn,
     AddressIn,
     CommunicationIn,
@@ -44,7 +44,7 @@ from tac.sandbox.products._orchestrator_models import (
     SendMessagePayloadIn,
 )
 
-logger = logging.getLogger("tac.sandbox.conversations")
+logger = logging.getLogger("tac_sandbox.conversations")
 
 PRODUCT = "conversations"
 STATUSES = ("ACTIVE", "INACTIVE", "CLOSED")
@@ -1314,7 +1314,7 @@ def install(ctx: SandboxContext) -> None:
     ctx.add_product(PRODUCT, _router(orchestrator))
     ctx.add_control(_control(orchestrator))
 
-    from tac.sandbox._customer import control_router as customer_router
+    from tac_sandbox._customer import control_router as customer_router
 
     ctx.add_control(customer_router(orchestrator))
 

@@ -7,7 +7,7 @@ import random
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tac.sandbox._errors import TwilioError
+from tac_sandbox._errors import TwilioError
 
 
 class FaultRule(BaseModel):

@@ -12,24 +12,24 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tac.sandbox._auth import check_basic_auth
-from tac.sandbox._context import SandboxContext
-from tac.sandbox._db import MEMORY, Database, default_db_path
-from tac.sandbox._env import app_environment
-from tac.sandbox._errors import install_error_handlers
-from tac.sandbox._faults import FaultRule
-from tac.sandbox._settings import SandboxIdentity, SandboxSettings
+from tac_sandbox._auth import check_basic_auth
+from tac_sandbox._context import SandboxContext
+from tac_sandbox._db import MEMORY, Database, default_db_path
+from tac_sandbox._env import app_environment
+from tac_sandbox._errors import install_error_handlers
+from tac_sandbox._faults import FaultRule
+from tac_sandbox._settings import SandboxIdentity, SandboxSettings
 
 # Modules with `install(ctx: SandboxContext) -> None`, one per Twilio product.
 PRODUCT_MODULES: tuple[str, ...] = (
-    "tac.sandbox.products.conversations",
-    "tac.sandbox.products.memory",
-    "tac.sandbox.products.knowledge",
-    "tac.sandbox.products.studio",
-    "tac.sandbox.products.calls",
-    "tac.sandbox.products.intelligence",
-    "tac.sandbox._voice_control",
-    "tac.sandbox._flex",
+    "tac_sandbox.products.conversations",
+    "tac_sandbox.products.memory",
+    "tac_sandbox.products.knowledge",
+    "tac_sandbox.products.studio",
+    "tac_sandbox.products.calls",
+    "tac_sandbox.products.intelligence",
+    "tac_sandbox._voice_control",
+    "tac_sandbox._flex",
 )
 
 

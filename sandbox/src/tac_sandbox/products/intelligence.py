@@ -31,11 +31,11 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from twilio.request_validator import RequestValidator
 
-from tac.sandbox._context import SandboxContext
-from tac.sandbox._db import dumps, loads
-from tac.sandbox._errors import bad_request, not_found
-from tac.sandbox._ids import ttid
-from tac.sandbox.products._common import (
+from tac_sandbox._context import SandboxContext
+from tac_sandbox._db import dumps, loads
+from tac_sandbox._errors import bad_request, not_found
+from tac_sandbox._ids import ttid
+from tac_sandbox.products._common import (
     iso,
     items,
     obj,
@@ -44,9 +44,9 @@ from tac.sandbox.products._common import (
     page_bounds,
     utcnow,
 )
-from tac.sandbox.products._extract import Utterance, observations, summarize
+from tac_sandbox.products._extract import Utterance, observations, summarize
 
-logger = logging.getLogger("tac.sandbox.intelligence")
+logger = logging.getLogger("tac_sandbox.intelligence")
 
 SOURCE = "conversation-intelligence"
 TRIGGERS = {

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
-from tac.sandbox._errors import bad_request
+from tac_sandbox._errors import bad_request
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 

@@ -1,15 +1,11 @@
-"""``SandboxClient``: the sandbox's control and inspection API from Python (async, httpx)."""
+"""``SandboxClient``: the sandbox's control and inspection API from Python (async)."""
 
 from __future__ import annotations
 
 from types import TracebackType
 from typing import Any
 
-import httpx
-
-from tac._aiohttp import AiohttpTransport
-
-_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=100)
+from tac_sandbox._http import HttpSender
 
 
 class SandboxError(RuntimeError):
@@ -34,15 +30,11 @@ class SandboxClient:
         password: str,
         *,
         timeout: float = 30.0,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.AsyncClient(
-            base_url=self.url,
-            auth=(username, password),
-            timeout=httpx.Timeout(timeout, connect=5.0),
-            # Customers long-poll: a pool that stays cheap with many connections open.
-            transport=transport or AiohttpTransport(limits=_LIMITS),
+        # Customers long-poll: a pool that stays cheap with many connections open.
+        self._http = HttpSender(
+            base_url=self.url, auth=(username, password), timeout=timeout, max_connections=0
         )
 
     async def __aenter__(self) -> SandboxClient:
@@ -70,7 +62,7 @@ class SandboxClient:
     ) -> Any:
         """One request; returns the decoded JSON (``None`` for 204); raises ``SandboxError``."""
         clean = {k: v for k, v in (params or {}).items() if v is not None}
-        timeout = httpx.USE_CLIENT_DEFAULT if not wait else httpx.Timeout(wait + 30.0, connect=5.0)
+        timeout = wait + 30.0 if wait else None
         response = await self._http.request(method, path, json=json, params=clean, timeout=timeout)
         if response.status_code >= 400:
             try:
@@ -136,7 +128,7 @@ class SandboxClient:
         )
         return result
 
-    # voice (the sandbox's phone; drive one call with tac.sandbox.VoiceCall)
+    # voice (the sandbox's phone; drive one call with tac_sandbox.VoiceCall)
 
     async def place_call(
         self,

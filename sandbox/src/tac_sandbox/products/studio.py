@@ -21,11 +21,11 @@ from xml.sax.saxutils import escape
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from tac.sandbox._context import SandboxContext
-from tac.sandbox._db import dumps, loads
-from tac.sandbox._errors import TwilioError, bad_request, not_found
-from tac.sandbox._ids import sid
-from tac.sandbox.products._common import (
+from tac_sandbox._context import SandboxContext
+from tac_sandbox._db import dumps, loads
+from tac_sandbox._errors import TwilioError, bad_request, not_found
+from tac_sandbox._ids import sid
+from tac_sandbox.products._common import (
     first,
     form_fields,
     iso,

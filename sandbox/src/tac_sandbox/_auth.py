@@ -8,7 +8,7 @@ import hmac
 
 from fastapi import Request
 
-from tac.sandbox._errors import TwilioError
+from tac_sandbox._errors import TwilioError
 
 
 def check_basic_auth(request: Request) -> None:

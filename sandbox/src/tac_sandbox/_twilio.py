@@ -45,7 +45,7 @@ def twilio_http_client(base_url: str | None = None, **kwargs: Any) -> SandboxHtt
 
     ``base_url`` defaults to ``$TWILIO_API_BASE_URL``, then ``http://127.0.0.1:8100``::
 
-        client = Client(account_sid, auth_token, http_client=tac.sandbox.twilio_http_client())
+        client = Client(account_sid, auth_token, http_client=tac_sandbox.twilio_http_client())
     """
     url = base_url or os.environ.get("TWILIO_API_BASE_URL") or DEFAULT_SANDBOX_URL
     return SandboxHttpClient(url, **kwargs)

@@ -21,12 +21,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from tac.sandbox._context import SandboxContext
-from tac.sandbox._db import Database, dumps, loads
-from tac.sandbox._errors import bad_request, not_found
-from tac.sandbox._ids import ttid
-from tac.sandbox._ranking import BM25
-from tac.sandbox.products._common import (
+from tac_sandbox._context import SandboxContext
+from tac_sandbox._db import Database, dumps, loads
+from tac_sandbox._errors import bad_request, not_found
+from tac_sandbox._ids import ttid
+from tac_sandbox._ranking import BM25
+from tac_sandbox.products._common import (
     iso,
     json_object,
     page_body,

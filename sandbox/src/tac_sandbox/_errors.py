@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-logger = logging.getLogger("tac.sandbox")
+logger = logging.getLogger("tac_sandbox")
 
 # HTTP status -> Twilio's generic error code for it
 _DEFAULT_CODES = {400: 20001, 401: 20003, 403: 20403, 404: 20404, 405: 20004, 409: 20409}

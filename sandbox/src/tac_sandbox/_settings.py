@@ -6,8 +6,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tac.sandbox._db import Database, dumps, loads
-from tac.sandbox._ids import sid, ttid
+from tac_sandbox._db import Database, dumps, loads
+from tac_sandbox._ids import sid, ttid
 
 
 class SandboxSettings(BaseModel):

@@ -32,12 +32,12 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from tac.sandbox._ids import sid
-from tac.sandbox._settings import SandboxIdentity
-from tac.sandbox._signing import sign_form, sign_websocket
-from tac.sandbox._twiml import RelayTwiml, TwimlError, parse_relay_twiml, verbs
+from tac_sandbox._ids import sid
+from tac_sandbox._settings import SandboxIdentity
+from tac_sandbox._signing import sign_form, sign_websocket
+from tac_sandbox._twiml import RelayTwiml, TwimlError, parse_relay_twiml, verbs
 
-logger = logging.getLogger("tac.sandbox.caller")
+logger = logging.getLogger("tac_sandbox.caller")
 
 DEFAULT_FROM = "+15005550100"
 DEFAULT_TO = "+15005550006"

@@ -21,7 +21,7 @@ import httpx
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from tac.sandbox._caller import (
+from tac_sandbox._caller import (
     DEFAULT_FROM,
     CallEnded,
     Caller,
@@ -29,13 +29,13 @@ from tac.sandbox._caller import (
     CallFailed,
     tls_context,
 )
-from tac.sandbox._context import SandboxContext
-from tac.sandbox._errors import TwilioError, bad_request, not_found
-from tac.sandbox._signing import sign_form
-from tac.sandbox._voice_orchestrator import install_services
-from tac.sandbox.products._common import on_reset
+from tac_sandbox._context import SandboxContext
+from tac_sandbox._errors import TwilioError, bad_request, not_found
+from tac_sandbox._signing import sign_form
+from tac_sandbox._voice_orchestrator import install_services
+from tac_sandbox.products._common import on_reset
 
-logger = logging.getLogger("tac.sandbox.voice")
+logger = logging.getLogger("tac_sandbox.voice")
 
 _LONG_POLL_MAX = 60.0
 
@@ -52,7 +52,7 @@ class ServiceOrchestratorLink:
         if found is None:
             raise CallerError(
                 f"the sandbox has no {name!r} service: the Conversation Orchestrator product"
-                " (tac.sandbox.products.conversations) is not installed"
+                " (tac_sandbox.products.conversations) is not installed"
             )
         return found
 
