@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import tempfile
 from collections import Counter
@@ -31,6 +32,11 @@ from tests.scale._cluster import Instance, Nginx, Redis, have
 
 pytestmark = [
     pytest.mark.integration,
+    # Until durable inbound lands (issue 12) these fail as the issue describes; the engine
+    # lane runs them with OPENTAC_SCALE_TESTS=1, and the skip goes when they pass.
+    pytest.mark.skipif(
+        os.environ.get("OPENTAC_SCALE_TESTS") != "1", reason="set OPENTAC_SCALE_TESTS=1"
+    ),
     pytest.mark.skipif(not have("nginx"), reason="Debian's nginx is not installed"),
     pytest.mark.skipif(not have("redis-server"), reason="redis-server is not installed"),
 ]
