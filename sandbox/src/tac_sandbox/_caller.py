@@ -32,6 +32,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from tac_sandbox._edge import through_edge
 from tac_sandbox._ids import sid
 from tac_sandbox._settings import SandboxIdentity
 from tac_sandbox._signing import sign_form, sign_websocket
@@ -178,6 +179,8 @@ class OrchestratorLink(Protocol):
         inbound: bool,
     ) -> dict[str, Any]: ...
 
+    async def end_voice_conversation(self, conversation_id: str) -> None: ...
+
 
 class HttpOrchestratorLink:
     """An :class:`OrchestratorLink` through a running sandbox's control API."""
@@ -228,6 +231,17 @@ class HttpOrchestratorLink:
         return await self._post(
             f"/sandbox/voice/conversations/{conversation_id}/communications", body
         )
+
+    async def end_voice_conversation(self, conversation_id: str) -> None:
+        path = f"/conversations/v2/Conversations/{conversation_id}"
+        response = await self.http.patch(
+            f"{self.url}{path}", json={"status": "CLOSED"}, auth=self.auth
+        )
+        if response.status_code >= 400:
+            raise CallerError(
+                f"the sandbox at {self.url} answered {response.status_code} to {path}:"
+                f" {response.text[:500]}"
+            )
 
 
 @dataclass
@@ -450,18 +464,29 @@ class Caller:
         except BaseException:
             self.status = "failed"
             self.end_reason = self.end_reason or "failed"
+            await self._close_conversation_quietly()
             await self._finish_quietly()
             raise
         return self
+
+    async def _close_conversation_quietly(self) -> None:
+        """A failed call leaves no ACTIVE conversation behind (Twilio closes it)."""
+        if self.conversation is None or self._orchestrator is None:
+            return
+        try:
+            await self._orchestrator.end_voice_conversation(self.conversation["id"])
+        except Exception as exc:  # the call already failed; say why the cleanup did too
+            self._event("status", "conversation-close-failed", {"error": repr(exc)})
 
     async def _fetch_twiml(self, url: str, extra: Mapping[str, str]) -> str:
         assert self._http is not None
         status = "ringing" if self.direction == "inbound" else "in-progress"
         fields = {**self._call_fields(status), **self._geo_fields(), **dict(extra)}
-        headers = {"X-Twilio-Signature": sign_form(url, fields, self.auth_token)}
+        target, edge_headers = through_edge(url, self.app_url)
+        headers = {"X-Twilio-Signature": sign_form(url, fields, self.auth_token), **edge_headers}
         self._event("http", "twiml-request", {"url": url, "fields": fields})
         try:
-            response = await self._http.post(url, data=fields, headers=headers)
+            response = await self._http.post(target, data=fields, headers=headers)
         except httpx.HTTPError as exc:
             raise CallFailed(f"the TwiML request to {url} failed: {exc!r}") from exc
         self._event(
@@ -539,11 +564,12 @@ class Caller:
         self._event("status", "conversation-created", {"conversation": self.conversation})
 
     async def _connect(self, twiml: RelayTwiml, extra_parameters: dict[str, str]) -> None:
-        headers = {"X-Twilio-Signature": sign_websocket(twiml.url, self.auth_token)}
+        target, edge_headers = through_edge(twiml.url, self.app_url)
+        headers = {"X-Twilio-Signature": sign_websocket(twiml.url, self.auth_token), **edge_headers}
         self._event("http", "websocket-connect", {"url": twiml.url})
         try:
             self._ws = await connect(
-                twiml.url,
+                target,
                 additional_headers=headers,
                 open_timeout=self.timeout,
                 compression=None,
@@ -1055,11 +1081,17 @@ class Caller:
                 parts = urlsplit(url)
                 query = "&".join(q for q in (parts.query, urlencode(fields)) if q)
                 full = urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+                target, edge_headers = through_edge(full, self.app_url)
                 headers = {"X-Twilio-Signature": sign_form(full, {}, self.auth_token)}
-                response = await self._http.get(full, headers=headers, auth=auth)
+                response = await self._http.get(
+                    target, headers={**headers, **edge_headers}, auth=auth
+                )
             else:
+                target, edge_headers = through_edge(url, self.app_url)
                 headers = {"X-Twilio-Signature": sign_form(url, fields, self.auth_token)}
-                response = await self._http.post(url, data=fields, headers=headers, auth=auth)
+                response = await self._http.post(
+                    target, data=fields, headers={**headers, **edge_headers}, auth=auth
+                )
         except httpx.HTTPError as exc:
             record["error"] = repr(exc)
             self.action_callbacks.append(record)

@@ -65,7 +65,11 @@ class FlexView:
         return records
 
     def _voice_handoffs(self) -> list[dict[str, Any]]:
-        return [loads(row["doc"]) for row in self._rows("SELECT doc FROM studio_voice_handoffs")]
+        # A session that ended without HandoffData (a failed call, a hang-up) hands nothing off.
+        handoffs = [
+            loads(row["doc"]) for row in self._rows("SELECT doc FROM studio_voice_handoffs")
+        ]
+        return [h for h in handoffs if h.get("handoffData") is not None]
 
     # -- tasks -------------------------------------------------------------------------------
 

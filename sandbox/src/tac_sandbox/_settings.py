@@ -76,6 +76,7 @@ class SandboxIdentity(BaseModel):
     knowledge_base_id: str
     studio_flow_sid: str
     intelligence_configuration_id: str
+    intelligence_summary_operator_id: str = ""
 
     @classmethod
     def generate(cls) -> SandboxIdentity:
@@ -92,6 +93,7 @@ class SandboxIdentity(BaseModel):
             knowledge_base_id=ttid("know_knowledgebase"),
             studio_flow_sid=sid("FW"),
             intelligence_configuration_id=ttid("intelligence_configuration"),
+            intelligence_summary_operator_id=ttid("intelligence_operator"),
         )
 
     @classmethod
@@ -103,7 +105,15 @@ class SandboxIdentity(BaseModel):
         )
         row = db.one("SELECT doc FROM sandbox_identity WHERE id = 1")
         if row is not None:
-            return cls.model_validate(loads(row["doc"]))
+            identity = cls.model_validate(loads(row["doc"]))
+            if identity.intelligence_summary_operator_id:
+                return identity
+            # A database from before the summary operator had an id of its own.
+            identity.intelligence_summary_operator_id = ttid("intelligence_operator")
+            db.execute(
+                "UPDATE sandbox_identity SET doc = ? WHERE id = 1", (dumps(identity.model_dump()),)
+            )
+            return identity
         identity = cls.generate()
         db.execute(
             "INSERT INTO sandbox_identity (id, doc) VALUES (1, ?)", (dumps(identity.model_dump()),)

@@ -30,6 +30,7 @@ from tac_sandbox._caller import (
     tls_context,
 )
 from tac_sandbox._context import SandboxContext
+from tac_sandbox._edge import through_edge
 from tac_sandbox._errors import TwilioError, bad_request, not_found
 from tac_sandbox._signing import sign_form
 from tac_sandbox._voice_orchestrator import install_services
@@ -62,6 +63,9 @@ class ServiceOrchestratorLink:
         create = self._service("conversations.create_voice_conversation")
         result: dict[str, Any] = await create(configuration_id, call_sid, customer, agent)
         return result
+
+    async def end_voice_conversation(self, conversation_id: str) -> None:
+        await self._service("conversations.end_voice_conversation")(conversation_id)
 
     async def add_voice_communication(
         self,
@@ -377,15 +381,18 @@ class _CallProgress:
         token = self.caller.auth_token
         record: dict[str, Any] = {"url": url, "method": method, "fields": fields}
         try:
+            target, edge_headers = through_edge(url, self.caller.app_url)
             if method == "GET":
+                signature = sign_form(_with_query(url, fields), {}, token)
                 response = await self.phone.http.get(
-                    url,
+                    target,
                     params=fields,
-                    headers={"X-Twilio-Signature": sign_form(_with_query(url, fields), {}, token)},
+                    headers={"X-Twilio-Signature": signature, **edge_headers},
                 )
             else:
+                signature = sign_form(url, fields, token)
                 response = await self.phone.http.post(
-                    url, data=fields, headers={"X-Twilio-Signature": sign_form(url, fields, token)}
+                    target, data=fields, headers={"X-Twilio-Signature": signature, **edge_headers}
                 )
             record["status"] = response.status_code
         except httpx.HTTPError as exc:

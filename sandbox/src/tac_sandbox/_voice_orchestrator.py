@@ -149,6 +149,14 @@ async def add_voice_communication(
     return stored
 
 
+async def end_voice_conversation(ctx: SandboxContext, conversation_id: str) -> None:
+    """A call that failed closes its conversation (nothing stays ACTIVE for it)."""
+    orc = _orchestrator(ctx)
+    conversation = orc.conversation(conversation_id)
+    if conversation["status"] != "CLOSED":
+        await orc.set_status(conversation, "CLOSED")
+
+
 def _party(participants: list[dict[str, Any]], address: str) -> dict[str, Any]:
     party: dict[str, Any] = {"address": address, "channel": VOICE}
     owner = _owner(participants, address)
@@ -191,5 +199,11 @@ def install_services(ctx: SandboxContext) -> None:
 
     if ctx.service("conversations.create_voice_conversation") is None:
         ctx.provide("conversations.create_voice_conversation", create)
+
+    async def end(conversation_id: str) -> None:
+        await end_voice_conversation(ctx, conversation_id)
+
+    if ctx.service("conversations.end_voice_conversation") is None:
+        ctx.provide("conversations.end_voice_conversation", end)
     if ctx.service("conversations.add_voice_communication") is None:
         ctx.provide("conversations.add_voice_communication", add)

@@ -105,8 +105,9 @@ def page_bounds(page_size: int | None, page_token: str | None) -> tuple[int, int
 
 
 def page_body(key: str, items: list[Any], offset: int, size: int, total: int) -> dict[str, Any]:
-    """``{key: items, "meta": {key, pageSize, nextToken?, previousToken?}}``."""
-    meta: dict[str, Any] = {"key": key, "pageSize": size}
+    """``{key: items, "meta": {key, pageSize, nextToken?, previousToken?}}``; ``pageSize`` is
+    the number returned, as Twilio writes it."""
+    meta: dict[str, Any] = {"key": key, "pageSize": len(items)}
     if offset + size < total:
         meta["nextToken"] = str(offset + size)
     if offset > 0:

@@ -46,6 +46,19 @@ from tac_sandbox.products._orchestrator_models import (
 
 logger = logging.getLogger("tac_sandbox.conversations")
 
+# A conversation's `configuration`, in the order of Twilio's model.
+CONVERSATION_SETTINGS = (
+    "conversationGroupingType",
+    "memoryStoreId",
+    "channelSettings",
+    "memoryExtractionEnabled",
+    "intelligenceConfigurationIds",
+    "traitExtractionStrategyIds",
+    "observationExtractionStrategyIds",
+    "statusCallbacks",
+    "workflows",
+)
+
 PRODUCT = "conversations"
 STATUSES = ("ACTIVE", "INACTIVE", "CLOSED")
 MESSAGING_CHANNELS = ("SMS", "WHATSAPP", "RCS", "CHAT")
@@ -270,7 +283,15 @@ class Orchestrator:
         return [loads(r["doc"]) for r in rows]
 
     def with_participants(self, conversation: dict[str, Any]) -> dict[str, Any]:
-        return {**conversation, "participants": self.participants(conversation["id"])}
+        """The conversation as the API returns it: its participants, and its complete
+        ``configuration`` (the Configuration's settings under its own overrides)."""
+        effective = self.effective_configuration(conversation)
+        configuration = {k: effective[k] for k in CONVERSATION_SETTINGS if k in effective}
+        return {
+            **conversation,
+            "configuration": configuration,
+            "participants": self.participants(conversation["id"]),
+        }
 
     def conversations(
         self,
@@ -541,7 +562,7 @@ class Orchestrator:
             "id": ttid("conv_participant"),
             "conversationId": conversation_id,
             "accountId": self.ctx.identity.account_sid,
-            "name": given.get("name"),
+            "name": _participant_name(given),
             "type": given.get("type") or "UNKNOWN",
             "addresses": given.get("addresses") or [],
             "createdAt": now,
@@ -640,7 +661,7 @@ class Orchestrator:
         given = body.given()
         doc: dict[str, Any] = {
             **{k: current[k] for k in ("id", "conversationId", "accountId", "createdAt")},
-            "name": given.get("name"),
+            "name": _participant_name(given),
             "type": given.get("type") or "UNKNOWN",
             "addresses": given.get("addresses") or [],
             "updatedAt": iso(time.time()),
@@ -777,12 +798,14 @@ class Orchestrator:
                 )
         else:
             owner = _owner(participants, party["channel"], party["address"])
-            if owner is not None:
-                participant_id = owner["id"]
-        resolved = {"address": party["address"], "channel": party["channel"]}
-        if participant_id is not None:
-            resolved["participantId"] = participant_id
-        return resolved
+            if owner is None:
+                raise _no_participant(where, party["channel"], party["address"])
+            participant_id = owner["id"]
+        return {
+            "address": party["address"],
+            "channel": party["channel"],
+            "participantId": participant_id,
+        }
 
     async def store_communication(
         self,
@@ -970,11 +993,10 @@ class Orchestrator:
                 f"Invalid request: {where}: give participantId, or address and channel"
             )
         resolved_channel = str(ref.channel or channel)
-        party: dict[str, Any] = {"address": ref.address, "channel": resolved_channel}
         owner = _owner(participants, resolved_channel, ref.address)
-        if owner is not None:
-            party["participantId"] = owner["id"]
-        return party
+        if owner is None:
+            raise _no_participant(where, resolved_channel, ref.address)
+        return {"address": ref.address, "channel": resolved_channel, "participantId": owner["id"]}
 
     def action(self, conversation_id: str, action_id: str) -> dict[str, Any]:
         row = self.db.one(
@@ -1263,7 +1285,7 @@ def paginate(request: Request, key: str, items: list[dict[str, Any]]) -> dict[st
     token = params.get("pageToken") or params.get("PageToken")
     offset = _decode_token(token) if token else 0
     page = items[offset : offset + size]
-    meta: dict[str, Any] = {"key": key, "pageSize": size}
+    meta: dict[str, Any] = {"key": key, "pageSize": len(page)}  # the number returned
     if offset + size < len(items):
         meta["nextToken"] = _encode_token(offset + size)
     if offset > 0:
@@ -1512,3 +1534,19 @@ def _control(orc: Orchestrator) -> APIRouter:
         return {"messages": [{"seq": s, **doc} for s, doc in found], "cursor": cursor}
 
     return router
+
+
+def _participant_name(given: dict[str, Any]) -> str:
+    """A participant's name: given, or (as Twilio fills it) its first address; never null."""
+    if given.get("name"):
+        return str(given["name"])
+    addresses = given.get("addresses") or []
+    return str(addresses[0].get("address") or "") if addresses else ""
+
+
+def _no_participant(where: str, channel: str, address: str) -> TwilioError:
+    """Twilio records a communication only between the conversation's participants."""
+    return bad_request(
+        f"Invalid request: {where}.address: {address} on {channel} is no participant's address"
+        " in this conversation (add the participant first)"
+    )

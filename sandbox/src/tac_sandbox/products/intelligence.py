@@ -89,12 +89,13 @@ class IntelligenceService:
         row = self.ctx.db.one("SELECT doc FROM ci_configuration WHERE id = ?", (config_id,))
         if row is not None:
             doc: dict[str, Any] = loads(row["doc"])
+            doc["operatorId"] = self.ctx.identity.intelligence_summary_operator_id
             return doc
         doc = {
             "id": config_id,
             "friendlyName": "sandbox-intelligence",
             "version": 1,
-            "operatorId": ttid("intelligence_operator"),
+            "operatorId": self.ctx.identity.intelligence_summary_operator_id,
             "rules": [
                 {
                     "id": ttid("intelligence_configurationrule"),

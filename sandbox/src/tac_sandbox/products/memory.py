@@ -269,6 +269,7 @@ class MemoryService:
             "displayName": row["display_name"],
             "description": row["description"],
             "status": "ACTIVE",
+            "intelligenceServiceId": self.ctx.identity.intelligence_configuration_id,
             "version": 1,
             "createdAt": row["created_at"],
             "updatedAt": row["updated_at"],
@@ -602,7 +603,7 @@ class MemoryService:
         participant = self._participant(party.get("participantId"))
         person: dict[str, Any] = {
             "id": party.get("participantId") or participant.get("id"),
-            "name": participant.get("name") or party.get("name"),
+            "name": participant.get("name") or party.get("name") or party.get("address") or "",
             "type": participant.get("type"),
             "profileId": participant.get("profileId"),
             "address": party.get("address"),
@@ -610,7 +611,7 @@ class MemoryService:
         }
         if with_status and party.get("deliveryStatus"):
             person["deliveryStatus"] = party["deliveryStatus"]
-        return {k: v for k, v in person.items() if v is not None or k == "name"}
+        return {k: v for k, v in person.items() if v is not None}
 
     def recall_communication(self, doc: dict[str, Any]) -> dict[str, Any]:
         content = obj(doc.get("content"))
