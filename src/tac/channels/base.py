@@ -12,6 +12,7 @@ from tac.models.session import Channel
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from tac.core.inbound import InboundDelivery
     from tac.core.tac import TAC
     from tac.server.fastapi_server import TACFastAPIServer
 
@@ -47,6 +48,11 @@ class BaseChannel(ABC):
         self, webhook_data: WebhookEvent | dict[str, Any], idempotency_token: str | None = None
     ) -> None:
         """Handle one Conversation Orchestrator event addressed to this channel."""
+
+    async def handle_event(self, event: WebhookEvent, delivery: InboundDelivery | None) -> None:
+        """The server's entry for an accepted event: :meth:`process_webhook` unless the channel
+        runs turns that finish ``delivery`` themselves (the server finishes it otherwise)."""
+        await self.process_webhook(event)
 
     @abstractmethod
     async def send_response(

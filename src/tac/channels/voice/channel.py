@@ -182,7 +182,7 @@ class VoiceChannel(BaseChannel):
         except Exception as exc:
             await self.tac.trigger_error(exc, {"call_sid": call_sid, "channel": "voice"})
             return False
-        conversation_id = await self.tac.session_store.conversation_for_call(call_sid)
+        conversation_id = await self.tac.conversation_for_call(call_sid)
         await self.tac.end_session(conversation_id or call_sid, reason="call ended")
         return True
 

@@ -28,8 +28,8 @@ from tac.channels.voice.conversation_relay.twiml import (
     merge_twiml_options,
 )
 from tac.core.logging import get_logger
+from tac.core.turns import run_turn
 from tac.models.session import AuthorInfo, Channel, ConversationSession
-from tac.models.tac import TACMemoryResponse
 from tac.models.voice import (
     CallOptions,
     DTMFMessage,
@@ -321,10 +321,9 @@ class ConversationRelayProvider(VoiceProvider):
         call.session = stored
         if stored.conversation_id != call.call_sid:
             self.calls[stored.conversation_id] = call
-            await self.tac.session_store.link_call(
-                call.call_sid, stored.conversation_id, self.tac.config.session_ttl_seconds
-            )
+            await self.tac.link_call(call.call_sid, stored.conversation_id)
         await self.tac.trigger_setup(stored)
+        await self.tac.save_session(stored)  # what on_setup changed, for every instance
         return stored
 
     async def _find_conversation(self, call_sid: str) -> str | None:
@@ -426,37 +425,26 @@ class ConversationRelayProvider(VoiceProvider):
         await self.tac.trigger_interrupt(session, event)
 
     async def _turn(self, call: _Call, prompt: PromptMessage) -> None:
-        session: ConversationSession | None = None
+        """One utterance through the turn engine; the reply is spoken as ``text`` frames."""
+        context: dict[str, Any] = {
+            "conversation_id": call.conversation_id,
+            "call_sid": call.call_sid,
+            "channel": "voice",
+        }
         try:
             session = await self._ready(call)
-            text = prompt.voice_prompt
-            mode = self.config.memory_mode
-            memory: TACMemoryResponse | None = None
-            if mode != "never":
-                if call.degraded:
-                    memory = TACMemoryResponse.empty()
-                else:
-                    memory = await self.tac.memory_for_turn(session, mode, text)
-            reply = await self.tac.trigger_message_ready(text, session, memory)
-            if reply is not None:
-                await self.send_reply(call, reply)
-        except asyncio.CancelledError:
-            raise
-        except (CallNotConnectedError, RelayStateError):
-            return  # the caller hung up, or the session was ended (``end``) mid-reply
         except Exception as exc:
-            if call.protocol.reply_open:
-                with contextlib.suppress(CallNotConnectedError, RelayStateError):
-                    await self._send(call, call.protocol.text("", last=True))
-            await self.tac.trigger_error(
-                exc,
-                {
-                    "conversation_id": call.conversation_id,
-                    "call_sid": call.call_sid,
-                    "channel": "voice",
-                    "callback": "on_message_ready",
-                },
-            )
+            await self.tac.trigger_error(exc, {**context, "callback": "on_message_ready"})
+            return
+        await run_turn(
+            self.tac,
+            session,
+            prompt.voice_prompt,
+            mode=self.config.memory_mode,
+            sink=_RelaySink(self, call),
+            context=context,
+            degraded=call.degraded,
+        )
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -510,7 +498,7 @@ class ConversationRelayProvider(VoiceProvider):
             handoff = session.pending_handoff_data.handoff_data
             session.pending_handoff_data = None
         if handoff is None:
-            handoff = await self.tac.session_store.pop_pending_handoff(call.conversation_id)
+            handoff = await self.tac.pop_pending_handoff(call.conversation_id)
         if handoff is not None:
             logger.info("handing the call off", call_sid=call.call_sid)
             await self._send(call, call.protocol.end(handoff))
@@ -562,3 +550,26 @@ class ConversationRelayProvider(VoiceProvider):
         if self.calls:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._drained.wait(), _CLOSE_WAIT_SECONDS)
+
+
+class _RelaySink:
+    """Voice replies: ``text`` frames on the call's WebSocket (tokens as they stream)."""
+
+    streams = True
+
+    def __init__(self, provider: ConversationRelayProvider, call: _Call) -> None:
+        self._provider = provider
+        self._call = call
+
+    async def deliver(self, reply: str | AsyncIterator[str]) -> None:
+        await self._provider.send_reply(self._call, reply)
+
+    async def fail(self) -> None:
+        call = self._call
+        if call.protocol.reply_open:
+            with contextlib.suppress(CallNotConnectedError, RelayStateError):
+                await self._provider._send(call, call.protocol.text("", last=True))
+
+    def quiet(self, exc: BaseException) -> bool:
+        # the caller hung up, or the session was ended (``end``) mid-reply
+        return isinstance(exc, CallNotConnectedError | RelayStateError)
