@@ -64,6 +64,11 @@ class BaseChannel(ABC):
         """Add the channel's own routes (voice: TwiML, WebSocket, callbacks). Default: none."""
         return None
 
+    async def start(self) -> None:
+        """Start background work when the server starts (voice: commands from other
+        instances). Default: nothing."""
+        return None
+
     async def aclose(self) -> None:
         """Release what the channel holds (connections, tasks). Default: nothing."""
         return None

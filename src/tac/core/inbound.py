@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from tac.core.logging import get_logger
 from tac.models.session import ConversationSession
-from tac.state import ClaimResult
+from tac.state import ClaimResult, store_unavailable
 from tac.state.inbound import InboundEvent, InboundLog
 
 if TYPE_CHECKING:
@@ -85,9 +85,15 @@ class InboundDelivery:
     async def before_send(self, session: ConversationSession) -> bool:
         if self.event.sending:
             return False
-        ok = await self.inbound.log.before_send(
-            self.event, session, self.inbound.tac.config.session_ttl_seconds
-        )
+        try:
+            ok = await self.inbound.log.before_send(
+                self.event, session, self.inbound.tac.config.session_ttl_seconds
+            )
+        except Exception as exc:
+            if store_unavailable(exc):
+                await self.abandon(exc)
+                return False
+            raise
         if not ok:
             logger.warning(
                 "reply not sent: another instance took the event over",
@@ -99,7 +105,19 @@ class InboundDelivery:
         if self.finished:
             return
         self.finished = True
-        await self.inbound.finish(self.event, None if saved else session)
+        try:
+            await self.inbound.finish(self.event, None if saved else session)
+        except Exception as exc:
+            if not store_unavailable(exc):
+                raise
+            await self.abandon(exc)
+
+    async def abandon(self, exc: BaseException) -> None:
+        """Stop renewing the event's lease: once it lapses, an instance (maybe this one)
+        takes the event over and runs it again (unless its send was recorded)."""
+        self.finished = True
+        self.inbound.forget(self.event)
+        logger.warning("session store unreachable mid-turn; the event will be retried: %s", exc)
 
 
 class Inbound:
@@ -140,6 +158,10 @@ class Inbound:
             return
         self._running.pop(event.id, None)
         await self.log.finish([(event, session)], self.tac.config.session_ttl_seconds)
+
+    def forget(self, event: InboundEvent) -> None:
+        """Stop renewing ``event`` (its lease lapses; a takeover runs it again)."""
+        self._running.pop(event.id, None)
 
     async def release(self, event: InboundEvent) -> None:
         """Leave an event unfinished for a redelivery or another instance."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -28,6 +29,7 @@ from tac.models.session import Channel
 from tac.server.config import TACServerConfig
 from tac.server.signature import build_http_signature_dependency
 from tac.server.websocket_adapter import FastAPIWebSocketAdapter
+from tac.state import store_unavailable
 from tac.state.inbound import InboundEvent
 
 __all__ = ["FastAPIWebSocketAdapter", "TACFastAPIServer"]
@@ -323,9 +325,13 @@ class TACFastAPIServer:
         try:
             await channel.handle_event(event, delivery)
         except asyncio.CancelledError:
-            await self.inbound.release(delivery.event)  # not done: another instance runs it
+            with contextlib.suppress(Exception):  # not done: another instance runs it
+                await self.inbound.release(delivery.event)
             raise
         except Exception as exc:
+            if store_unavailable(exc):
+                await delivery.abandon(exc)
+                return
             await self.tac.trigger_error(
                 exc,
                 {
@@ -376,6 +382,8 @@ class TACFastAPIServer:
             async with original(app_) as state:
                 await self.tac.start()
                 self.inbound.start()
+                for channel in self.webhook_channels:
+                    await channel.start()
                 try:
                     yield state
                 finally:

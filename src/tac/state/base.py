@@ -20,6 +20,7 @@ from tac.models.session import ConversationSession
 
 if TYPE_CHECKING:
     from tac.state.inbound import InboundLog
+    from tac.state.live_calls import LiveCalls
 
 __all__ = ["ClaimResult", "SessionStore"]
 
@@ -48,6 +49,7 @@ class SessionStore(Protocol):
     """
 
     inbound: InboundLog
+    live_calls: LiveCalls
 
     async def get_session(self, conversation_id: str) -> ConversationSession | None:
         """The session, or ``None``. Reading does not extend its life."""

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from tac.models.session import ConversationSession
 from tac.state.base import DEFAULT_LEASE_SECONDS, DONE_TTL_SECONDS, ClaimResult
 from tac.state.inbound import InboundLog, InMemoryInboundLog
+from tac.state.live_calls import InMemoryLiveCalls, LiveCalls
 
 __all__ = ["InMemorySessionStore"]
 
@@ -36,6 +37,7 @@ class InMemorySessionStore:
         self._handoffs: dict[str, tuple[str, float]] = {}
         self._closed: dict[str, tuple[bool, float]] = {}
         self.inbound: InboundLog = InMemoryInboundLog(self)
+        self.live_calls: LiveCalls = InMemoryLiveCalls()
 
     # -- sessions ----------------------------------------------------------------------
 

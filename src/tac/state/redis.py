@@ -39,6 +39,7 @@ except ImportError as exc:
 from tac.models.session import ConversationSession
 from tac.state.base import DEFAULT_LEASE_SECONDS, DONE_TTL_SECONDS, ClaimResult
 from tac.state.inbound import InboundEvent, InboundLog
+from tac.state.live_calls import LiveCalls, RedisLiveCalls
 
 __all__ = ["RedisSessionStore"]
 
@@ -345,7 +346,9 @@ class RedisSessionStore:
         self._release = client.register_script(_RELEASE)
         self._getdel = client.register_script(_GETDEL)
         self._close = client.register_script(_CLOSE)
-        self.inbound: InboundLog = RedisInboundLog(self)
+        inbound = RedisInboundLog(self)
+        self.inbound: InboundLog = inbound
+        self.live_calls: LiveCalls = RedisLiveCalls(client, prefix, inbound.owner)
 
     @classmethod
     def from_url(
@@ -515,6 +518,7 @@ class RedisSessionStore:
 
     async def aclose(self) -> None:
         """Close the client if this store created it (:meth:`from_url`)."""
+        await self.live_calls.aclose()
         if self._owns_client:
             self._owns_client = False
             await self._client.aclose()

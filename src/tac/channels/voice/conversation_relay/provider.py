@@ -319,6 +319,10 @@ class ConversationRelayProvider(VoiceProvider):
         stored, _ = await self.tac.start_session(session)
         call.conversation_id = stored.conversation_id
         call.session = stored
+        await self.tac.session_store.live_calls.register(
+            *{call.call_sid, stored.conversation_id},
+            ttl_seconds=self.tac.config.session_ttl_seconds,
+        )
         if stored.conversation_id != call.call_sid:
             self.calls[stored.conversation_id] = call
             await self.tac.link_call(call.call_sid, stored.conversation_id)
@@ -528,6 +532,9 @@ class ConversationRelayProvider(VoiceProvider):
                     await task
         if call.session is not None:
             try:
+                await self.tac.session_store.live_calls.unregister(
+                    *{call.call_sid, call.conversation_id}
+                )
                 await self.tac.end_session(call.conversation_id, reason="call ended")
             except Exception as exc:
                 await self.tac.trigger_error(
@@ -540,6 +547,51 @@ class ConversationRelayProvider(VoiceProvider):
             del self.calls[call.conversation_id]
         if not self.calls:
             self._drained.set()
+
+    async def start(self) -> None:
+        """Take the commands other instances send for calls live here (a shared store)."""
+        await self.tac.session_store.live_calls.start(self._command)
+
+    async def _command(self, command: dict[str, Any]) -> None:
+        """Carry out another instance's request on a call live here (``hang_up``, ``play``…)."""
+        call_id = str(command.get("call_id", ""))
+        if command.get("op") == "reply":
+            await self.send_response(call_id, str(command.get("text", "")))
+            return
+        build = _FRAMES.get(str(command.get("frame")))
+        if build is None:
+            return
+        await self.send_frame(call_id, build, *command.get("args", ()), **command.get("kwargs", {}))
+
+    async def control(self, conversation_id: str, frame: str, *args: Any, **kwargs: Any) -> None:
+        """Send a control frame (``end``, ``play``, ``sendDigits``, ``language``) to a live
+        call, on this instance or, through the shared store, on the instance holding it."""
+        try:
+            await self.send_frame(conversation_id, _FRAMES[frame], *args, **kwargs)
+            return
+        except CallNotConnectedError:
+            if conversation_id in self.calls:
+                raise
+            command = {"op": "frame", "frame": frame, "args": list(args), "kwargs": kwargs}
+            if not await self.tac.session_store.live_calls.send(conversation_id, command):
+                raise
+
+    async def speak(self, conversation_id: str, response: Any) -> None:
+        """Speak a reply in a live call, wherever it is live (a str, or a local stream)."""
+        try:
+            await self.send_response(conversation_id, response)
+        except CallNotConnectedError:
+            if conversation_id in self.calls or not isinstance(response, str):
+                raise
+            command = {"op": "reply", "text": response}
+            if not await self.tac.session_store.live_calls.send(conversation_id, command):
+                raise
+
+    async def live_anywhere(self, call_id: str) -> bool:
+        """Whether the call (conversation id or CallSid) is live here or on another instance."""
+        if call_id in self.calls:
+            return True
+        return await self.tac.session_store.live_calls.elsewhere(call_id)
 
     async def aclose(self) -> None:
         """Close every live call's socket (server shutdown); their sessions end as they close."""
@@ -573,3 +625,11 @@ class _RelaySink:
     def quiet(self, exc: BaseException) -> bool:
         # the caller hung up, or the session was ended (``end``) mid-reply
         return isinstance(exc, CallNotConnectedError | RelayStateError)
+
+
+_FRAMES: dict[str, Any] = {
+    "end": RelayProtocol.end,
+    "play": RelayProtocol.play,
+    "sendDigits": RelayProtocol.send_digits,
+    "language": RelayProtocol.language,
+}
