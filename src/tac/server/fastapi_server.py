@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
+import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.middleware import Middleware
@@ -418,10 +419,14 @@ class TACFastAPIServer:
         await self.tac.aclose()
 
     def start(self) -> None:
-        """Serve on ``config.host:config.port`` until interrupted (blocking)."""
-        import uvicorn
+        """Serve on ``config.host:config.port`` until interrupted (blocking).
 
-        uvicorn.run(
+        SIGTERM (or Ctrl-C) drains first: the socket stays open, webhooks are answered 503
+        (Twilio retries them, through the proxy, on another instance) and ``/readyz`` fails,
+        while turns in progress finish within ``config.shutdown_grace_period``; then the
+        server stops. A second signal stops at once.
+        """
+        config = uvicorn.Config(
             self.app,
             host=self.config.host,
             port=self.config.port,
@@ -430,6 +435,32 @@ class TACFastAPIServer:
             timeout_graceful_shutdown=int(self.config.shutdown_grace_period) + 1,
             timeout_keep_alive=75,  # longer than clients' idle expiry: no reuse race
         )
+        _DrainingServer(config, self).run()
+
+
+class _DrainingServer(uvicorn.Server):
+    """uvicorn's server, with a drain between the first stop signal and the shutdown."""
+
+    def __init__(self, config: Any, tac_server: TACFastAPIServer) -> None:
+        super().__init__(config)
+        self._tac_server = tac_server
+        self._drain_requested = False
+        self._drain: asyncio.Task[int] | None = None
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if self._drain_requested:
+            super().handle_exit(sig, frame)  # a second signal: stop now
+            return
+        self._captured_signals.append(sig)
+        self._drain_requested = True
+
+    async def on_tick(self, counter: int) -> bool:
+        if self._drain_requested and self._drain is None:
+            self._drain = asyncio.get_running_loop().create_task(self._tac_server.drain())
+        if self._drain is not None and self._drain.done():
+            self.should_exit = True
+        result: bool = await super().on_tick(counter)
+        return result
 
 
 class _BodyTooLarge(Exception):
