@@ -128,6 +128,7 @@ class ConversationRelayProvider(VoiceProvider):
         """Live calls of this process by conversation id and by CallSid (same object)."""
         self._default_twiml: str | None = None
         self._drained = asyncio.Event()
+        self._keeper: asyncio.Task[None] | None = None
 
     @property
     def tac(self) -> TAC:
@@ -549,8 +550,25 @@ class ConversationRelayProvider(VoiceProvider):
             self._drained.set()
 
     async def start(self) -> None:
-        """Take the commands other instances send for calls live here (a shared store)."""
+        """Take the commands other instances send for calls live here (a shared store), and
+        keep live calls' sessions from idling out (a quiet call is still a live one)."""
         await self.tac.session_store.live_calls.start(self._command)
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.get_running_loop().create_task(
+                self._keep_sessions(), name="relay-session-keeper"
+            )
+
+    async def _keep_sessions(self) -> None:
+        interval = min(max(self.tac.config.session_ttl_seconds / 3, 0.05), 60.0)
+        while True:
+            await asyncio.sleep(interval)
+            for call in list({id(c): c for c in self.calls.values()}.values()):
+                if call.session is None:
+                    continue
+                try:
+                    await self.tac.save_session(call.session)
+                except Exception as exc:
+                    logger.warning("live call's session not refreshed: %s", exc)
 
     async def _command(self, command: dict[str, Any]) -> None:
         """Carry out another instance's request on a call live here (``hang_up``, ``play``…)."""
@@ -595,6 +613,11 @@ class ConversationRelayProvider(VoiceProvider):
 
     async def aclose(self) -> None:
         """Close every live call's socket (server shutdown); their sessions end as they close."""
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+            self._keeper = None
         self._drained.clear()
         for call in list({id(c): c for c in self.calls.values()}.values()):
             with contextlib.suppress(Exception):
