@@ -281,3 +281,68 @@ async def test_an_event_taken_over_after_its_send_was_recorded_is_not_sent_again
         await customer.next_reply(timeout=0.5)
     # a redelivery of the same event is a duplicate
     assert (await signed_post(app, body, token="t-dead")).json() == {"status": "duplicate"}
+
+
+async def test_sigterm_drains_answering_503_then_stops(start_app) -> None:
+    """The first SIGTERM keeps the socket open: webhooks get 503 while the turn in progress
+    finishes and its reply goes out; then the server stops (issue: refused at the socket)."""
+    import contextlib
+    import signal
+    import socket
+    from types import SimpleNamespace
+
+    import uvicorn
+
+    from tac.sandbox import Sandbox
+    from tac.server.fastapi_server import _DrainingServer
+
+    class Drainer(_DrainingServer):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Any:  # the test process keeps its own handlers
+            yield
+
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def agent(message: str, session: ConversationSession, memory: Any) -> str:
+        entered.set()
+        await release.wait()
+        return f"done: {message}"
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    async with Sandbox.start(app_url=url) as sandbox:
+        tac = TAC(TACConfig.from_env(sandbox.env))
+        tac.on_message_ready(agent)
+        server = TACFastAPIServer(tac, messaging_channels=[SMSChannel(tac)])
+        drainer = Drainer(uvicorn.Config(server.app, log_level="warning"), server)
+        serving = asyncio.get_running_loop().create_task(drainer.serve(sockets=[sock]))
+        try:
+            await eventually(lambda: drainer.started)
+            customer = sandbox.customer("sms")
+            await customer.send("slow")
+            await asyncio.wait_for(entered.wait(), 5)
+            drainer.handle_exit(signal.SIGTERM, None)
+            await eventually(lambda: server.draining)
+            body = json.dumps(
+                {
+                    "eventType": "COMMUNICATION_CREATED",
+                    "data": {
+                        "id": "comms_late_1",
+                        "conversationId": customer.conversation_id,
+                        "author": {"address": customer.address, "channel": "SMS"},
+                        "content": {"type": "TEXT", "text": "late"},
+                    },
+                }
+            ).encode()
+            late = await signed_post(SimpleNamespace(url=url, tac=tac), body, token="late-1")
+            assert late.status_code == 503
+            assert not serving.done()
+            release.set()
+            assert (await customer.next_reply(timeout=5)).text == "done: slow"
+            await asyncio.wait_for(serving, 10)
+        finally:
+            release.set()
+            if not serving.done():
+                drainer.should_exit = True
+                await serving
