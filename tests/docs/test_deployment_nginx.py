@@ -20,9 +20,9 @@ def test_the_sample_nginx_config_passes_nginx_t(tmp_path: Path) -> None:
     found = re.search(r"```nginx\n(.*?)```", DOC.read_text(), re.S)
     assert found is not None
     cert, key = tmp_path / "agent.crt", tmp_path / "agent.key"
+    openssl = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-        + ["-subj", "/CN=agent.example.com", "-keyout", str(key), "-out", str(cert)],
+        [*openssl, "-subj", "/CN=agent.example.com", "-keyout", str(key), "-out", str(cert)],
         check=True,
         capture_output=True,
     )
@@ -34,9 +34,9 @@ def test_the_sample_nginx_config_passes_nginx_t(tmp_path: Path) -> None:
         f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
         f"http {{\naccess_log off;\n{snippet}}}\n"
     )
+    check = ["nginx", "-t", "-q", "-e", str(tmp_path / "error.log"), "-p", str(tmp_path)]
     result = subprocess.run(
-        ["nginx", "-t", "-q", "-e", str(tmp_path / "error.log"), "-p", str(tmp_path)]
-        + ["-c", str(conf)],
+        [*check, "-c", str(conf)],
         capture_output=True,
         text=True,
     )
