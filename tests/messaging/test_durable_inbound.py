@@ -293,7 +293,7 @@ async def test_sigterm_drains_answering_503_then_stops(start_app) -> None:
 
     import uvicorn
 
-    from tac.sandbox import Sandbox
+    from tac_sandbox import Sandbox
     from tac.server.fastapi_server import _DrainingServer
 
     class Drainer(_DrainingServer):
