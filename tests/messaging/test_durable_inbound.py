@@ -293,8 +293,8 @@ async def test_sigterm_drains_answering_503_then_stops(start_app) -> None:
 
     import uvicorn
 
-    from tac_sandbox import Sandbox
     from tac.server.fastapi_server import _DrainingServer
+    from tac_sandbox import Sandbox
 
     class Drainer(_DrainingServer):
         @contextlib.contextmanager

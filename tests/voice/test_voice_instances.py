@@ -48,9 +48,16 @@ async def test_what_a_voice_callback_changes_is_saved_every_turn(backend: str) -
             await call.reply()
             await call.say("two")
             await call.reply()
-            stored = await store.get_session(call.call_sid)
-            assert stored is not None
-            assert stored.metadata["heard"] == ["one", "two"]
+
+            async def saved() -> bool:  # saved right after the reply went out
+                stored = await store.get_session(call.call_sid)
+                return stored is not None and stored.metadata.get("heard") == ["one", "two"]
+
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 5
+            while not await saved():
+                assert loop.time() < deadline, "the second turn's session was not saved"
+                await asyncio.sleep(0.01)
         await app.settled()
     assert len(ended) == 1
     assert ended[0]["tier"] == "gold"
