@@ -37,6 +37,7 @@ __all__ = ["TAC", "profile_lookup_key"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 _FALLBACK_HISTORY = 50
+_CLOSED_MARK_SECONDS = 3600.0  # how long a first turn may run and still see CLOSED
 _SWEEP_INTERVAL_SECONDS = 30.0
 
 
@@ -271,7 +272,7 @@ class TAC:
         """The conversation CLOSED: end its session, or (none yet: its first turn is still
         running) leave a mark so that turn ends it right after (:meth:`end_if_closed`)."""
         session = await self.session_store.close_conversation(
-            conversation_id, self.config.session_ttl_seconds
+            conversation_id, min(self.config.session_ttl_seconds, _CLOSED_MARK_SECONDS)
         )
         if session is None:
             return False
