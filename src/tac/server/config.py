@@ -23,11 +23,23 @@ class TACServerConfig(BaseModel):
     twiml_path: str = "/twiml"
     cintel_webhook_path: str | None = "/ci-webhook"
     shutdown_grace_period: float = Field(default=30.0, ge=0)
-    idempotency_lease_seconds: float = Field(default=60.0, gt=0)
+    idempotency_lease_seconds: float = Field(default=5.0, gt=0)
+    """Lease on an accepted event, renewed every third of it while its turn runs; with Redis,
+    an instance that stops loses its events to a live one within about twice this."""
+    health_path: str | None = "/healthz"
+    """Liveness probe: 200 while the process serves (``None``: no route)."""
+    ready_path: str | None = "/readyz"
+    """Readiness probe: 200 when the session store answers and the server is not draining."""
     max_request_body_bytes: int = Field(default=1_048_576, ge=1)
     """Largest request body opentac's routes read (413 above it); Twilio's are a few KB."""
 
-    @field_validator("conversation_webhook_path", "twiml_path", "cintel_webhook_path")
+    @field_validator(
+        "conversation_webhook_path",
+        "twiml_path",
+        "cintel_webhook_path",
+        "health_path",
+        "ready_path",
+    )
     @classmethod
     def _path(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith("/"):
