@@ -14,8 +14,8 @@ import platform
 
 import httpx
 
-from tac._aiohttp import AiohttpTransport
 from tac._version import __version__
+from tac.context._transport import AiohttpTransport
 from tac.core.partner import PartnerConnector
 
 __all__ = ["BaseAPIClient", "PartnerConnector"]
