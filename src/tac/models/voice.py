@@ -556,3 +556,10 @@ class InitiateVoiceConversationResult(BaseModel):
     """The call Twilio placed."""
 
     call_sid: str
+
+
+def __getattr__(name: str) -> object:
+    """The reference's deprecated names (``TwiMLOptions``), with a DeprecationWarning."""
+    from tac._compat.aliases import deprecated_attribute
+
+    return deprecated_attribute(__name__, name)
