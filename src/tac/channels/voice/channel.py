@@ -88,7 +88,7 @@ class VoiceChannel(BaseChannel):
         self._inbound_twiml_hook: InboundCallTwiMLHandler | None = None
         self._call_event_handlers: dict[str, Callable[..., Any]] = {}
         self._action_hook: Callable[..., Any] | None = None
-        self._provider: VoiceProvider = config.create_provider(self)
+        self._provider: VoiceProvider = config.create_provider(self, tac.config)
 
     @property
     def provider(self) -> VoiceProvider:

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from starlette.websockets import WebSocket
 
     from tac.channels.voice.channel import VoiceChannel
+    from tac.core.config import TACConfig
     from tac.core.tac import TAC
 
 __all__ = [
@@ -83,7 +84,9 @@ class ConversationRelayProviderConfig(VoiceProviderConfig):
     default_call_options: CallOptions | None = None
     orchestrator_lookup_timeout: float = Field(default=5.0, ge=0)
 
-    def create_provider(self, channel: VoiceChannel) -> ConversationRelayProvider:
+    def create_provider(
+        self, channel: VoiceChannel, tac_config: TACConfig
+    ) -> ConversationRelayProvider:
         return ConversationRelayProvider(channel, self)
 
 
