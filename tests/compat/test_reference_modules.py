@@ -128,3 +128,22 @@ def test_partner_connectors_names_import() -> None:
     manager.remove_session("CA1")
     assert not manager.has_session("CA1")
     assert len(manager) == 0
+
+
+def test_inert_session_cache_attributes_warn_and_keep_a_value() -> None:
+    from tac.models.session import Channel, ConversationSession
+
+    session = ConversationSession(conversation_id="conv_1", channel=Channel.SMS)
+    with pytest.warns(DeprecationWarning, match="cached_memory has no effect") as caught:
+        assert session.cached_memory is None
+    assert caught[0].filename == __file__  # points at the caller's line
+    with pytest.warns(DeprecationWarning, match="cache_lock has no effect"):
+        assert session.cache_lock is session.cache_lock
+
+
+def test_compat_builders_write_the_channel_twiml() -> None:
+    from tac.channels.voice.conversation_relay.twiml import TwiMLBuilderConversationRelay
+    from tac.channels.voice.twiml import TwiMLBuilderBase
+
+    assert issubclass(TwiMLBuilderConversationRelay, TwiMLBuilderBase)
+    assert TwiMLBuilderConversationRelay.__module__ == "tac._compat.twiml"

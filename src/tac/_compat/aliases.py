@@ -33,5 +33,9 @@ def deprecated_attribute(module: str, name: str) -> object:
 
 
 def warn_inert(what: str, instead: str) -> None:
-    """Warn that ``what`` is accepted for the reference's sake and has no effect here."""
-    warnings.warn(f"{what} has no effect in opentac: {instead}", DeprecationWarning, stacklevel=3)
+    """Warn that ``what`` is accepted for the reference's sake and has no effect here.
+
+    Called through one helper of the module that accepts ``what`` (the warning points at the
+    user's line: ``stacklevel=4``).
+    """
+    warnings.warn(f"{what} has no effect in opentac: {instead}", DeprecationWarning, stacklevel=4)

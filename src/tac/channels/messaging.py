@@ -20,8 +20,9 @@ from abc import abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tac._compat.aliases import warn_inert
 from tac.channels.base import AGENT_TYPES, BaseChannel
 from tac.context.errors import ConflictError, TACError, outcome_uncertain
 from tac.core.errors import TACConfigError
@@ -69,6 +70,16 @@ class MessagingChannelConfig(BaseModel):
     dedup_capacity: int = Field(default=10000, gt=0)
     memory_mode: MemoryMode = "never"
 
+    @field_validator("dedup_capacity")
+    @classmethod
+    def _dedup_capacity_is_inert(cls, value: int) -> int:
+        _inert_dedup()
+        return value
+
+
+def _inert_dedup() -> None:
+    warn_inert("dedup_capacity", "the session store's idempotency claims drop redeliveries")
+
 
 def _bare(address: str) -> str:
     value = address.strip()
@@ -100,6 +111,8 @@ class MessagingChannel(BaseChannel):
     ) -> None:
         if not isinstance(dedup_capacity, int) or dedup_capacity <= 0:
             raise ValueError(f"dedup_capacity must be a positive int, got {dedup_capacity!r}")
+        if dedup_capacity != 10000:
+            _inert_dedup()
         super().__init__(tac, memory_mode)
         if not tac.is_orchestrator_enabled() or tac.conversation_orchestrator_client is None:
             raise TACConfigError(

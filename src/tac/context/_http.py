@@ -262,7 +262,8 @@ def _form_value(value: Any) -> str:
     return str(value)
 
 
-def _user_agent(suffix: str | None) -> str:
+def user_agent(suffix: str | None = None) -> str:
+    """``opentac/{version} (Python {version})``, then ``suffix`` (a partner names itself)."""
     agent = f"opentac/{__version__} (Python {platform.python_version()})"
     return f"{agent} {suffix}" if suffix else agent
 
@@ -347,7 +348,7 @@ class TwilioHTTP:
 
     def _fixed_headers(self) -> dict[str, str]:
         return {
-            "User-Agent": _user_agent(self._user_agent_suffix),
+            "User-Agent": user_agent(self._user_agent_suffix),
             "Accept": "application/json",
             "Accept-Encoding": "gzip, deflate",
             "Authorization": self._authorization,
