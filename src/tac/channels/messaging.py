@@ -28,6 +28,7 @@ from tac.context.errors import ConflictError, TACError, outcome_uncertain
 from tac.core.errors import TACConfigError
 from tac.core.logging import ContextLogger, get_logger, mask_address
 from tac.core.tac import TAC, profile_lookup_key
+from tac.models._base import first_error
 from tac.models.conversation import (
     ActionChannelSettings,
     ActionParticipantRef,
@@ -143,11 +144,8 @@ class MessagingChannel(BaseChannel):
             try:
                 return config_class.model_validate(dict(config))
             except ValidationError as exc:
-                first = exc.errors()[0]
-                field = ".".join(str(p) for p in first.get("loc", ())) or "config"
-                raise ValueError(
-                    f"{config_class.__name__}.{field}: {first.get('msg', 'is invalid')}"
-                ) from None
+                field, message = first_error(exc, "config")
+                raise ValueError(f"{config_class.__name__}.{field}: {message}") from None
         raise TypeError(
             f"config must be a {config_class.__name__}, a dict or None, got {type(config).__name__}"
         )
@@ -562,9 +560,8 @@ class MessagingChannel(BaseChannel):
         try:
             return model.model_validate(dict(raw))
         except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first.get("loc", ())) or "options"
-            raise ValueError(f"{model.__name__}.{field}: {first.get('msg')}") from None
+            field, message = first_error(exc, "options")
+            raise ValueError(f"{model.__name__}.{field}: {message}") from None
 
     def _outbound_options_class(self) -> type[InitiateMessagingConversationOptions]:
         return InitiateMessagingConversationOptions

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from tac.context._base import ProductClient, parse_model
 from tac.context._http import TwilioHTTP, encode_path, parse_json_object
 from tac.context.errors import InvalidResponseError
+from tac.models._base import first_error
 from tac.models.memory import (
     MemoryRetrievalRequest,
     MemoryRetrievalResponse,
@@ -353,4 +354,4 @@ def _as_model(model: type[_W], value: _W | Mapping[str, Any], what: str) -> _W:
     try:
         return model.model_validate(dict(value))
     except ValidationError as exc:
-        raise ValueError(f"invalid {what}: {exc.errors()[0].get('msg', exc)}") from exc
+        raise ValueError(f"invalid {what}: {first_error(exc)[1]}") from exc

@@ -23,6 +23,7 @@ from tac.core.config import TACConfig
 from tac.core.errors import TACConfigError
 from tac.core.logging import get_logger, setup_logging
 from tac.core.partner import PartnerConnector
+from tac.models._base import first_error
 from tac.models.memory import MemoryMode, MemoryRetrievalRequest
 from tac.models.session import Channel, ConversationSession
 from tac.models.tac import TACMemoryResponse
@@ -62,9 +63,8 @@ class TAC:
             try:
                 config = TACConfig.model_validate(dict(config))
             except ValidationError as exc:
-                first = exc.errors()[0]
-                field = ".".join(str(p) for p in first.get("loc", ())) or "config"
-                raise TACConfigError(field, str(first.get("msg", "is invalid"))) from None
+                field, message = first_error(exc, "config")
+                raise TACConfigError(field, message) from None
         self.config: TACConfig = config
         setup_logging(config.log_level, config.log_format)
         self.logger = get_logger("core")

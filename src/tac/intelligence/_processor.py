@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from tac.core.config import ConversationIntelligenceConfig
 from tac.core.logging import get_logger
+from tac.models._base import first_error
 from tac.models.intelligence import OperatorResult, OperatorResultEvent
 from tac.models.memory import ObservationCreate, SummaryCreate
 from tac.state.base import ClaimResult, SessionStore
@@ -104,9 +105,8 @@ class OperatorResultProcessor:
         try:
             return OperatorResultEvent.model_validate(dict(payload))
         except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            where = ".".join(str(part) for part in first.get("loc", ())) or "body"
-            raise InvalidOperatorEventError(f"{where}: {first.get('msg', 'is invalid')}") from None
+            where, message = first_error(exc, "body")
+            raise InvalidOperatorEventError(f"{where}: {message}") from None
 
     async def process_event(
         self, payload: Mapping[str, Any] | OperatorResultEvent

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
-from tac.models._base import WireModel
+from tac.models._base import WireModel, first_error
 
 __all__ = [
     "KNOWN_EVENT_TYPES",
@@ -319,11 +319,8 @@ class WebhookEvent(WireModel):
             event = cls.model_validate(payload)
             event._parsed = _EVENT_DATA[event_type].model_validate(data)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first.get("loc", ()))
-            raise WebhookPayloadError(
-                f"{event_type}: invalid {where or 'payload'}: {first.get('msg')}"
-            ) from None
+            where, message = first_error(exc, "payload")
+            raise WebhookPayloadError(f"{event_type}: invalid {where}: {message}") from None
         return event
 
     def communication(self) -> Communication:

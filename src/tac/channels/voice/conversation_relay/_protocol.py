@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from tac.models._base import first_error
 from tac.models.voice import (
     DTMFMessage,
     ErrorMessage,
@@ -223,6 +224,5 @@ class RelayProtocol:
 
 
 def _first_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first.get("loc", ()))
-    return f"{where or 'message'}: {first.get('msg')}"
+    where, message = first_error(exc, "message")
+    return f"{where}: {message}"
