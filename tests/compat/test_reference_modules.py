@@ -147,3 +147,16 @@ def test_compat_builders_write_the_channel_twiml() -> None:
 
     assert issubclass(TwiMLBuilderConversationRelay, TwiMLBuilderBase)
     assert TwiMLBuilderConversationRelay.__module__ == "tac._compat.twiml"
+
+
+def test_one_mask_address_with_the_references_empty_semantics() -> None:
+    import tac
+    import tac.core.logging as core_logging
+    import tac.utils
+
+    assert tac.mask_address is tac.utils.mask_address is core_logging.mask_address
+    assert tac.utils.mask_phone is core_logging.mask_phone
+    for mask in (core_logging.mask_address, core_logging.mask_phone, core_logging.mask_email):
+        assert mask(None) == "***"
+        assert mask("") == "***"
+        assert mask("   ") == "***"

@@ -19,7 +19,6 @@ instances whose clocks disagree still agree on which sessions are due.
 from __future__ import annotations
 
 import json
-import logging
 import math
 from typing import Any
 
@@ -30,12 +29,13 @@ except ImportError as exc:
         'RedisSessionStore needs the redis package: pip install "opentac[redis]"'
     ) from exc
 
+from tac.core.logging import get_logger
 from tac.models.session import ConversationSession
 from tac.state.base import DEFAULT_LEASE_SECONDS, DONE_TTL_SECONDS, ClaimResult
 
 __all__ = ["RedisSessionStore"]
 
-logger = logging.getLogger("tac.state.redis")
+logger = get_logger("state.redis")
 
 DEFAULT_MARGIN_SECONDS = 3600.0
 
