@@ -319,7 +319,7 @@ class TAC:
     async def memory_for_turn(
         self, session: ConversationSession, mode: MemoryMode, message: str
     ) -> TACMemoryResponse | None:
-        """The memory argument for one turn under ``mode`` (CONTRACT: never → None)."""
+        """The memory argument for one turn under ``mode`` (``"never"`` → ``None``)."""
         if mode == "never":
             return None
         if mode == "always":
@@ -450,7 +450,7 @@ def _clean_query(query: str | None) -> str | None:
 
 
 def profile_lookup_key(channel: Channel | str, address: str | None) -> tuple[str, str] | None:
-    """How to look a customer up in Memory by address (CONTRACT: profile lookup by address).
+    """How to look a customer up in Memory by their channel address.
 
     ``+1…`` (voice/SMS) → phone; ``whatsapp:+1…``/``rcs:+1…`` → phone without the prefix;
     ``name@host`` → email; chat identities and non-phone RCS senders → no lookup.

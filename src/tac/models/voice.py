@@ -107,7 +107,7 @@ class VoiceTwiMLOptions(OptionsModel):
     """Base of every voice provider's TwiML options."""
 
 
-# field -> ConversationRelay attribute (protocols.md §2)
+# field -> the ConversationRelay TwiML attribute it sets
 _RELAY_ATTRIBUTES: dict[str, str] = {
     "websocket_url": "url",
     "welcome_greeting": "welcomeGreeting",

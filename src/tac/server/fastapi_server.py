@@ -40,7 +40,7 @@ IDEMPOTENCY_HEADER = "i-twilio-idempotency-token"
 class TACFastAPIServer:
     """Registers the routes of your channels on a FastAPI app and runs it.
 
-    ``POST /webhook`` answers Twilio at once (CONTRACT.md: 403 bad signature, 400 bad body,
+    ``POST /webhook`` answers Twilio at once (403 bad signature, 400 bad body,
     200 otherwise) and runs the agent's turn as a tracked task; a redelivered event is
     acknowledged and dropped. Shutdown drains turns in progress within
     ``config.shutdown_grace_period`` seconds.
@@ -387,7 +387,7 @@ def _too_large(limit: int) -> JSONResponse:
 
 
 def _claim_key(token: str | None, event_type: str, body: bytes) -> str:
-    """CONTRACT: idempotency token + eventType; a hash of the body when the token is missing."""
+    """The idempotency token + eventType; a hash of the body when the token is missing."""
     if token:
         return f"{token}:{event_type}"
     return f"sha256:{hashlib.sha256(body).hexdigest()}:{event_type}"
