@@ -160,3 +160,37 @@ def test_one_mask_address_with_the_references_empty_semantics() -> None:
         assert mask(None) == "***"
         assert mask("") == "***"
         assert mask("   ") == "***"
+
+
+def test_every_sdk_error_is_a_tac_error_and_keeps_its_builtin_base() -> None:
+    from tac.channels.voice.conversation_relay._protocol import (
+        RelayProtocolError,
+        RelayStateError,
+    )
+    from tac.channels.voice.conversation_relay.provider import CallNotConnectedError
+    from tac.channels.websocket_protocol import WebSocketDisconnectError
+    from tac.context import TACError, TwilioAPIError
+    from tac.core.errors import TACConfigError
+    from tac.intelligence import InvalidOperatorEventError
+    from tac.models.conversation import WebhookPayloadError
+    from tac.tools._schema import SchemaNotStrictError
+    from tac.tools.handoff import HandoffError
+
+    kept = {
+        TACConfigError: (ValueError, KeyError),
+        HandoffError: (RuntimeError,),
+        RelayProtocolError: (ValueError,),
+        RelayStateError: (RuntimeError,),
+        CallNotConnectedError: (LookupError,),
+        WebhookPayloadError: (ValueError,),
+        InvalidOperatorEventError: (ValueError,),
+        SchemaNotStrictError: (ValueError,),
+        WebSocketDisconnectError: (),
+        TwilioAPIError: (),
+    }
+    for error, builtins in kept.items():
+        assert issubclass(error, TACError), error
+        for builtin in builtins:
+            assert issubclass(error, builtin), (error, builtin)
+    with pytest.raises(TACError, match="TWILIO_X: missing"):
+        raise TACConfigError("TWILIO_X", "missing")

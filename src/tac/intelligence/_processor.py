@@ -9,6 +9,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ValidationError
 
+from tac._errors import TACError
 from tac.core.config import ConversationIntelligenceConfig
 from tac.core.logging import get_logger
 from tac.models._base import first_error
@@ -31,7 +32,7 @@ _JSON_WRAPPER = "com.twilio.cai.intelligence.JSONResult"
 _TEXT_KEYS = ("summary", "observation", "content", "text")
 
 
-class InvalidOperatorEventError(ValueError):
+class InvalidOperatorEventError(TACError, ValueError):
     """The webhook body is not a rule-execution event; the message names the field."""
 
 

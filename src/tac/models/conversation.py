@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
+from tac._errors import TACError
 from tac.models._base import WireModel, first_error
 
 __all__ = [
@@ -284,7 +285,7 @@ class ConversationUpdatedData(WireModel):
     name: str | None = None
 
 
-class WebhookPayloadError(ValueError):
+class WebhookPayloadError(TACError, ValueError):
     """A webhook body that is not a valid event (the server answers 400 with this message)."""
 
 

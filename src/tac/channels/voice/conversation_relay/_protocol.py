@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from tac._errors import TACError
 from tac.models._base import first_error
 from tac.models.voice import (
     DTMFMessage,
@@ -44,11 +45,11 @@ class RelayState(str, Enum):
     CLOSED = "closed"
 
 
-class RelayProtocolError(ValueError):
+class RelayProtocolError(TACError, ValueError):
     """A frame from Twilio that breaks the protocol (not JSON, bad fields, setup missing)."""
 
 
-class RelayStateError(RuntimeError):
+class RelayStateError(TACError, RuntimeError):
     """A frame cannot be sent in the current state (after ``end``, or once closed)."""
 
 

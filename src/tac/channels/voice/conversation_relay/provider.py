@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
+from tac._errors import TACError
 from tac.channels.voice._base import VoiceProvider, VoiceProviderConfig
 from tac.channels.voice.conversation_relay._protocol import (
     RelayProtocol,
@@ -66,7 +67,7 @@ _INTERRUPT_WAIT_SECONDS = 5.0
 _CLOSE_WAIT_SECONDS = 5.0
 
 
-class CallNotConnectedError(LookupError):
+class CallNotConnectedError(TACError, LookupError):
     """No live ConversationRelay call for that conversation in this process."""
 
 
