@@ -16,23 +16,14 @@ from typing import Any
 
 from tac._version import __version__
 
-# command name -> (module with `register(subparsers) -> None`, one-line help, extra it needs)
+# command name -> (module with `register(subparsers) -> None`, one-line help, extras it needs)
 _COMMANDS: dict[str, tuple[str, str, str]] = {
-    "sandbox": ("tac.sandbox._cli", "run the local Twilio sandbox", "server"),
-    "demo": ("tac._demo", "run the sandbox and an example agent and watch them talk", "server"),
-}
-
-# top-level module -> the opentac extra that installs it
-_EXTRAS: dict[str, str] = {
-    "fastapi": "server",
-    "starlette": "server",
-    "uvicorn": "server",
-    "multipart": "server",
-    "python_multipart": "server",
-    "websockets": "server",
-    "redis": "redis",
-    "openai": "openai",
-    "agents": "openai",
+    "sandbox": ("tac.sandbox._cli", "run the local Twilio sandbox", "sandbox"),
+    "demo": (
+        "tac._demo",
+        "run the sandbox and an example agent and watch them talk",
+        "server,sandbox",
+    ),
 }
 
 
@@ -55,16 +46,18 @@ def build_parser(commands: Sequence[str] = ()) -> argparse.ArgumentParser:
     return parser
 
 
-def _missing_extra(command: str, exc: ModuleNotFoundError) -> str | None:
-    """What to install when ``exc`` is an optional dependency of opentac, else ``None``."""
-    top = (exc.name or "").partition(".")[0]
-    extra = _EXTRAS.get(top) or (_COMMANDS[command][2] if top and top != "tac" else None)
-    if extra is None:
-        return None
-    return (
-        f"opentac {command} needs the '{extra}' extra (missing module {top!r}): "
-        f'pip install "opentac[{extra}]"'
-    )
+def _missing_extra(command: str, exc: ImportError) -> str | None:
+    """What to install when ``exc`` is a missing optional dependency, else ``None``."""
+    missing = exc.name or ""
+    if (
+        missing == "tac"
+        or missing.startswith("tac.")
+        or (isinstance(exc, ModuleNotFoundError) and not missing)
+    ):
+        return None  # opentac itself is broken: let the traceback say where
+    extras = _COMMANDS[command][2]
+    what = f" (missing module {missing.partition('.')[0]!r})" if missing else ""
+    return f'opentac {command} needs the "{extras}" extras{what}: pip install "opentac[{extras}]"'
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return 0
         return int(handler(args) or 0)
-    except ModuleNotFoundError as exc:
+    except ImportError as exc:  # a missing extra, or tac.server saying which one
         problem = _missing_extra(command, exc) if command else None
         if problem is None:
             raise
