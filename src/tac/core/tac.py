@@ -23,6 +23,7 @@ from tac.core.config import TACConfig
 from tac.core.errors import TACConfigError
 from tac.core.logging import get_logger, setup_logging
 from tac.core.partner import PartnerConnector
+from tac.models._base import first_error
 from tac.models.address import profile_lookup_key, recall_query
 from tac.models.memory import MemoryMode, MemoryRetrievalRequest
 from tac.models.session import Channel, ConversationSession
@@ -63,9 +64,8 @@ class TAC:
             try:
                 config = TACConfig.model_validate(dict(config))
             except ValidationError as exc:
-                first = exc.errors()[0]
-                field = ".".join(str(p) for p in first.get("loc", ())) or "config"
-                raise TACConfigError(field, str(first.get("msg", "is invalid"))) from None
+                field, message = first_error(exc, "config")
+                raise TACConfigError(field, message) from None
         self.config: TACConfig = config
         setup_logging(config.log_level, config.log_format)
         self.logger = get_logger("core")
@@ -372,7 +372,7 @@ class TAC:
     async def memory_for_turn(
         self, session: ConversationSession, mode: MemoryMode, message: str
     ) -> TACMemoryResponse | None:
-        """The memory argument for one turn under ``mode`` (CONTRACT: never → None)."""
+        """The memory argument for one turn under ``mode`` (``"never"`` → ``None``)."""
         if mode == "never":
             return None
         if mode == "always":

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tac.core.config import _Env
 from tac.core.errors import TACConfigError
+from tac.models._base import first_error
 
 __all__ = ["TACServerConfig"]
 
@@ -54,4 +55,4 @@ class TACServerConfig(BaseModel):
         try:
             return cls(host=env.get("TWILIO_SERVER_HOST") or "0.0.0.0", port=port)
         except ValidationError as exc:
-            raise TACConfigError("TWILIO_SERVER_HOST", str(exc.errors()[0]["msg"])) from None
+            raise TACConfigError("TWILIO_SERVER_HOST", first_error(exc)[1]) from None

@@ -43,7 +43,7 @@ IDEMPOTENCY_HEADER = "i-twilio-idempotency-token"
 class TACFastAPIServer:
     """Registers the routes of your channels on a FastAPI app and runs it.
 
-    ``POST /webhook`` answers Twilio at once (CONTRACT.md: 403 bad signature, 400 bad body,
+    ``POST /webhook`` answers Twilio at once (403 bad signature, 400 bad body,
     200 otherwise) and runs the agent's turn as a tracked task; a redelivered event is
     acknowledged and dropped. Shutdown drains turns in progress within
     ``config.shutdown_grace_period`` seconds.

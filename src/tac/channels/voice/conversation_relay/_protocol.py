@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from tac._errors import TACError
+from tac.models._base import first_error
 from tac.models.voice import (
     DTMFMessage,
     ErrorMessage,
@@ -43,11 +45,11 @@ class RelayState(str, Enum):
     CLOSED = "closed"
 
 
-class RelayProtocolError(ValueError):
+class RelayProtocolError(TACError, ValueError):
     """A frame from Twilio that breaks the protocol (not JSON, bad fields, setup missing)."""
 
 
-class RelayStateError(RuntimeError):
+class RelayStateError(TACError, RuntimeError):
     """A frame cannot be sent in the current state (after ``end``, or once closed)."""
 
 
@@ -223,6 +225,5 @@ class RelayProtocol:
 
 
 def _first_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first.get("loc", ()))
-    return f"{where or 'message'}: {first.get('msg')}"
+    where, message = first_error(exc, "message")
+    return f"{where}: {message}"
