@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from starlette.responses import JSONResponse, Response
-from starlette.types import Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tac.core.logging import get_logger
 from tac.server.signature import well_formed
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from tac.server.config import TACServerConfig
 
-__all__ = ["RequestGuard", "answer", "route_path", "uvicorn_config"]
+__all__ = ["FirstMessageDeadline", "RequestGuard", "answer", "route_path", "uvicorn_config"]
 
 logger = get_logger("server")
 
@@ -286,3 +286,44 @@ def uvicorn_config(app: Any, config: TACServerConfig, **settings: Any) -> uvicor
     }
     options.update(settings)
     return uvicorn.Config(app, **options)
+
+
+# -- WebSockets ---------------------------------------------------------------------------------
+
+
+class FirstMessageDeadline:
+    """ASGI middleware for a WebSocket route: the first message after the handshake must come
+    within ``seconds``, else the socket is closed with 1008 and the app told it disconnected.
+
+    A ConversationRelay socket that never sends ``setup`` so holds nothing for long.
+    """
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, _deadline(receive, send, self.seconds), send)
+
+
+def _deadline(receive: Receive, send: Send, seconds: float) -> Receive:
+    handshake_done = False
+    waiting = True
+
+    async def guarded() -> Message:
+        nonlocal handshake_done, waiting
+        if not handshake_done:
+            handshake_done = True
+            return await receive()  # websocket.connect
+        if not waiting:
+            return await receive()
+        waiting = False
+        try:
+            return await asyncio.wait_for(receive(), seconds)
+        except asyncio.TimeoutError:
+            logger.warning("WebSocket closed: no message within %.3g s of opening", seconds)
+            reason = "setup not received in time"
+            await send({"type": "websocket.close", "code": 1008, "reason": reason})
+            return {"type": "websocket.disconnect", "code": 1008, "reason": reason}
+
+    return guarded
