@@ -136,22 +136,29 @@ assert len(_REFUSED.partition(b"\r\n\r\n")[2]) == 61
 
 
 class _Pending:
-    """Connections of one server without a complete request (shared by its protocols)."""
+    """Connections of one server without a request being answered (shared by its protocols).
 
-    __slots__ = ("count",)
+    ``count`` holds those still sending a request and the idle ones; ``idle`` the idle ones,
+    oldest first (evicted first when the cap is reached).
+    """
+
+    __slots__ = ("count", "idle")
 
     def __init__(self) -> None:
         self.count = 0
+        self.idle: dict[_Deadlines, None] = {}
 
 
 class _Deadlines:
     """Mixed into uvicorn's HTTP protocol: header/body deadlines and the pending cap.
 
-    A connection is *pending* from the moment it is made, or its last response was sent, until
-    its next request has been received whole. While pending it must finish the headers within
-    ``header_timeout`` of the first byte (of the connection, for its first request) and then
-    the body within ``body_timeout``; otherwise it is closed. Idle keep-alive time is uvicorn's
-    ``timeout_keep_alive``. A WebSocket stops being tracked once upgraded.
+    A connection is *pending* while it sends a request (from the connection's first moment, or
+    the next request's first byte, until the request is in whole) and while it idles between
+    requests. Sending, it must finish the headers within ``header_timeout`` and then the body
+    within ``body_timeout``; otherwise it is closed. Idle time is uvicorn's
+    ``timeout_keep_alive``. At ``max_pending`` a new connection first evicts the oldest idle
+    one; with none idle it is refused (503). Requests being answered and WebSockets (once
+    upgraded) do not count.
     """
 
     header_timeout: float
@@ -166,22 +173,27 @@ class _Deadlines:
 
     _tac_timer: asyncio.TimerHandle | None = None
     _tac_phase: str = ""
-    _tac_counted: bool = False
+    _tac_state: str = ""  # "sending", "idle" or "" (not counted)
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
-        if self.pending.count >= self.max_pending:
-            logger.warning("connection refused: %d connections already pending", self.pending.count)
+        pending = self.pending
+        if pending.count >= self.max_pending and pending.idle:
+            oldest = next(iter(pending.idle))
+            oldest._set("")
+            oldest.transport.close()
+        if pending.count >= self.max_pending:
+            logger.warning("connection refused: %d connections already pending", pending.count)
             transport.write(_REFUSED)
             transport.close()
             return
-        self._count(True)
+        self._set("sending")
         self._arm("headers", self.header_timeout)
 
     def data_received(self, data: bytes) -> None:
-        if self._tac_phase == "" and self._idle():
+        if self._tac_state != "sending" and self._idle():
             # the first byte of a new request on a kept-alive connection
-            self._count(True)
+            self._set("sending")
             self._arm("headers", self.header_timeout)
         super().data_received(data)  # type: ignore[misc]
         self._track()
@@ -189,11 +201,13 @@ class _Deadlines:
     def on_response_complete(self) -> None:
         super().on_response_complete()  # type: ignore[misc]
         self._disarm()
-        self._count(True)  # idle until the next request: uvicorn's keep-alive deadline
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            self._set("idle")  # until the next request: uvicorn's keep-alive deadline
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
-        self._count(False)
+        self._set("")
         super().connection_lost(exc)  # type: ignore[misc]
 
     # -- state -------------------------------------------------------------------------------
@@ -206,7 +220,7 @@ class _Deadlines:
         transport = self.transport
         if transport is None or not _owns(transport, self):  # upgraded or gone
             self._disarm()
-            self._count(False)
+            self._set("")
             return
         cycle = self.cycle
         if self._idle():
@@ -216,12 +230,19 @@ class _Deadlines:
                 self._arm("body", self.body_timeout)
             return
         self._disarm()  # the request is in whole: being answered
-        self._count(False)
+        self._set("")
 
-    def _count(self, pending: bool) -> None:
-        if pending != self._tac_counted:
-            self._tac_counted = pending
-            self.pending.count += 1 if pending else -1
+    def _set(self, state: str) -> None:
+        before = self._tac_state
+        if state == before:
+            return
+        self._tac_state = state
+        pending = self.pending
+        pending.count += (state != "") - (before != "")
+        if before == "idle":
+            del pending.idle[self]
+        elif state == "idle":
+            pending.idle[self] = None
 
     def _arm(self, phase: str, seconds: float) -> None:
         self._disarm()
