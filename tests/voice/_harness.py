@@ -84,6 +84,7 @@ class VoiceApp:
         env: dict[str, str] | None = None,
         session_store: Any = None,
         server_config: TACServerConfig | None = None,
+        uvicorn_settings: dict[str, Any] | None = None,
         **tac_settings: Any,
     ) -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -115,6 +116,7 @@ class VoiceApp:
             config=server_config or TACServerConfig(shutdown_grace_period=2),
         )
         self.validator = RequestValidator(self.tac.config.auth_token)
+        self._uvicorn_settings = uvicorn_settings or {}
         self._uvicorn: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
         self._calls = 0
@@ -127,6 +129,7 @@ class VoiceApp:
             log_level="warning",
             lifespan="on",
             ws_max_queue=1024,
+            **self._uvicorn_settings,
         )
         self._uvicorn = uvicorn.Server(config)
         self._task = asyncio.get_running_loop().create_task(
