@@ -9,7 +9,7 @@ Two layers, both driven by :class:`~tac.server.TACServerConfig`:
 - :func:`uvicorn_config`, per connection in the server (``TACFastAPIServer.start()``): a
   deadline for a request's headers and one for its body, and a cap on connections that have
   not sent a complete request. uvicorn has neither a header timeout nor such a cap, so the HTTP
-  protocol it runs is extended (docs/decisions/0006-slow-clients.md).
+  protocol it runs is extended (docs/decisions/0007-slow-clients.md).
 """
 
 from __future__ import annotations
