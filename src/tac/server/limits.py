@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from tac.server.config import TACServerConfig
 
-__all__ = ["FirstMessageDeadline", "RequestGuard", "answer", "route_path", "uvicorn_config"]
+__all__ = ["uvicorn_config"]
 
 logger = get_logger("server")
 
@@ -102,7 +102,7 @@ class RequestGuard:
                     "error",
                     "Content-Type: this webhook takes JSON (application/json), not a form",
                 )
-        elif kind != FORM_TYPE:
+        elif kind and kind != FORM_TYPE:  # none at all: an empty form, judged by the route
             return answer(
                 415,
                 "error",
