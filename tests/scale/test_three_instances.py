@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections import Counter
@@ -252,8 +253,9 @@ async def test_redis_down_for_five_seconds_loses_and_doubles_nothing() -> None:
 
 def parse_voice_reply(text: str) -> tuple[str, str]:
     """``re[hello] conv=CH… on=b`` → (conversation id, instance name)."""
-    fields = dict(part.split("=", 1) for part in text.split()[1:])
-    return fields["conv"], fields["on"]
+    match = re.fullmatch(r"re\[.*\] conv=(\S+) on=(\S+)", text)
+    assert match is not None, text
+    return match[1], match[2]
 
 
 async def test_live_calls_keep_their_sessions_when_their_events_land_elsewhere() -> None:
@@ -294,7 +296,8 @@ async def test_live_calls_keep_their_sessions_when_their_events_land_elsewhere()
                     f"http://127.0.0.1:{other.port}/admin/handoff/{conversations[index]}"
                 )
                 assert response.status_code == 200, response.text
-                details = await calls[index].wait_ended(20)
+                details = await calls[index].refresh(wait_ended=20)
+                assert details["status"] == "completed", f"{details}\n{c.diagnostics()}"
                 assert json.loads(details["handoffData"]) == {"reason": "supervisor"}
 
         # 3. Everyone else hangs up; the end callbacks land wherever nginx sends them.
