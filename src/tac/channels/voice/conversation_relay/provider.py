@@ -232,7 +232,7 @@ class ConversationRelayProvider(VoiceProvider):
                 event = protocol.receive(message.get("text") or message.get("bytes") or b"")
             except RelayProtocolError as exc:
                 logger.warning("ConversationRelay session refused: %s", exc)
-                await websocket.close(code=1002, reason=str(exc)[:120])
+                await websocket.close(code=exc.close_code, reason=exc.close_reason)
                 return
             assert isinstance(event, SetupMessage)
             call = _Call(websocket, protocol, event)
@@ -254,6 +254,12 @@ class ConversationRelayProvider(VoiceProvider):
                 try:
                     event = protocol.receive(frame)
                 except RelayProtocolError as exc:
+                    if exc.fatal:
+                        logger.warning(
+                            "ConversationRelay call closed: %s", exc, call_sid=call.call_sid
+                        )
+                        await websocket.close(code=exc.close_code, reason=exc.close_reason)
+                        break
                     logger.warning(
                         "ConversationRelay frame dropped: %s", exc, call_sid=call.call_sid
                     )
