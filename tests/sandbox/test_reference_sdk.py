@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 import time
+from asyncio.subprocess import PIPE
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -89,6 +91,30 @@ async def sandbox(
             except asyncio.TimeoutError:
                 process.kill()
                 await process.wait()
+
+
+async def test_the_documented_redirect_points_the_reference_at_the_sandbox(
+    reference: str, sandbox: Sandbox
+) -> None:
+    """docs/sandbox.md's snippet, run in the reference's virtualenv: TAC() then reads the
+    sandbox's Orchestrator configuration (synchronously, in its constructor)."""
+    text = (ROOT / "docs" / "sandbox.md").read_text(encoding="utf-8")
+    (snippet,) = re.findall(r"```python reference\n(.*?)```", text, flags=re.DOTALL)
+    check = (
+        "from tac import TAC, TACConfig\n"
+        "agent = TAC(TACConfig.from_env())\n"
+        "print(agent.conversation_memory_client.base_url)\n"
+        "print(tac.tools.handoff.studio_executions_url('FW0'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "TAC_"))}
+    env.update(sandbox.env, TAC_ANALYTICS_DISABLED="true", PYTHONPATH=python_path(opentac=False))
+    process = await asyncio.create_subprocess_exec(
+        reference, "-c", snippet + check, env=env, stdout=PIPE, stderr=PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    printed = out.decode().splitlines()[-2:]  # after the reference's own log lines
+    assert printed == [f"{sandbox.url}/memory", f"{sandbox.url}/studio/v2/Flows/FW0/Executions"]
 
 
 def _fields(reply: str) -> dict[str, str]:
