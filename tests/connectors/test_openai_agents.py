@@ -172,3 +172,39 @@ def _text(item: dict[str, Any]) -> str:
     if isinstance(content, str):
         return content
     return "".join(part.get("text", "") for part in content or [] if isinstance(part, dict))
+
+
+async def test_voice_interrupt_during_a_tool_leaves_no_dangling_call(model: FakeModel) -> None:
+    started = asyncio.Event()
+
+    @function_tool
+    async def slow_lookup(item: str) -> str:
+        """Look an item up (slowly).
+
+        Args:
+            item: the item.
+        """
+        started.set()
+        await asyncio.Event().wait()
+        return "never"
+
+    model.call_tool("slow_lookup", {"item": "kettle"})
+    model.reply("Kettles are in aisle 4.")
+    app = VoiceApp()
+    connector = OpenAIAgentsConnector(
+        app.tac, agent_on(model), tools=[slow_lookup], run_config=NO_TRACING
+    )
+    async with app:
+        async with app.call() as call:
+            await call.say("Is the kettle in stock?")
+            await asyncio.wait_for(started.wait(), 5)
+            await call.interrupt("")
+            await app.until(lambda: call.call_sid not in connector._turns)
+            await call.say("Where are kettles?")
+            assert (await call.reply())[0] == "Kettles are in aisle 4."
+        await app.settled()
+    second = model.requests[-1]
+    kinds = [item.get("type", "message") for item in second.body["input"]]
+    assert "function_call" not in kinds  # the cut-short call was not kept unanswered
+    users = [text for role, text in second.messages if role == "user"]
+    assert users == ["Is the kettle in stock?", "Where are kettles?"]

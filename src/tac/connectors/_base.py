@@ -165,6 +165,8 @@ class Turn:
     """What the run has said so far."""
     heard: str | None = None
     """Set when the caller interrupted while the turn was still running."""
+    ended: bool = False
+    """Set when the session ended while the turn was still running (e.g. a handoff tool)."""
 
 
 class Connector(ABC):
@@ -241,9 +243,21 @@ class Connector(ABC):
         finally:
             if self._turns.get(cid) is turn:
                 del self._turns[cid]
-            await self.finish_turn(turn, completed)
-            if turn.heard is not None:
-                await self.trim_reply(turn.session, turn.heard)
+            try:
+                await self.finish_turn(turn, completed)
+                if turn.ended:
+                    await self.forget(turn.session)  # what the turn saved outlives nothing
+                elif turn.heard is not None:
+                    await self.trim_reply(turn.session, turn.heard)
+            except Exception as exc:  # never hide the turn's own outcome
+                await self.tac.trigger_error(
+                    exc,
+                    {
+                        "conversation_id": cid,
+                        "channel": str(turn.session.channel),
+                        "connector": type(self).__name__,
+                    },
+                )
 
     async def handle_interrupt(self, session: ConversationSession, interrupt: Any) -> None:
         heard = getattr(interrupt, "utterance_until_interrupt", None)
@@ -257,5 +271,7 @@ class Connector(ABC):
         await self.trim_reply(session, heard)
 
     async def handle_session_end(self, session: ConversationSession) -> None:
-        self._turns.pop(session.conversation_id, None)
+        turn = self._turns.get(session.conversation_id)
+        if turn is not None:
+            turn.ended = True
         await self.forget(session)

@@ -67,7 +67,13 @@ class TACAgentSession:
 
     async def commit(self, turn: Turn) -> None:
         """Save this turn: the user's message, and the reply as far as it was produced."""
-        items = list(self.pending)
+        answered = {item.get("call_id") for item in self.pending if _is_output(item)}
+        # a call cut short has no output: providers reject a call left unanswered
+        items = [
+            item
+            for item in self.pending
+            if not (_is_call(item) and item.get("call_id") not in answered)
+        ]
         if not any(item.get("role") == "user" for item in items):
             items.insert(0, {"role": "user", "content": turn.message})
         last_user = max(i for i, item in enumerate(items) if item.get("role") == "user")
@@ -76,6 +82,14 @@ class TACAgentSession:
             items.append({"role": "assistant", "content": turn.text})
         self.pending.clear()
         await self._history.append(self.session_id, items)
+
+
+def _is_call(item: HistoryItem) -> bool:
+    return str(item.get("type", "")).endswith("_call") and "call_id" in item
+
+
+def _is_output(item: HistoryItem) -> bool:
+    return str(item.get("type", "")).endswith("_call_output")
 
 
 def _as_item(item: Any) -> HistoryItem:
