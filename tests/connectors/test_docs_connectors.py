@@ -3,6 +3,7 @@ sandbox, with the model scripted (FakeModel for OpenAI, LangChain's fake chat mo
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,3 +80,21 @@ async def test_langgraph_page(monkeypatch: pytest.MonkeyPatch) -> None:
         await names["tac"].aclose()
     assert reply.text == "We're closed on Sunday."
     assert model.seen[1][-1].content == '"Closed"'
+
+
+@pytest.mark.integration
+async def test_mcp_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mcp import Client
+
+    async with Sandbox.start() as sandbox:
+        for key, value in sandbox.env.items():
+            monkeypatch.setenv(key, value)
+        names = await asyncio.to_thread(run, "mcp.md", {})  # the page runs asyncio.run itself
+        port = free_port()
+        async with (
+            serve_app(names["mcp_app"], port=port),
+            Client(f"http://127.0.0.1:{port}/mcp") as client,
+        ):
+            hours = await client.call_tool("store_hours", {})
+        await names["tac"].aclose()
+    assert hours.structured_content == {"result": "9:00 to 18:00, Monday to Saturday"}
