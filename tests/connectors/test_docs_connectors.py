@@ -98,3 +98,10 @@ async def test_mcp_page(monkeypatch: pytest.MonkeyPatch) -> None:
             hours = await client.call_tool("store_hours", {})
         await names["tac"].aclose()
     assert hours.structured_content == {"result": "9:00 to 18:00, Monday to Saturday"}
+
+
+@pytest.mark.unit
+def test_memory_adapters_page() -> None:
+    names = run("memory-adapters.md", {})
+    assert "Prefers email" in names["claude"]._memory
+    assert names["converse"].unwrapped is names["runtime"]

@@ -204,9 +204,7 @@ class LangGraphConnector(Connector):
             for call in message.tool_calls if isinstance(message, AIMessage) else []:
                 if call.get("id") and call["id"] not in answered:
                     missing.append(
-                        ToolMessage(
-                            content=_CANCELLED, tool_call_id=call["id"], name=call["name"]
-                        )
+                        ToolMessage(content=_CANCELLED, tool_call_id=call["id"], name=call["name"])
                     )
         replied = any(isinstance(m, AIMessage) and _text(m.content) for m in this_turn)
         if not replied and turn.text:
