@@ -113,6 +113,7 @@ class TAC:
                 self.conversation_memory_client, ci_config, session_store=self.session_store
             )
         self._callbacks: dict[str, Callable[..., Any]] = {}
+        self._end_listeners: list[Callable[[ConversationSession], Any]] = []
         self._sweeper: asyncio.Task[None] | None = None
         self._warned_no_callback = False
 
@@ -211,8 +212,21 @@ class TAC:
     async def trigger_setup(self, session: ConversationSession) -> None:
         await self._fire("setup", session)
 
+    def add_session_end_listener(self, listener: Callable[[ConversationSession], Any]) -> None:
+        """Also run ``listener(session)`` (sync or async) when a session ends, before
+        ``on_conversation_ended``; for components that own per-conversation state."""
+        self._end_listeners.append(listener)
+
     async def trigger_conversation_ended(self, session: ConversationSession) -> None:
+        for listener in self._end_listeners:
+            await self._fire_listener(listener, session)
         await self._fire("conversation_ended", session)
+
+    async def _fire_listener(self, listener: Callable[..., Any], session: Any) -> None:
+        try:
+            await invoke(listener, session)
+        except Exception as exc:
+            await self.trigger_error(exc, {"conversation_id": session.conversation_id})
 
     async def trigger_error(self, exc: BaseException, context: dict[str, Any]) -> None:
         """Hand an error to ``on_error`` (or log it); never raises."""
