@@ -137,16 +137,32 @@ def _name(session: ConversationSession) -> str | None:
     return None
 
 
-def _best_paragraph(text: str, question: str) -> str:
-    """The paragraph of a knowledge chunk that shares the most words with the question."""
-    asked = {w.strip("?.,!¿¡").lower()[:4] for w in question.split() if len(w) > 3}
-    paragraphs = [p.strip() for p in text.split("\n\n") if p.strip() and not p.startswith("#")]
+_STOPWORDS = frozenset(
+    {"what", "when", "where", "which", "your", "does", "have", "with", "that", "this", "from"}
+    | {"about", "there", "their", "they", "will", "would", "could", "should", "please", "tell"}
+)
 
-    def overlap(paragraph: str) -> int:
-        return len(asked & {w.strip("?.,!").lower()[:4] for w in paragraph.split()})
 
-    best = max(paragraphs, key=overlap) if paragraphs else text
-    return " ".join(best.split())
+def _words(text: str) -> set[str]:
+    """Word stems (first four letters) of the words that carry meaning."""
+    found = (w.strip("?.,!¿¡:;()#").lower() for w in text.split())
+    return {w[:4] for w in found if len(w) > 3 and w not in _STOPWORDS}
+
+
+def _best_paragraph(text: str, question: str) -> str | None:
+    """The paragraph of knowledge ``text`` that shares the most words with the question (a
+    paragraph's heading counts as part of it); ``None`` when none shares any."""
+    asked = _words(question)
+    sections: list[tuple[int, str]] = []
+    heading = ""
+    for block in (b.strip() for b in text.split("\n\n")):
+        if block.startswith("#"):
+            heading, _, rest = block.partition("\n")
+            block = rest.strip()
+        if block:
+            sections.append((len(asked & _words(heading + " " + block)), block))
+    score, best = max(sections, key=lambda s: s[0], default=(0, ""))
+    return " ".join(best.split()) if score else None
 
 
 async def _stream_words(text: str) -> AsyncIterator[str]:
@@ -196,7 +212,7 @@ class DemoAgent:
                 name=KNOWLEDGE_TOOL,
                 description="Search the store's help center (returns, delivery, opening "
                 "hours). The input MUST be a question in the form of a string.",
-                top_k=1,
+                top_k=3,
             )
         if self._knowledge is not None:
             tools.insert(0, self._knowledge)
@@ -226,9 +242,13 @@ class DemoAgent:
             else:
                 parts.append(say["hello_anonymous"])
         search = tools.get(KNOWLEDGE_TOOL)
-        hits = await search(query=message) if search is not None else []
-        if isinstance(hits, list) and hits and (hits[0].get("score") or 0) > _MIN_SCORE:
-            parts.append(say["found"].format(answer=_best_paragraph(hits[0]["content"], message)))
+        answer = None
+        if search is not None and (not greeting or "?" in message):
+            hits = await search(query=message)
+            found = [hit["content"] for hit in hits if (hit.get("score") or 0) > _MIN_SCORE]
+            answer = _best_paragraph("\n\n".join(found), message)
+        if answer:
+            parts.append(say["found"].format(answer=answer))
         elif greeting:
             parts.append(say["help"])
         else:
@@ -322,6 +342,7 @@ def build_agent(env: Mapping[str, str]) -> Any:
     from tac.channels.sms import SMSChannel, SMSChannelConfig
     from tac.channels.voice import VoiceChannel, VoiceChannelConfig
     from tac.channels.whatsapp import WhatsAppChannel, WhatsAppChannelConfig
+    from tac.models.voice import VoiceTwiMLOptionsConversationRelay
     from tac.server import TACFastAPIServer, TACServerConfig
 
     tac = TAC(TACConfig.from_env(env))
@@ -332,7 +353,13 @@ def build_agent(env: Mapping[str, str]) -> Any:
         ChatChannel(tac, config=ChatChannelConfig(memory_mode="always")),
     ]
     # voice: memory once per call (a fast first token; traits as they were when the call began)
-    voice = VoiceChannel(tac, config=VoiceChannelConfig(memory_mode="once"))
+    voice = VoiceChannel(
+        tac,
+        config=VoiceChannelConfig(
+            memory_mode="once",
+            default_twiml_options=VoiceTwiMLOptionsConversationRelay(dtmf_detection=True),
+        ),
+    )
     client = None
     if env.get("OPENAI_API_KEY"):
         import openai
