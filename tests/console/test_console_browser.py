@@ -130,3 +130,18 @@ async def test_ask_for_a_human_and_see_the_conversation_in_the_inbox(console: An
     await expect(task.get_by_test_id("flex-summary")).to_be_visible(timeout=TIMEOUT_MS)
     await expect(console.get_by_test_id("flex-count")).to_have_text("1")
     await console.screenshot(path=str(OUTPUT / "handoff.png"))
+
+
+async def test_ask_for_a_human_on_a_call_and_see_it_in_the_inbox(console: Any) -> None:
+    await console.get_by_role("tab", name="Voice").click()
+    await console.get_by_test_id("call-start").click()
+    await expect(console.get_by_test_id("call-status")).to_contain_text("in call")
+    await console.get_by_test_id("voice-input").fill("Can I speak to a person?")
+    await console.get_by_test_id("voice-say").click()
+    thread = console.get_by_test_id("voice-thread")
+    await expect(thread).to_contain_text("connecting you with a human agent", timeout=TIMEOUT_MS)
+    await expect(thread).to_contain_text("handed the call to a human", timeout=TIMEOUT_MS)
+    await expect(console.get_by_test_id("call-status")).to_have_text("no call")
+    task = console.get_by_test_id("flex-task").first
+    await expect(task).to_contain_text("VOICE", timeout=TIMEOUT_MS)
+    await expect(task).to_contain_text("Can I speak to a person?")
