@@ -158,7 +158,7 @@ async function followCall(call) {
 
 function onCallEvent(call, event) {
   const { kind, type, data, at } = event;
-  if (kind === "sent" && type === "prompt" && data.last !== false) {
+  if (kind === "sent" && ((type === "prompt" && data.last !== false) || type === "dtmf")) {
     call.promptAt = at;
     call.firstAt = null;
   } else if (kind === "received" && type === "text") {
@@ -176,9 +176,11 @@ function onCallEvent(call, event) {
     bubble(voiceThread(), "system", data.handoffData ? "the agent handed the call to a human (see the Flex inbox)" : "the agent ended the call");
   } else if (kind === "sent" && type === "interrupt") {
     if (call.reply) finishReply(call, at, true);
+    bubble(voiceThread(), "system", `you interrupted the agent (it had said: "${data.utteranceUntilInterrupt || ""}")`);
   } else if (kind === "http") {
     const label = type === "twiml-request" ? `POST ${data.url} (TwiML)` : type === "websocket-connect" ? `WebSocket ${data.url}` :
-      type === "action-callback" ? `POST ${data.url || ""} (<Connect action>)` : type;
+      type === "action-callback" ? `POST ${data.url || ""} (<Connect action>)` :
+      type === "twiml-response" ? "TwiML answered" : type;
     addLogRows([{ at: Date.now() / 1000, kind: "voice", label: "voice: " + label, status: data.status ?? "", ms: "" }]);
   }
 }
@@ -189,7 +191,8 @@ function finishReply(call, at, interrupted = false) {
   node.classList.remove("streaming");
   const first = call.promptAt !== null && call.firstAt !== null ? Math.round((call.firstAt - call.promptAt) * 1000) : null;
   const total = call.promptAt !== null ? Math.round((at - call.promptAt) * 1000) : null;
-  const parts = [`${node.dataset.tokens} tokens`];
+  const count = Number(node.dataset.tokens);
+  const parts = [count === 1 ? "1 token" : `${count} tokens`];
   if (first !== null) parts.push(`first token ${first} ms`);
   if (total !== null) parts.push(`done ${total} ms`);
   if (interrupted) parts.push("interrupted");
