@@ -11,7 +11,6 @@ import re
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import httpx
 import pytest
@@ -20,8 +19,6 @@ from tac._demo import CUSTOMER_NUMBER, demo_stack, run_demo
 from tac.testing import FakeModel
 
 pytestmark = pytest.mark.integration
-
-SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 async def test_scripted_demo_shows_traits_knowledge_language_memory_and_handoff() -> None:
@@ -97,7 +94,6 @@ def _read_until(stream: object, pattern: str, lines: list[str]) -> re.Match[str]
 
 def test_demo_runs_until_ctrl_c_and_its_chat_command_works() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "OPENAI_"))}
-    env["PYTHONPATH"] = str(SRC)
     demo = subprocess.Popen(
         [sys.executable, "-m", "tac", "demo"],
         stdout=subprocess.PIPE,
@@ -136,7 +132,6 @@ def test_demo_runs_until_ctrl_c_and_its_chat_command_works() -> None:
 
 def test_demo_stops_cleanly_on_sigterm_too() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "OPENAI_"))}
-    env["PYTHONPATH"] = str(SRC)
     demo = subprocess.Popen(
         [sys.executable, "-m", "tac", "demo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, env=env,
