@@ -102,7 +102,9 @@ async def test_place_a_call_and_see_the_streamed_reply(console: Any) -> None:
     await expect(console.get_by_test_id("voice-thread")).to_contain_text("You pressed 5.")
     # Interrupt sends ConversationRelay's interrupt frame with what the caller heard.
     await console.get_by_test_id("voice-interrupt").click()
-    await expect(console.get_by_test_id("voice-thread")).to_contain_text("you interrupted the agent")
+    await expect(console.get_by_test_id("voice-thread")).to_contain_text(
+        "you interrupted the agent"
+    )
     await console.screenshot(path=str(OUTPUT / "voice.png"))
     await console.get_by_test_id("call-hangup").click()
     await expect(console.get_by_test_id("call-status")).to_have_text("no call")
