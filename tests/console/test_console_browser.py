@@ -69,6 +69,15 @@ async def _text(page: Any, channel: str, text: str) -> Any:
     return reply
 
 
+async def _call_and_say(page: Any, text: str) -> None:
+    """Call the agent from the Voice tab and say ``text`` once the call is up."""
+    await page.get_by_role("tab", name="Voice").click()
+    await page.get_by_test_id("call-start").click()
+    await expect(page.get_by_test_id("call-status")).to_contain_text("in call")
+    await page.get_by_test_id("voice-input").fill(text)
+    await page.get_by_test_id("voice-say").click()
+
+
 async def test_send_an_sms_and_see_the_reply(console: Any) -> None:
     reply = await _text(console, "sms", "What is your returns policy?")
     await expect(reply).to_contain_text("within 30 days of delivery")
@@ -88,11 +97,7 @@ async def test_send_an_sms_and_see_the_reply(console: Any) -> None:
 
 
 async def test_place_a_call_and_see_the_streamed_reply(console: Any) -> None:
-    await console.get_by_role("tab", name="Voice").click()
-    await console.get_by_test_id("call-start").click()
-    await expect(console.get_by_test_id("call-status")).to_contain_text("in call")
-    await console.get_by_test_id("voice-input").fill("What are your opening hours?")
-    await console.get_by_test_id("voice-say").click()
+    await _call_and_say(console, "What are your opening hours?")
     reply = console.get_by_test_id("voice-thread").locator(".bubble.agent[data-done=true]").first
     await expect(reply).to_contain_text("Monday to Friday", timeout=TIMEOUT_MS)
     assert int(await reply.get_attribute("data-tokens") or 0) > 5  # arrived token by token
@@ -138,11 +143,7 @@ async def test_ask_for_a_human_and_see_the_conversation_in_the_inbox(console: An
 
 
 async def test_ask_for_a_human_on_a_call_and_see_it_in_the_inbox(console: Any) -> None:
-    await console.get_by_role("tab", name="Voice").click()
-    await console.get_by_test_id("call-start").click()
-    await expect(console.get_by_test_id("call-status")).to_contain_text("in call")
-    await console.get_by_test_id("voice-input").fill("Can I speak to a person?")
-    await console.get_by_test_id("voice-say").click()
+    await _call_and_say(console, "Can I speak to a person?")
     thread = console.get_by_test_id("voice-thread")
     await expect(thread).to_contain_text("connecting you with a human agent", timeout=TIMEOUT_MS)
     await expect(thread).to_contain_text("handed the call to a human", timeout=TIMEOUT_MS)

@@ -6,11 +6,13 @@ answers offline by default and through a real (here: scripted) model with `OPENA
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -92,16 +94,36 @@ def _read_until(stream: object, pattern: str, lines: list[str]) -> re.Match[str]
     raise AssertionError("the demo ended before printing " + pattern + ":\n" + "".join(lines))
 
 
-def test_demo_runs_until_ctrl_c_and_its_chat_command_works() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "OPENAI_"))}
+ENV = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "OPENAI_"))}
+
+
+@contextlib.contextmanager
+def running_demo() -> Iterator[subprocess.Popen[str]]:
+    """``opentac demo`` in a subprocess, as `make demo` runs it (killed if a test fails)."""
     demo = subprocess.Popen(
-        [sys.executable, "-m", "tac", "demo"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+        [sys.executable, "-m", "tac", "demo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=ENV,
+    )  # fmt: skip
     try:
+        yield demo
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.communicate()
+
+
+def _stop(demo: subprocess.Popen[str], signum: signal.Signals) -> str:
+    """Send ``signum``; the demo must stop cleanly (exit 0, no traceback). Returns its output."""
+    demo.send_signal(signum)
+    out, err = demo.communicate(timeout=30)
+    assert demo.returncode == 0, err
+    assert "Traceback" not in err
+    assert out.rstrip().endswith("stopped.")
+    return out
+
+
+def test_demo_runs_until_ctrl_c_and_its_chat_command_works() -> None:
+    with running_demo() as demo:
         lines: list[str] = []
         console = _read_until(demo.stdout, r"Console:\s+(http://127\.0\.0\.1:\d+/console)", lines)
         response = httpx.get(console.group(1))
@@ -115,35 +137,14 @@ def test_demo_runs_until_ctrl_c_and_its_chat_command_works() -> None:
             input="What is your returns policy?\n",
             capture_output=True,
             text=True,
-            env=env,
+            env=ENV,
             timeout=60,
         )
         assert "within 30 days of delivery" in chat.stdout, chat.stdout + chat.stderr
-        demo.send_signal(signal.SIGINT)
-        out, err = demo.communicate(timeout=30)
-    finally:
-        if demo.poll() is None:
-            demo.kill()
-            demo.communicate()
-    assert demo.returncode == 0, err
-    assert out.rstrip().endswith("stopped.")
-    assert "Traceback" not in err
+        _stop(demo, signal.SIGINT)
 
 
 def test_demo_stops_cleanly_on_sigterm_too() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "OPENAI_"))}
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "tac", "demo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=env,
-    )  # fmt: skip
-    try:
+    with running_demo() as demo:
         _read_until(demo.stdout, r"Console:", [])
-        demo.send_signal(signal.SIGTERM)
-        out, err = demo.communicate(timeout=30)
-    finally:
-        if demo.poll() is None:
-            demo.kill()
-            demo.communicate()
-    assert demo.returncode == 0, err
-    assert "stopped." in out
-    assert "Traceback" not in err
+        _stop(demo, signal.SIGTERM)

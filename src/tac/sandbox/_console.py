@@ -116,34 +116,23 @@ def _control_router(ctx: SandboxContext) -> APIRouter:
 
 def _log_entries(ctx: SandboxContext, after: float) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
-    for record in reversed(ctx.requests):  # oldest first: stop at the first one seen before
+    for record in reversed(ctx.requests):  # newest first: stop at the first one already seen
         if record.at <= after:
             break
-        entries.append(
-            {
-                "at": record.at,
-                "kind": "api",
-                "label": f"{record.method} {record.path}",
-                "product": record.product,
-                "status": record.status,
-                "ms": round(record.duration_ms, 2),
-            }
-        )
+        label = f"{record.method} {record.path}"
+        entries.append(_entry(record.at, "api", label, record.status, record.duration_ms))
     dispatcher = ctx.service("webhooks")
-    if dispatcher is not None:
-        for delivery in dispatcher.deliveries():
-            if delivery.at <= after:
-                continue
-            entries.append(
-                {
-                    "at": delivery.at,
-                    "kind": "webhook",
-                    "label": f"{delivery.event_type} → {delivery.url}",
-                    "product": "conversations",
-                    "status": delivery.status_code,
-                    "outcome": delivery.outcome,
-                    "ms": round(delivery.latency_ms, 2),
-                }
-            )
+    for delivery in dispatcher.deliveries() if dispatcher is not None else ():
+        if delivery.at > after:
+            label = f"{delivery.event_type} → {delivery.url}"
+            status, ms = delivery.status_code, delivery.latency_ms
+            entries.append(_entry(delivery.at, "webhook", label, status, ms, delivery.outcome))
     entries.sort(key=lambda entry: entry["at"])
     return entries
+
+
+def _entry(
+    at: float, kind: str, label: str, status: int | None, ms: float, outcome: str | None = None
+) -> dict[str, Any]:
+    entry = {"at": at, "kind": kind, "label": label, "status": status, "ms": round(ms, 2)}
+    return entry if outcome is None else {**entry, "outcome": outcome}
