@@ -117,6 +117,15 @@ async function pollReplies(channel) {
 }
 
 // -- voice ----------------------------------------------------------------------------------
+const SPEECH_LANGUAGES = { spanish: "es-ES", es: "es-ES", "español": "es-ES", french: "fr-FR", fr: "fr-FR",
+  "français": "fr-FR", german: "de-DE", de: "de-DE", deutsch: "de-DE", english: "en-US", en: "en-US" };
+
+function speechLanguage() {
+  // The customer's language trait, as the agent follows it; else the browser's language.
+  const trait = state.profile && (state.profile.traits.Contact || {}).language;
+  return SPEECH_LANGUAGES[String(trait || "").trim().toLowerCase()] || navigator.language || "en-US";
+}
+
 const voiceThread = () => $("#voice-thread");
 
 function setCallControls(active) {
@@ -202,6 +211,7 @@ function finishReply(call, at, interrupted = false) {
   const text = node.firstChild.textContent;
   if (!interrupted && $("#voice-speak").checked && "speechSynthesis" in window && text) {
     const utterance = new SpeechSynthesisUtterance(text);
+    utterance.lang = speechLanguage();
     speechSynthesis.speak(utterance);
   }
 }
@@ -265,7 +275,7 @@ function buildVoice() {
     mic.hidden = false;
     mic.addEventListener("click", () => {
       const recognition = new Recognition();
-      recognition.lang = navigator.language || "en-US";
+      recognition.lang = speechLanguage();
       recognition.onresult = (event) => say(event.results[0][0].transcript);
       recognition.onerror = (event) => bubble(voiceThread(), "system", "speech recognition: " + event.error);
       recognition.start();
