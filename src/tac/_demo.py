@@ -223,7 +223,10 @@ async def _calling(sandbox: Any, say: Callable[[str], None]) -> None:
     say(f"caller:   {text}")
     reply = await call.ask(text, timeout=15)
     say(f"agent:    {reply.text}")
-    await call.hang_up()
+    details = await call.hang_up()
+    for line in details["transcript"]:
+        if line["kind"] == "language":
+            say(f"(the agent switched the call's speech: {line['text']})")
     say("(the caller hangs up; the session ends with the call)")
     say("── WhatsApp ────────────────────────────────────────")
     customer = sandbox.customer("whatsapp", f"whatsapp:{CUSTOMER_NUMBER}")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from tac import TAC, TACConfig
@@ -112,6 +112,8 @@ _GREETING = re.compile(
     re.IGNORECASE,
 )
 _NAME_TRAITS = ("name", "firstName", "first_name")
+# ConversationRelay's language codes for text-to-speech and transcription
+SPEECH_LANGUAGES = {"en": "en-US", "es": "es-ES", "fr": "fr-FR", "de": "de-DE"}
 
 
 def language_of(session: ConversationSession) -> str:
@@ -183,6 +185,8 @@ class DemoAgent:
         self.openai_client = openai_client
         self.model = model
         self._knowledge: TACTool | None = None
+        # voice: switches the call's speech language (``VoiceChannel.set_language``)
+        self.set_speech_language: Callable[[str, str], Awaitable[None]] | None = None
         # conversation id -> chat messages so far (model only); dropped when the session ends
         self._history: dict[str, list[dict[str, Any]]] = {}
 
@@ -194,6 +198,9 @@ class DemoAgent:
         else:
             tokens = _stream_words(await self.answer(message, session, memory))
         if session.channel == "voice":
+            code = language_of(session)
+            if code != "en" and self.set_speech_language is not None:
+                await self.set_speech_language(session.conversation_id, SPEECH_LANGUAGES[code])
             return tokens  # streamed to the caller token by token
         return "".join([token async for token in tokens])
 
@@ -369,6 +376,11 @@ def build_agent(env: Mapping[str, str]) -> Any:
         )
     agent = DemoAgent(tac, openai_client=client, model=env.get("OPENAI_MODEL") or DEFAULT_MODEL)
     tac.on_message_ready(agent)
+
+    async def set_speech_language(conversation_id: str, code: str) -> None:
+        await voice.set_language(conversation_id, tts=code, transcription=code)
+
+    agent.set_speech_language = set_speech_language
     tac.on_conversation_ended(agent.forget)
 
     @tac.on_dtmf

@@ -35,6 +35,11 @@ async def test_scripted_demo_shows_traits_knowledge_language_memory_and_handoff(
     assert "Según nuestro centro de ayuda (en inglés): Standard delivery takes" in transcript
     # The closed conversation's summary (Conversation Intelligence) is remembered on the call.
     assert "¡Bienvenido de nuevo, Ana! La última vez: SMS conversation" in transcript
+    # On the call, the agent switches ConversationRelay's speech to the customer's language.
+    assert (
+        "(the agent switched the call's speech: ttsLanguage=es-ES, transcriptionLanguage=es-ES)"
+        in transcript
+    )
     # Asking for a human hands the conversation to Flex, with its history and the reason.
     assert "Te paso ahora con un agente humano" in transcript
     assert re.search(
