@@ -26,6 +26,7 @@ __all__ = ["build_agent", "run_console", "run_demo"]
 
 KNOWLEDGE_DIR = Path(__file__).with_name("_demo_knowledge")
 CUSTOMER_NUMBER = "+15005550123"
+CONSOLE_PORT = 8100  # the sandbox's usual port: the console's address stays the same
 CUSTOMER_NAME = "Ana"
 CUSTOMER_EMAIL = "ana@example.com"
 
@@ -49,7 +50,10 @@ def register(subparsers: Any) -> None:
         help="after the scripted conversation, keep everything running (with the console)",
     )
     parser.add_argument(
-        "--port", type=int, default=0, help="the sandbox's port, where the console is (0: any)"
+        "--port",
+        type=int,
+        default=None,
+        help=f"the sandbox's port, where the console is (default {CONSOLE_PORT} if free; 0: any)",
     )
     parser.set_defaults(handler=_run)
 
@@ -58,7 +62,18 @@ def _run(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     if args.script:
         return asyncio.run(run_demo(env=env))
-    return asyncio.run(run_console(port=args.port, scripted=args.serve, env=env))
+    port = args.port if args.port is not None else _free_or_any(CONSOLE_PORT)
+    return asyncio.run(run_console(port=port, scripted=args.serve, env=env))
+
+
+def _free_or_any(port: int) -> int:
+    """``port`` if nothing listens there now, else 0 (any free port)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return 0
+    return port
 
 
 @contextlib.asynccontextmanager

@@ -106,7 +106,8 @@ ENV = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "OPEN
 def running_demo() -> Iterator[subprocess.Popen[str]]:
     """``opentac demo`` in a subprocess, as `make demo` runs it (killed if a test fails)."""
     demo = subprocess.Popen(
-        [sys.executable, "-m", "tac", "demo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "tac", "demo", "--port", "0"],  # tests never take the usual port
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, env=ENV,
     )  # fmt: skip
     try:
