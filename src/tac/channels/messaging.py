@@ -20,8 +20,9 @@ from abc import abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tac._compat.aliases import warn_inert
 from tac.channels.base import AGENT_TYPES, BaseChannel
 from tac.context.errors import ConflictError, outcome_uncertain
 from tac.core.errors import TACConfigError
@@ -29,6 +30,7 @@ from tac.core.inbound import InboundDelivery
 from tac.core.logging import ContextLogger, get_logger, mask_address
 from tac.core.tac import TAC
 from tac.core.turns import run_turn
+from tac.models._base import first_error
 from tac.models.address import bare_address
 from tac.models.conversation import (
     ActionChannelSettings,
@@ -70,6 +72,16 @@ class MessagingChannelConfig(BaseModel):
     dedup_capacity: int = Field(default=10000, gt=0)
     memory_mode: MemoryMode = "never"
 
+    @field_validator("dedup_capacity")
+    @classmethod
+    def _dedup_capacity_is_inert(cls, value: int) -> int:
+        _inert_dedup()
+        return value
+
+
+def _inert_dedup() -> None:
+    warn_inert("dedup_capacity", "the session store's idempotency claims drop redeliveries")
+
 
 _C = TypeVar("_C", bound=MessagingChannelConfig)
 
@@ -92,6 +104,8 @@ class MessagingChannel(BaseChannel):
     ) -> None:
         if not isinstance(dedup_capacity, int) or dedup_capacity <= 0:
             raise ValueError(f"dedup_capacity must be a positive int, got {dedup_capacity!r}")
+        if dedup_capacity != 10000:
+            _inert_dedup()
         super().__init__(tac, memory_mode)
         client = tac.conversation_orchestrator_client
         if client is None:
@@ -123,11 +137,8 @@ class MessagingChannel(BaseChannel):
             try:
                 return config_class.model_validate(dict(config))
             except ValidationError as exc:
-                first = exc.errors()[0]
-                field = ".".join(str(p) for p in first.get("loc", ())) or "config"
-                raise ValueError(
-                    f"{config_class.__name__}.{field}: {first.get('msg', 'is invalid')}"
-                ) from None
+                field, message = first_error(exc, "config")
+                raise ValueError(f"{config_class.__name__}.{field}: {message}") from None
         raise TypeError(
             f"config must be a {config_class.__name__}, a dict or None, got {type(config).__name__}"
         )
@@ -514,9 +525,8 @@ class MessagingChannel(BaseChannel):
         try:
             return model.model_validate(dict(raw))
         except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first.get("loc", ())) or "options"
-            raise ValueError(f"{model.__name__}.{field}: {first.get('msg')}") from None
+            field, message = first_error(exc, "options")
+            raise ValueError(f"{model.__name__}.{field}: {message}") from None
 
     def _outbound_options_class(self) -> type[InitiateMessagingConversationOptions]:
         return InitiateMessagingConversationOptions

@@ -23,6 +23,7 @@ from tac.core.config import TACConfig
 from tac.core.errors import TACConfigError
 from tac.core.logging import get_logger, setup_logging
 from tac.core.partner import PartnerConnector
+from tac.models._base import first_error
 from tac.models.address import profile_lookup_key, recall_query
 from tac.models.memory import MemoryMode, MemoryRetrievalRequest
 from tac.models.session import Channel, ConversationSession
@@ -65,9 +66,8 @@ class TAC:
             try:
                 config = TACConfig.model_validate(dict(config))
             except ValidationError as exc:
-                first = exc.errors()[0]
-                field = ".".join(str(p) for p in first.get("loc", ())) or "config"
-                raise TACConfigError(field, str(first.get("msg", "is invalid"))) from None
+                field, message = first_error(exc, "config")
+                raise TACConfigError(field, message) from None
         self.config: TACConfig = config
         setup_logging(config.log_level, config.log_format)
         self.logger = get_logger("core")
@@ -115,6 +115,7 @@ class TAC:
                 self.conversation_memory_client, ci_config, session_store=self.session_store
             )
         self._callbacks: dict[str, Callable[..., Any]] = {}
+        self._end_listeners: list[Callable[[ConversationSession], Any]] = []
         self._sweeper: asyncio.Task[None] | None = None
         self._warned_no_callback = False
 
@@ -213,8 +214,21 @@ class TAC:
     async def trigger_setup(self, session: ConversationSession) -> None:
         await self._fire("setup", session)
 
+    def add_session_end_listener(self, listener: Callable[[ConversationSession], Any]) -> None:
+        """Also run ``listener(session)`` (sync or async) when a session ends, before
+        ``on_conversation_ended``; for components that own per-conversation state."""
+        self._end_listeners.append(listener)
+
     async def trigger_conversation_ended(self, session: ConversationSession) -> None:
+        for listener in self._end_listeners:
+            await self._fire_listener(listener, session)
         await self._fire("conversation_ended", session)
+
+    async def _fire_listener(self, listener: Callable[..., Any], session: Any) -> None:
+        try:
+            await invoke(listener, session)
+        except Exception as exc:
+            await self.trigger_error(exc, {"conversation_id": session.conversation_id})
 
     async def trigger_error(self, exc: BaseException, context: dict[str, Any]) -> None:
         """Hand an error to ``on_error`` (or log it); never raises."""
@@ -384,7 +398,7 @@ class TAC:
     async def memory_for_turn(
         self, session: ConversationSession, mode: MemoryMode, message: str
     ) -> TACMemoryResponse | None:
-        """The memory argument for one turn under ``mode`` (CONTRACT: never → None)."""
+        """The memory argument for one turn under ``mode`` (``"never"`` → ``None``)."""
         if mode == "never":
             return None
         if mode == "always":

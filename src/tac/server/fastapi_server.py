@@ -14,6 +14,7 @@ import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,6 +29,8 @@ from tac.models.conversation import KNOWN_EVENT_TYPES as _KNOWN_EVENTS
 from tac.models.conversation import WebhookEvent, WebhookPayloadError
 from tac.models.session import Channel
 from tac.server.config import TACServerConfig
+from tac.server.limits import RequestGuard, route_path, uvicorn_config
+from tac.server.limits import answer as _answer
 from tac.server.signature import build_http_signature_dependency
 from tac.server.websocket_adapter import FastAPIWebSocketAdapter
 from tac.state import store_unavailable
@@ -43,7 +46,7 @@ IDEMPOTENCY_HEADER = "i-twilio-idempotency-token"
 class TACFastAPIServer:
     """Registers the routes of your channels on a FastAPI app and runs it.
 
-    ``POST /webhook`` answers Twilio at once (CONTRACT.md: 403 bad signature, 400 bad body,
+    ``POST /webhook`` answers Twilio at once (403 bad signature, 400 bad body,
     200 otherwise) and runs the agent's turn as a tracked task; a redelivered event is
     acknowledged and dropped. Shutdown drains turns in progress within
     ``config.shutdown_grace_period`` seconds.
@@ -105,15 +108,23 @@ class TACFastAPIServer:
             # requests. It caps request bodies on opentac's routes, and takes POST /webhook
             # past the router, exception and exit-stack layers (a measurable share of each
             # webhook's cost). The route itself stays for anything that routes without it.
+            json_paths = {
+                self.config.conversation_webhook_path,
+                self.config.cintel_webhook_path or "",
+            }
             self.app.user_middleware.append(
                 Middleware(
                     _TwilioRoutes,
-                    paths=frozenset(ours),
+                    guard=RequestGuard(
+                        self.config,
+                        ours,
+                        json_paths & ours,
+                        signatures=self.tac.config.validate_signatures,
+                    ),
                     webhook_path=self.config.conversation_webhook_path
                     if self.webhook_channels
                     else None,
                     webhook=self._handle_webhook,
-                    max_body_bytes=self.config.max_request_body_bytes,
                 )
             )
 
@@ -170,7 +181,7 @@ class TACFastAPIServer:
         body = await request.body()
         try:
             payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
             return _answer(400, "error", "webhook body must be JSON")
         known, channel = await self._early_route(payload)
         if known and channel is None:
@@ -281,25 +292,19 @@ class TACFastAPIServer:
         body = await request.body()
         try:
             payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
             return _answer(400, "error", "webhook body must be JSON")
         try:
             result = await self.tac.process_cintel_event(payload)
         except InvalidOperatorEventError as exc:
             return _answer(400, "error", f"not a Conversation Intelligence event: {exc}")
         except Exception as exc:
-            context = {"source": "conversation_intelligence"}
-            if isinstance(payload, dict) and isinstance(payload.get("conversationId"), str):
-                context["conversation_id"] = payload["conversationId"]
-            await self.tac.trigger_error(exc, context)
+            await self.tac.trigger_error(exc, _cintel_context(payload))
             return _answer(502, "error", f"Conversation Memory unavailable: {exc}")
         if not result.success:
             await self.tac.trigger_error(
                 RuntimeError(f"Conversation Intelligence results not written: {result.error}"),
-                {
-                    "source": "conversation_intelligence",
-                    "conversation_id": payload["conversationId"],
-                },
+                _cintel_context(payload),
             )
             return JSONResponse(result.model_dump(), status_code=502)
         return JSONResponse(result.model_dump())
@@ -426,16 +431,7 @@ class TACFastAPIServer:
         while turns in progress finish within ``config.shutdown_grace_period``; then the
         server stops. A second signal stops at once.
         """
-        config = uvicorn.Config(
-            self.app,
-            host=self.config.host,
-            port=self.config.port,
-            log_level="info",
-            access_log=False,
-            timeout_graceful_shutdown=int(self.config.shutdown_grace_period) + 1,
-            timeout_keep_alive=75,  # longer than clients' idle expiry: no reuse race
-        )
-        _DrainingServer(config, self).run()
+        _DrainingServer(uvicorn_config(self.app, self.config), self).run()
 
 
 class _DrainingServer(uvicorn.Server):
@@ -464,33 +460,34 @@ class _DrainingServer(uvicorn.Server):
 
 
 class _BodyTooLarge(Exception):
-    """A request body went past ``TACServerConfig.max_request_body_bytes``."""
+    """A request body went past its route's cap (``TACServerConfig``)."""
 
 
 class _TwilioRoutes:
-    """ASGI middleware for opentac's own routes: a body cap, and ``POST /webhook`` direct."""
+    """ASGI middleware for opentac's own routes: the guard, and ``POST /webhook`` direct."""
 
     def __init__(
         self,
         app: ASGIApp,
-        paths: frozenset[str],
+        guard: RequestGuard,
         webhook_path: str | None,
         webhook: Callable[[Request], Awaitable[Response]],
-        max_body_bytes: int,
     ) -> None:
         self.app = app
-        self.paths = paths
+        self.guard = guard
         self.webhook_path = webhook_path
         self.webhook = webhook
-        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in self.paths or scope.get("root_path"):
+        # Twilio only POSTs; anything else (a probe, a 405) goes by untouched
+        path = route_path(scope) if scope["type"] == "http" and scope["method"] == "POST" else ""
+        limit = self.guard.limit(path)
+        if limit is None:
             await self.app(scope, receive, send)
             return
-        limit = self.max_body_bytes
-        if _content_length(scope) > limit:
-            await _too_large(limit)(scope, receive, send)
+        rejection = self.guard.reject(scope, path, limit)
+        if rejection is not None:
+            await rejection(scope, receive, send)
             return
         received = 0
         started = False
@@ -510,7 +507,7 @@ class _TwilioRoutes:
             await send(message)
 
         try:
-            if scope["path"] == self.webhook_path and scope["method"] == "POST":
+            if path == self.webhook_path:
                 request = Request(scope, capped_receive)
                 try:
                     response = await self.webhook(request)
@@ -522,21 +519,20 @@ class _TwilioRoutes:
         except _BodyTooLarge:
             if started:
                 raise
-            await _too_large(limit)(scope, receive, send)
+            too_large = f"request body larger than {limit} bytes"
+            await _answer(413, "error", too_large)(scope, receive, send)
+        except ClientDisconnect:
+            return  # the client went away (or was closed for being slow): nobody to answer
 
 
-def _content_length(scope: Scope) -> int:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return 0
-    return 0
-
-
-def _too_large(limit: int) -> JSONResponse:
-    return _answer(413, "error", f"request body larger than {limit} bytes")
+def _cintel_context(payload: Any) -> dict[str, Any]:
+    """``on_error``'s context for a Conversation Intelligence event, whatever its shape."""
+    context: dict[str, Any] = {"source": "conversation_intelligence"}
+    if isinstance(payload, dict):
+        conversation_id = payload.get("conversationId") or payload.get("conversation_id")
+        if isinstance(conversation_id, str):
+            context["conversation_id"] = conversation_id
+    return context
 
 
 def _conversation_of(event_type: str, data: dict[str, Any]) -> str | None:
@@ -546,13 +542,6 @@ def _conversation_of(event_type: str, data: dict[str, Any]) -> str | None:
     else:
         value = data.get("id")
     return value if isinstance(value, str) and value else None
-
-
-def _answer(status: int, outcome: str, message: str | None = None) -> JSONResponse:
-    body: dict[str, str] = {"status": outcome}
-    if message is not None:
-        body["message"] = message
-    return JSONResponse(body, status_code=status)
 
 
 class _Answer(Response):

@@ -23,7 +23,6 @@ instances whose clocks disagree still agree on which sessions are due.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import uuid
 from collections.abc import Sequence
@@ -36,6 +35,7 @@ except ImportError as exc:
         'RedisSessionStore needs the redis package: pip install "opentac[redis]"'
     ) from exc
 
+from tac.core.logging import get_logger
 from tac.models.session import ConversationSession
 from tac.state.base import DEFAULT_LEASE_SECONDS, DONE_TTL_SECONDS, ClaimResult
 from tac.state.inbound import InboundEvent, InboundLog
@@ -43,7 +43,7 @@ from tac.state.live_calls import LiveCalls, RedisLiveCalls
 
 __all__ = ["RedisSessionStore"]
 
-logger = logging.getLogger("tac.state.redis")
+logger = get_logger("state.redis")
 
 DEFAULT_MARGIN_SECONDS = 3600.0
 

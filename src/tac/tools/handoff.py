@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from tac._errors import TACError
 from tac.context._http import TwilioHTTP, encode_path
 from tac.core.errors import TACConfigError
 from tac.core.logging import get_logger
@@ -141,7 +142,7 @@ async def post_studio_handoff(
     return answer
 
 
-class HandoffError(RuntimeError):
+class HandoffError(TACError, RuntimeError):
     """A handoff failed (given to ``on_error``); the message is what the LLM is told."""
 
 

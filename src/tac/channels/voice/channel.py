@@ -15,6 +15,7 @@ from tac.channels.voice.conversation_relay.provider import (
 )
 from tac.core._callbacks import invoke
 from tac.core.logging import get_logger
+from tac.models._base import first_error
 from tac.models.conversation import WebhookEvent
 from tac.models.session import Channel, ConversationSession
 from tac.models.voice import (
@@ -77,9 +78,8 @@ class VoiceChannel(BaseChannel):
             try:
                 config = ConversationRelayProviderConfig.model_validate(dict(config))
             except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(p) for p in first.get("loc", ())) or "config"
-                raise ValueError(f"VoiceChannel config.{where}: {first.get('msg')}") from None
+                where, message = first_error(exc, "config")
+                raise ValueError(f"VoiceChannel config.{where}: {message}") from None
         if not isinstance(config, VoiceProviderConfig):
             raise TypeError(f"config must be a VoiceChannelConfig, got {type(config).__name__}")
         super().__init__(tac, memory_mode=config.memory_mode)
@@ -87,7 +87,7 @@ class VoiceChannel(BaseChannel):
         self._inbound_twiml_hook: InboundCallTwiMLHandler | None = None
         self._call_event_handlers: dict[str, Callable[..., Any]] = {}
         self._action_hook: Callable[..., Any] | None = None
-        self._provider: VoiceProvider = config.create_provider(self)
+        self._provider: VoiceProvider = config.create_provider(self, tac.config)
 
     @property
     def provider(self) -> VoiceProvider:

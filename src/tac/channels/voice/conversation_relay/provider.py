@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
+from tac._errors import TACError
 from tac.channels.voice._base import VoiceProvider, VoiceProviderConfig
 from tac.channels.voice.conversation_relay._protocol import (
     RelayProtocol,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from starlette.websockets import WebSocket
 
     from tac.channels.voice.channel import VoiceChannel
+    from tac.core.config import TACConfig
     from tac.core.tac import TAC
 
 __all__ = [
@@ -65,7 +67,7 @@ _INTERRUPT_WAIT_SECONDS = 5.0
 _CLOSE_WAIT_SECONDS = 5.0
 
 
-class CallNotConnectedError(LookupError):
+class CallNotConnectedError(TACError, LookupError):
     """No live ConversationRelay call for that conversation in this process."""
 
 
@@ -83,7 +85,9 @@ class ConversationRelayProviderConfig(VoiceProviderConfig):
     default_call_options: CallOptions | None = None
     orchestrator_lookup_timeout: float = Field(default=5.0, ge=0)
 
-    def create_provider(self, channel: VoiceChannel) -> ConversationRelayProvider:
+    def create_provider(
+        self, channel: VoiceChannel, tac_config: TACConfig
+    ) -> ConversationRelayProvider:
         return ConversationRelayProvider(channel, self)
 
 
@@ -228,7 +232,7 @@ class ConversationRelayProvider(VoiceProvider):
                 event = protocol.receive(message.get("text") or message.get("bytes") or b"")
             except RelayProtocolError as exc:
                 logger.warning("ConversationRelay session refused: %s", exc)
-                await websocket.close(code=1002, reason=str(exc)[:120])
+                await websocket.close(code=exc.close_code, reason=exc.close_reason)
                 return
             assert isinstance(event, SetupMessage)
             call = _Call(websocket, protocol, event)
@@ -250,6 +254,12 @@ class ConversationRelayProvider(VoiceProvider):
                 try:
                     event = protocol.receive(frame)
                 except RelayProtocolError as exc:
+                    if exc.fatal:
+                        logger.warning(
+                            "ConversationRelay call closed: %s", exc, call_sid=call.call_sid
+                        )
+                        await websocket.close(code=exc.close_code, reason=exc.close_reason)
+                        break
                     logger.warning(
                         "ConversationRelay frame dropped: %s", exc, call_sid=call.call_sid
                     )
