@@ -230,9 +230,7 @@ def create_studio_handoff_tool(
             payload = build_handoff_payload(session, store_id, {**static, "reason": text})
             if channel == Channel.VOICE:
                 data = payload.to_json()
-                await tac.session_store.set_pending_handoff(
-                    cid, data, tac.config.session_ttl_seconds
-                )
+                await tac.set_pending_handoff(cid, data)
                 session.pending_handoff_data = PendingHandoffData(handoff_data=data)
             else:
                 customer = session.author_info.address if session.author_info else None

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import Response
 from pydantic import ValidationError
+from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
 from tac.core.config import CALL_EVENT_KINDS, CallEventKind
@@ -18,6 +19,7 @@ from tac.models.voice import (
     RecordingEvent,
     TwiMLRequest,
 )
+from tac.server.limits import FirstMessageDeadline
 from tac.server.signature import build_websocket_signature_dependency
 
 if TYPE_CHECKING:
@@ -106,7 +108,14 @@ def register_voice_routes(
 
     routes = [
         Route(server.config.twiml_path, twiml, methods=["POST"], include_in_schema=False),
-        WebSocketRoute(config.voice_websocket_path, websocket_endpoint),
+        WebSocketRoute(
+            config.voice_websocket_path,
+            websocket_endpoint,
+            # ``setup`` must follow the handshake promptly (close 1008 otherwise)
+            middleware=[
+                Middleware(FirstMessageDeadline, seconds=server.config.websocket_setup_timeout)
+            ],
+        ),
         Route(config.voice_action_path, action, methods=["POST"], include_in_schema=False),
         *(
             Route(
