@@ -191,9 +191,10 @@ async def test_json_nested_too_deep_is_400(shape: str) -> None:
 # -- slow and idle clients (item 4) -------------------------------------------------------------
 
 
-async def test_slow_headers_and_bodies_are_cut_off() -> None:
+@pytest.mark.parametrize("http", ["httptools", "h11"])
+async def test_slow_headers_and_bodies_are_cut_off(http: str) -> None:
     config = limits(header_timeout=0.2, body_timeout=0.2)
-    async with VoiceApp(server_config=config) as app:
+    async with VoiceApp(server_config=config, uvicorn_settings={"http": http}) as app:
         async with raw(app) as (reader, _):
             assert await closed(reader)  # connected, never sent a byte
         async with raw(app) as (reader, writer):
@@ -205,8 +206,12 @@ async def test_slow_headers_and_bodies_are_cut_off() -> None:
         assert (await app.post("/twiml", TWIML_FORM)).status_code == 200
 
 
-async def test_pending_connections_are_capped_idle_ones_evicted_first() -> None:
-    async with VoiceApp(server_config=limits(max_pending_connections=3)) as app:
+@pytest.mark.parametrize("http", ["httptools", "h11"])
+async def test_pending_connections_are_capped_idle_ones_evicted_first(http: str) -> None:
+    settings = {"http": http}
+    async with VoiceApp(
+        server_config=limits(max_pending_connections=3), uvicorn_settings=settings
+    ) as app:
         async with raw(app) as (_, w1), raw(app) as (_, w2), raw(app) as (_, w3):
             for writer in (w1, w2, w3):
                 writer.write(b"POST /twiml HTTP/1.1\r\n")  # all three still sending

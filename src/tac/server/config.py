@@ -54,21 +54,25 @@ class TACServerConfig(BaseModel):
         ``TAC_WEBSOCKET_SETUP_TIMEOUT_SECONDS`` and ``TAC_MAX_PENDING_CONNECTIONS``."""
         env = _Env(environ)
         port = env.integer("TWILIO_SERVER_PORT", 8000, 0, 65535)
-        big = 1 << 40
-        limits = {
-            "max_request_body_bytes": env.integer("TAC_MAX_REQUEST_BODY_BYTES", 1_048_576, 1, big),
-            "max_form_body_bytes": env.integer("TAC_MAX_FORM_BODY_BYTES", 16_384, 1, big),
-            "header_timeout": _seconds(env, "TAC_HEADER_TIMEOUT_SECONDS"),
-            "body_timeout": _seconds(env, "TAC_BODY_TIMEOUT_SECONDS"),
-            "websocket_setup_timeout": _seconds(env, "TAC_WEBSOCKET_SETUP_TIMEOUT_SECONDS"),
-            "max_pending_connections": env.integer("TAC_MAX_PENDING_CONNECTIONS", 512, 1, big),
-        }
+        limits: dict[str, float] = {}
+        for name, field, kind in _LIMITS:
+            default = cls.model_fields[field].default
+            if kind is int:
+                limits[field] = env.integer(name, default, 1, 1 << 40)
+            else:
+                limits[field] = env.number(name, default, 0.001, 86_400.0)
         try:
             return cls(host=env.get("TWILIO_SERVER_HOST") or "0.0.0.0", port=port, **limits)
         except ValidationError as exc:
             raise TACConfigError("TWILIO_SERVER_HOST", str(exc.errors()[0]["msg"])) from None
 
 
-def _seconds(env: _Env, name: str) -> float:
-    value = env.number(name, 10.0, 0.001, 86_400.0)
-    return value
+_LIMITS: tuple[tuple[str, str, type], ...] = (
+    ("TAC_MAX_REQUEST_BODY_BYTES", "max_request_body_bytes", int),
+    ("TAC_MAX_FORM_BODY_BYTES", "max_form_body_bytes", int),
+    ("TAC_HEADER_TIMEOUT_SECONDS", "header_timeout", float),
+    ("TAC_BODY_TIMEOUT_SECONDS", "body_timeout", float),
+    ("TAC_WEBSOCKET_SETUP_TIMEOUT_SECONDS", "websocket_setup_timeout", float),
+    ("TAC_MAX_PENDING_CONNECTIONS", "max_pending_connections", int),
+)
+"""The limits ``from_env`` reads: (variable, field, type)."""

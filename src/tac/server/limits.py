@@ -276,24 +276,30 @@ def _owns(transport: asyncio.Transport, protocol: object) -> bool:
     return current is protocol
 
 
-def _protocol_class(config: TACServerConfig) -> type[asyncio.Protocol]:
-    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+def _protocol_class(config: TACServerConfig, http: str | type[asyncio.Protocol]) -> type[Any]:
+    """uvicorn's HTTP protocol (``http``: a name uvicorn knows, or a class) with the limits."""
+    from uvicorn.config import HTTP_PROTOCOLS
+    from uvicorn.importer import import_from_string
 
+    base = import_from_string(HTTP_PROTOCOLS.get(http, http)) if isinstance(http, str) else http
     namespace = {
         "header_timeout": config.header_timeout,
         "body_timeout": config.body_timeout,
         "max_pending": config.max_pending_connections,
         "pending": _Pending(),
     }
-    return type("TACHTTPProtocol", (_Deadlines, AutoHTTPProtocol), namespace)
+    return type(f"TAC{base.__name__}", (_Deadlines, base), namespace)
 
 
 def uvicorn_config(app: Any, config: TACServerConfig, **settings: Any) -> uvicorn.Config:
     """A ``uvicorn.Config`` serving ``app`` with the limits of ``config`` in force.
 
-    ``settings`` are passed on to uvicorn (they win over the defaults set here).
+    ``settings`` are passed on to uvicorn (they win over the defaults set here); ``http``
+    (``"auto"``, ``"h11"``, ``"httptools"`` or a protocol class) gets the limits added.
     """
     import uvicorn
+
+    http = settings.pop("http", "auto")
 
     options: dict[str, Any] = {
         "host": config.host,
@@ -303,7 +309,7 @@ def uvicorn_config(app: Any, config: TACServerConfig, **settings: Any) -> uvicor
         "timeout_graceful_shutdown": int(config.shutdown_grace_period) + 1,
         "timeout_keep_alive": 75,  # longer than clients' idle expiry: no reuse race
         "ws_max_size": config.max_request_body_bytes,
-        "http": _protocol_class(config),
+        "http": _protocol_class(config, http),
     }
     options.update(settings)
     return uvicorn.Config(app, **options)
