@@ -11,19 +11,27 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from tests._ports import free_port
 from tests.voice._harness import ACCOUNT, AGENT_NUMBER, FROM, VoiceApp
+from twilio.request_validator import RequestValidator
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tac.core.errors import TACConfigError
 from tac.server import TACServerConfig
 
 pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
 
 WELL_FORMED = "A" * 27 + "="  # the shape of a signature, not a valid one
 TWIML_FORM = {
@@ -246,6 +254,60 @@ async def test_a_websocket_without_setup_is_closed_1008() -> None:
             app.tac.on_message_ready(lambda message, session, memory: "hello")
             await call.say("hi")
             assert (await call.reply())[0] == "hello"
+
+
+async def test_start_serves_with_the_limits_from_the_environment() -> None:
+    """``server.start()`` in its own process (uvloop, as in production): the header deadline
+    cuts a slow client off, and does not touch a WebSocket once it is upgraded."""
+    port = free_port()
+    public = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "TWILIO_SERVER_PORT": str(port),
+        "TAC_PUBLIC_BASE_URL": public,
+        "TAC_HEADER_TIMEOUT_SECONDS": "0.3",
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.server._served_app",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        for _ in range(300):
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                break
+            except OSError:
+                assert process.returncode is None, "the app did not start"
+                await asyncio.sleep(0.05)
+        writer.write(b"POST /twiml HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # never finished
+        assert await closed(reader)
+        writer.close()
+        url = f"ws://127.0.0.1:{port}/ws"
+        signature = RequestValidator("test-auth-token").compute_signature(url, {})
+        async with connect(url, additional_headers={"X-Twilio-Signature": signature}) as ws:
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "setup",
+                        "callSid": "CA" + "4" * 32,
+                        "from": FROM,
+                        "to": AGENT_NUMBER,
+                        "accountSid": ACCOUNT,
+                    }
+                )
+            )
+            await asyncio.sleep(1)  # past the header deadline: an upgraded socket is not cut
+            await ws.send(json.dumps({"type": "prompt", "voicePrompt": "hi", "last": True}))
+            reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert reply == {"type": "text", "token": "heard hi", "last": True}
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.communicate(), 30)
 
 
 # -- ConversationRelay closes cleanly (item 6) and logs under attack (item 8) --------------------

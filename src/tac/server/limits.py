@@ -202,8 +202,12 @@ class _Deadlines:
         super().on_response_complete()  # type: ignore[misc]
         self._disarm()
         transport = self.transport
-        if transport is not None and not transport.is_closing():
+        if transport is None or transport.is_closing():
+            return
+        if self._idle():
             self._set("idle")  # until the next request: uvicorn's keep-alive deadline
+        else:
+            self._track()  # a pipelined request is already under way
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
