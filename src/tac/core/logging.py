@@ -40,34 +40,43 @@ _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 }
 
 
-def mask_phone(phone: str) -> str:
-    """``+15005550100`` → ``+1***0100`` (first two and last four characters kept)."""
-    digits = phone.strip()
+_MASK = "***"
+
+
+def mask_phone(value: str | None) -> str:
+    """``+15005550100`` → ``+1***0100`` (first two and last four characters kept).
+
+    Short, empty or missing values become ``***``, so a log line still shows one was there.
+    """
+    digits = (value or "").strip()
     if len(digits) < 7:
-        return "***"
+        return _MASK
     return f"{digits[:2]}***{digits[-4:]}"
 
 
-def mask_email(email: str) -> str:
-    """``jane.doe@example.com`` → ``j***@example.com``."""
-    local, at, domain = email.strip().partition("@")
+def mask_email(value: str | None) -> str:
+    """``jane.doe@example.com`` → ``j***@example.com``; not an email (or missing) → ``***``."""
+    local, at, domain = (value or "").strip().partition("@")
     if not at or not local:
-        return "***"
+        return _MASK
     return f"{local[0]}***@{domain}"
 
 
-def mask_address(address: str | None) -> str:
-    """Mask any channel address: phone (with ``whatsapp:``/``rcs:`` prefixes), email or id."""
-    if not address:
-        return ""
-    prefix, sep, rest = address.partition(":")
+def mask_address(value: str | None) -> str:
+    """Mask any channel address: phone (with ``whatsapp:``/``rcs:`` prefixes), email or id.
+
+    Empty or missing values become ``***`` (as in the reference SDK).
+    """
+    if not value or not value.strip():
+        return _MASK
+    prefix, sep, rest = value.partition(":")
     if sep and prefix.lower() in {"whatsapp", "rcs", "tel", "sip", "messenger"}:
         return f"{prefix}:{mask_address(rest)}"
-    if "@" in address:
-        return mask_email(address)
-    if address.lstrip("+").replace(" ", "").replace("-", "").isdigit():
-        return mask_phone(address)
-    return address if len(address) <= 4 else f"{address[:2]}***{address[-2:]}"
+    if "@" in value:
+        return mask_email(value)
+    if value.lstrip("+").replace(" ", "").replace("-", "").isdigit():
+        return mask_phone(value)
+    return value if len(value) <= 4 else f"{value[:2]}***{value[-2:]}"
 
 
 def redact(text: str) -> str:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tac.core.config import _Env
 from tac.core.errors import TACConfigError
+from tac.models._base import first_error
 
 __all__ = ["TACServerConfig"]
 
@@ -23,7 +24,13 @@ class TACServerConfig(BaseModel):
     twiml_path: str = "/twiml"
     cintel_webhook_path: str | None = "/ci-webhook"
     shutdown_grace_period: float = Field(default=30.0, ge=0)
-    idempotency_lease_seconds: float = Field(default=60.0, gt=0)
+    idempotency_lease_seconds: float = Field(default=5.0, gt=0)
+    """Lease on an accepted event, renewed every third of it while its turn runs; with Redis,
+    an instance that stops loses its events to a live one within about twice this."""
+    health_path: str | None = "/healthz"
+    """Liveness probe: 200 while the process serves (``None``: no route)."""
+    ready_path: str | None = "/readyz"
+    """Readiness probe: 200 when the session store answers and the server is not draining."""
     max_request_body_bytes: int = Field(default=1_048_576, ge=1)
     """Largest JSON body opentac's routes read (413 above it); Twilio's are a few KB."""
     max_form_body_bytes: int = Field(default=16_384, ge=1)
@@ -39,7 +46,13 @@ class TACServerConfig(BaseModel):
     """Connections allowed at once without a complete request (idle or still sending one);
     more are refused with 503. Live calls and requests being answered do not count."""
 
-    @field_validator("conversation_webhook_path", "twiml_path", "cintel_webhook_path")
+    @field_validator(
+        "conversation_webhook_path",
+        "twiml_path",
+        "cintel_webhook_path",
+        "health_path",
+        "ready_path",
+    )
     @classmethod
     def _path(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith("/"):
@@ -64,7 +77,7 @@ class TACServerConfig(BaseModel):
         try:
             return cls(host=env.get("TWILIO_SERVER_HOST") or "0.0.0.0", port=port, **limits)
         except ValidationError as exc:
-            raise TACConfigError("TWILIO_SERVER_HOST", str(exc.errors()[0]["msg"])) from None
+            raise TACConfigError("TWILIO_SERVER_HOST", first_error(exc)[1]) from None
 
 
 _LIMITS: tuple[tuple[str, str, type], ...] = (

@@ -11,6 +11,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from tac.core.config import CALL_EVENT_KINDS, CallEventKind
 from tac.core.logging import get_logger
+from tac.models._base import first_error
 from tac.models.voice import (
     AmdEvent,
     CallStatusEvent,
@@ -60,7 +61,7 @@ def register_voice_routes(
         try:
             twiml_request = TwiMLRequest.from_form(form)
         except ValidationError as exc:
-            return Response(f"invalid call webhook: {exc.errors()[0]['msg']}", status_code=400)
+            return Response(f"invalid call webhook: {first_error(exc)[1]}", status_code=400)
         try:
             document = await channel.handle_incoming_call(twiml_request)
         except Exception as exc:
@@ -80,7 +81,7 @@ def register_voice_routes(
         try:
             payload = ConversationRelayCallbackPayload.from_form(form)
         except ValidationError as exc:
-            return Response(f"invalid callback: {exc.errors()[0]['msg']}", status_code=400)
+            return Response(f"invalid callback: {first_error(exc)[1]}", status_code=400)
         if payload.account_sid and payload.account_sid != config.account_sid:
             return Response(EMPTY_TWIML, media_type="application/xml")
         document = await channel.handle_twilio_provider_callback(payload) or EMPTY_TWIML
@@ -95,9 +96,8 @@ def register_voice_routes(
             try:
                 event = model.from_form(form)
             except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(p) for p in first.get("loc", ()))
-                return Response(f"invalid {kind} callback: {where}: {first['msg']}", 400)
+                where, message = first_error(exc, "form")
+                return Response(f"invalid {kind} callback: {where}: {message}", 400)
             if event.account_sid and event.account_sid != config.account_sid:
                 logger.debug("call event for another account ignored", kind=kind)
                 return Response("", media_type="text/plain")

@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from tac._errors import TACError
+from tac.models._base import first_error
 from tac.models.voice import (
     DTMFMessage,
     ErrorMessage,
@@ -44,7 +46,7 @@ class RelayState(str, Enum):
     CLOSED = "closed"
 
 
-class RelayProtocolError(ValueError):
+class RelayProtocolError(TACError, ValueError):
     """A frame from Twilio that breaks the protocol (not JSON, bad fields, setup missing).
 
     ``close_code`` is the WebSocket close code to end the session with (1007: not JSON,
@@ -70,7 +72,7 @@ def close_reason(text: str, limit: int = 123) -> str:
     return data[: limit - 3].decode("utf-8", "ignore") + "..."
 
 
-class RelayStateError(RuntimeError):
+class RelayStateError(TACError, RuntimeError):
     """A frame cannot be sent in the current state (after ``end``, or once closed)."""
 
 
@@ -248,6 +250,5 @@ class RelayProtocol:
 
 
 def _first_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first.get("loc", ()))
-    return f"{where or 'message'}: {first.get('msg')}"
+    where, message = first_error(exc, "message")
+    return f"{where}: {message}"
