@@ -1,7 +1,7 @@
 """docs/deployment.md's nginx block, run by Debian's nginx in front of a real voice app.
 
 The block is taken from the page as written; only what a loopback test cannot have changes:
-no TLS (its ``ssl_`` lines go, ``listen`` takes a free port) and the upstream is the app's port.
+no TLS (its ``ssl_`` lines go, ``listen`` takes a free port) and the upstream is the app alone.
 Through it, a signed ``/twiml`` is answered and a ConversationRelay call gets its turn.
 """
 
@@ -41,10 +41,14 @@ def documented_block() -> str:
 
 
 def loopback(block: str, listen: int, upstream: int) -> str:
+    """The block on loopback: no TLS, one instance (the app) in the upstream."""
     lines = [line for line in block.splitlines() if not line.strip().startswith("ssl_")]
+    instances = [i for i, line in enumerate(lines) if re.match(r"\s+server \S+:\d+", line)]
+    assert instances, "the upstream lists no instance"
+    lines[instances[0]] = f"    server 127.0.0.1:{upstream};"
+    lines = [line for i, line in enumerate(lines) if i not in instances[1:]]
     text = "\n".join(lines)
-    text = re.sub(r"listen [^;]+;", f"listen 127.0.0.1:{listen};", text)
-    return text.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream};")
+    return re.sub(r"listen [^;]+;", f"listen 127.0.0.1:{listen};", text)
 
 
 @contextlib.contextmanager
