@@ -214,6 +214,21 @@ async def test_slow_headers_and_bodies_are_cut_off(http: str) -> None:
         assert (await app.post("/twiml", TWIML_FORM)).status_code == 200
 
 
+async def test_oversized_headers_get_431_before_they_pile_up() -> None:
+    # httptools (uvicorn's default) has no limit of its own; h11 has one, set to the same size
+    async with VoiceApp(uvicorn_settings={"http": "httptools"}) as app:
+        async with raw(app) as (reader, writer):
+            writer.write(b"POST /twiml HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ")
+            with contextlib.suppress(ConnectionError):
+                for _ in range(64):  # 4 MiB of one header, never finished
+                    writer.write(b"a" * 65536)
+                    await writer.drain()
+            status, body = await status_of(reader)
+            assert status == 431
+            assert json.loads(body) == {"status": "error", "message": "request headers too large"}
+        assert (await app.post("/twiml", TWIML_FORM)).status_code == 200
+
+
 @pytest.mark.parametrize("http", ["httptools", "h11"])
 async def test_pending_connections_are_capped_idle_ones_evicted_first(http: str) -> None:
     settings = {"http": http}

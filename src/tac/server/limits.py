@@ -127,12 +127,20 @@ def _int(value: bytes) -> int:
 
 # -- connections (uvicorn) ----------------------------------------------------------------------
 
-_REFUSED = (
-    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
-    b"connection: close\r\ncontent-length: 61\r\n\r\n"
-    b'{"status":"error","message":"too many pending connections"}\r\n'
+
+def _raw_answer(status: int, reason: str, message: str) -> bytes:
+    """A whole HTTP response, written to a transport before any request could be read."""
+    body = b'{"status":"error","message":"' + message.encode() + b'"}'
+    head = f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+    head += f"connection: close\r\ncontent-length: {len(body)}\r\n\r\n"
+    return head.encode() + body
+
+
+_LINGER_SECONDS = 2.0
+_REFUSED = _raw_answer(503, "Service Unavailable", "too many pending connections")
+_HEADERS_TOO_LARGE = _raw_answer(
+    431, "Request Header Fields Too Large", "request headers too large"
 )
-assert len(_REFUSED.partition(b"\r\n\r\n")[2]) == 61
 
 
 class _Pending:
@@ -163,6 +171,7 @@ class _Deadlines:
 
     header_timeout: float
     body_timeout: float
+    max_header_bytes: int
     max_pending: int
     pending: _Pending
 
@@ -172,6 +181,7 @@ class _Deadlines:
     loop: asyncio.AbstractEventLoop
 
     _tac_timer: asyncio.TimerHandle | None = None
+    _tac_header_bytes = 0
     _tac_phase: str = ""
     _tac_state: str = ""  # "sending", "idle" or "" (not counted)
 
@@ -191,12 +201,14 @@ class _Deadlines:
         self._arm("headers", self.header_timeout)
 
     def data_received(self, data: bytes) -> None:
+        if self._tac_phase == "linger":
+            return  # answered and closing: what still comes is dropped unread
         if self._tac_state != "sending" and self._idle():
             # the first byte of a new request on a kept-alive connection
             self._set("sending")
             self._arm("headers", self.header_timeout)
         super().data_received(data)  # type: ignore[misc]
-        self._track()
+        self._track(len(data))
 
     def on_response_complete(self) -> None:
         super().on_response_complete()  # type: ignore[misc]
@@ -220,21 +232,36 @@ class _Deadlines:
         cycle = self.cycle
         return cycle is None or bool(cycle.response_complete)
 
-    def _track(self) -> None:
+    def _track(self, received: int = 0) -> None:
         transport = self.transport
         if transport is None or not _owns(transport, self):  # upgraded or gone
             self._disarm()
             self._set("")
             return
         cycle = self.cycle
-        if self._idle():
-            return  # still reading headers (the deadline armed runs on)
+        if self._idle():  # still reading headers (the deadline armed runs on)
+            self._tac_header_bytes += received
+            if self._tac_header_bytes > self.max_header_bytes and not transport.is_closing():
+                limit = self.max_header_bytes
+                logger.warning("request headers over %d bytes; connection closed", limit)
+                self._reject(transport, _HEADERS_TOO_LARGE)
+            return
         if cycle.more_body:
             if self._tac_phase != "body":
                 self._arm("body", self.body_timeout)
             return
         self._disarm()  # the request is in whole: being answered
         self._set("")
+
+    def _reject(self, transport: asyncio.Transport, answer: bytes) -> None:
+        """Answer and close, the way nginx does: send the answer and end our side, drop what
+        the client still sends for a moment (closing at once could reset the connection
+        before the client reads the answer), then close."""
+        self._set("")
+        transport.write(answer)
+        if transport.can_write_eof():
+            transport.write_eof()
+        self._arm("linger", _LINGER_SECONDS)
 
     def _set(self, state: str) -> None:
         before = self._tac_state
@@ -251,6 +278,7 @@ class _Deadlines:
     def _arm(self, phase: str, seconds: float) -> None:
         self._disarm()
         self._tac_phase = phase
+        self._tac_header_bytes = 0
         self._tac_timer = self.loop.call_later(seconds, self._expired)
 
     def _disarm(self) -> None:
@@ -265,6 +293,9 @@ class _Deadlines:
         self._tac_phase = ""
         transport = self.transport
         if transport is None or transport.is_closing() or not _owns(transport, self):
+            return
+        if phase == "linger":
+            transport.close()
             return
         if phase == "headers" and not self._idle():
             return
@@ -289,6 +320,7 @@ def _protocol_class(config: TACServerConfig, http: str | type[asyncio.Protocol])
     namespace = {
         "header_timeout": config.header_timeout,
         "body_timeout": config.body_timeout,
+        "max_header_bytes": config.max_header_bytes,
         "max_pending": config.max_pending_connections,
         "pending": _Pending(),
     }
@@ -313,6 +345,7 @@ def uvicorn_config(app: Any, config: TACServerConfig, **settings: Any) -> uvicor
         "timeout_graceful_shutdown": int(config.shutdown_grace_period) + 1,
         "timeout_keep_alive": 75,  # longer than clients' idle expiry: no reuse race
         "ws_max_size": config.max_request_body_bytes,
+        "h11_max_incomplete_event_size": config.max_header_bytes,
         "http": _protocol_class(config, http),
     }
     options.update(settings)
