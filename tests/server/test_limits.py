@@ -214,6 +214,16 @@ async def test_slow_headers_and_bodies_are_cut_off(http: str) -> None:
         assert (await app.post("/twiml", TWIML_FORM)).status_code == 200
 
 
+async def test_a_connection_answered_early_goes_on_serving() -> None:
+    """The rest of a body answered without being read is dropped, not taken for headers."""
+    async with VoiceApp() as app, raw(app) as (reader, writer):
+        body = b"{" + b"x" * 300_000 + b"}"  # bigger than the request head cap
+        writer.write(head("/webhook", len(body), signature=None, form=False) + body)
+        assert (await status_of(reader))[0] == 403
+        writer.write(b"GET /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert (await status_of(reader))[0] == 404
+
+
 async def test_oversized_headers_get_431_before_they_pile_up() -> None:
     # httptools (uvicorn's default) has no limit of its own; h11 has one, set to the same size
     async with VoiceApp(uvicorn_settings={"http": "httptools"}) as app:

@@ -181,6 +181,7 @@ class _Deadlines:
     loop: asyncio.AbstractEventLoop
 
     _tac_timer: asyncio.TimerHandle | None = None
+    _tac_drained: Any = None  # the request whose body is being dropped
     _tac_header_bytes = 0
     _tac_phase: str = ""
     _tac_state: str = ""  # "sending", "idle" or "" (not counted)
@@ -211,15 +212,29 @@ class _Deadlines:
         self._track(len(data))
 
     def on_response_complete(self) -> None:
+        cycle = self.cycle
+        unread = cycle is not None and bool(cycle.more_body)  # answered before its body was in
         super().on_response_complete()  # type: ignore[misc]
         self._disarm()
         transport = self.transport
         if transport is None or transport.is_closing():
             return
+        if unread:  # e.g. 413 from Content-Length, or 403 for a missing signature
+            # uvicorn reads the rest of the body and drops it, then serves the next request
+            # on the connection: that rest gets the body deadline, and is no request head
+            self._tac_drained = cycle
+            self._set("sending")
+            self._arm("drain", self.body_timeout)
+            return
         if self._idle():
             self._set("idle")  # until the next request: uvicorn's keep-alive deadline
         else:
             self._track()  # a pipelined request is already under way
+
+    def on_message_begin(self) -> None:  # httptools only: a request starts
+        super().on_message_begin()  # type: ignore[misc]
+        if self._tac_phase == "drain":  # the drained body is over: the next request's head
+            self._arm("headers", self.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -239,12 +254,16 @@ class _Deadlines:
             self._set("")
             return
         cycle = self.cycle
+        if self._tac_phase == "drain":
+            if cycle is self._tac_drained:
+                return  # still dropping the rest of an answered request's body
+            self._disarm()  # h11: the next request's head is in
         if self._idle():  # still reading headers (the deadline armed runs on)
             self._tac_header_bytes += received
             if self._tac_header_bytes > self.max_header_bytes and not transport.is_closing():
                 limit = self.max_header_bytes
                 logger.warning("request headers over %d bytes; connection closed", limit)
-                self._reject(transport, _HEADERS_TOO_LARGE)
+                self._linger(transport, _HEADERS_TOO_LARGE)
             return
         if cycle.more_body:
             if self._tac_phase != "body":
@@ -253,7 +272,7 @@ class _Deadlines:
         self._disarm()  # the request is in whole: being answered
         self._set("")
 
-    def _reject(self, transport: asyncio.Transport, answer: bytes) -> None:
+    def _linger(self, transport: asyncio.Transport, answer: bytes) -> None:
         """Answer and close, the way nginx does: send the answer and end our side, drop what
         the client still sends for a moment (closing at once could reset the connection
         before the client reads the answer), then close."""
@@ -294,7 +313,7 @@ class _Deadlines:
         transport = self.transport
         if transport is None or transport.is_closing() or not _owns(transport, self):
             return
-        if phase == "linger":
+        if phase == "linger" or (phase == "drain" and self.cycle is self._tac_drained):
             transport.close()
             return
         if phase == "headers" and not self._idle():
