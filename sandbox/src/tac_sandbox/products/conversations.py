@@ -1336,7 +1336,7 @@ def install(ctx: SandboxContext) -> None:
     ctx.add_product(PRODUCT, _router(orchestrator))
     ctx.add_control(_control(orchestrator))
 
-    from tac_sandbox._customer import control_router as customer_router
+    from tac_sandbox.phone.customers import control_router as customer_router
 
     ctx.add_control(customer_router(orchestrator))
 

@@ -105,6 +105,8 @@ _DATA_TABLES = (
     "mem_summaries",
     "mem_communications",
     "mem_participants",
+    "mem_observation_revisions",  # memory_admin's
+    "mem_operations",
 )
 
 
@@ -845,7 +847,6 @@ def install(ctx: SandboxContext) -> None:
     ctx.add_product("memory", _router(service))
     ctx.db.migrate("memory-admin-1", memory_admin.SCHEMA)
     admin = memory_admin.MemoryAdmin(service)
-    on_reset(ctx, admin.reset)
     encoders = {"observations": _observation_json, "summaries": _summary_json}
     ctx.add_product("memory", memory_admin.router(admin, encoders))
     ctx.add_control(_control_router(service))

@@ -3,7 +3,7 @@
 
 Works on the Orchestrator product's state object (``ctx.service("conversations")``); installed
 as the services ``conversations.create_voice_conversation`` and
-``conversations.add_voice_communication`` by :mod:`tac_sandbox._voice_control`.
+``conversations.add_voice_communication`` by :mod:`tac_sandbox.phone.control`.
 """
 
 from __future__ import annotations

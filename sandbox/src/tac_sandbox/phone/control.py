@@ -21,7 +21,10 @@ import httpx
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from tac_sandbox._caller import (
+from tac_sandbox._context import SandboxContext
+from tac_sandbox._errors import TwilioError, bad_request, not_found
+from tac_sandbox._signing import sign_form
+from tac_sandbox.phone.caller import (
     DEFAULT_FROM,
     CallEnded,
     Caller,
@@ -29,11 +32,8 @@ from tac_sandbox._caller import (
     CallFailed,
     tls_context,
 )
-from tac_sandbox._context import SandboxContext
-from tac_sandbox._edge import through_edge
-from tac_sandbox._errors import TwilioError, bad_request, not_found
-from tac_sandbox._signing import sign_form
-from tac_sandbox._voice_orchestrator import install_services
+from tac_sandbox.phone.edge import through_edge
+from tac_sandbox.phone.orchestrator import install_services
 from tac_sandbox.products._common import on_reset
 
 logger = logging.getLogger("tac_sandbox.voice")
