@@ -128,3 +128,21 @@ async def test_unexpected_errors_still_answer_twilio_json(monkeypatch: pytest.Mo
     assert response.status_code == 500
     assert response.json()["code"] == 20500
     assert "RuntimeError" in response.json()["message"]
+
+
+def test_products_are_typed_and_the_named_lookup_maps_onto_them() -> None:
+    from tac_sandbox import SandboxSettings, create_app
+    from tac_sandbox.phone.control import VoicePhone
+    from tac_sandbox.products.calls import CallsService
+
+    ctx = create_app(SandboxSettings(db=":memory:")).state.sandbox
+    assert isinstance(ctx.products.phone, VoicePhone)
+    assert isinstance(ctx.products.calls, CallsService)
+    assert ctx.products.voice_conversations is ctx.products.phone.link
+    # Modules written against the older registry keep working.
+    assert ctx.service("voice.phone") is ctx.products.phone
+    assert ctx.service("webhooks") is ctx.products.webhooks
+    assert ctx.service("calls.set_status") == ctx.products.calls.set_status
+    assert ctx.service("nothing.here") is None
+    ctx.provide("lane.thing", 42)
+    assert ctx.service("lane.thing") == 42
