@@ -105,3 +105,30 @@ def test_memory_adapters_page() -> None:
     names = run("memory-adapters.md", {})
     assert "Prefers email" in names["claude"]._memory
     assert names["converse"].unwrapped is names["runtime"]
+
+
+@pytest.mark.integration
+async def test_aws_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.connectors._aws_standin import AWSStandIn
+
+    stand_in = AWSStandIn()
+    stand_in.chunks = ["Hello from Bedrock."]
+    port = free_port()
+    async with (
+        serve_app(stand_in.app) as aws_url,
+        Sandbox.start(app_url=f"http://127.0.0.1:{port}") as sandbox,
+    ):
+        env = {
+            **sandbox.env,
+            "AWS_ENDPOINT_URL": aws_url,  # boto3 sends every service there
+            "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+            "AWS_SECRET_ACCESS_KEY": "secret",
+        }
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        names = run("aws.md", {})
+        async with serve_app(names["app"], port=port):
+            reply = await sandbox.customer("sms").ask("hi")
+        await names["tac"].aclose()
+    assert reply.text == "Hello from Bedrock."
+    assert stand_in.agent_requests[0][1]["inputText"].endswith("User: hi")
