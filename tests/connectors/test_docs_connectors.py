@@ -132,3 +132,25 @@ async def test_aws_page(monkeypatch: pytest.MonkeyPatch) -> None:
         await names["tac"].aclose()
     assert reply.text == "Hello from Bedrock."
     assert stand_in.agent_requests[0][1]["inputText"].endswith("User: hi")
+
+
+@pytest.mark.integration
+async def test_microsoft_page(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from agent_framework.openai import OpenAIChatCompletionClient
+
+    model = FakeModel()
+    model.call_tool("order_status", {"order_id": "A17"}).reply("It ships Monday.")
+    port = free_port()
+    monkeypatch.chdir(tmp_path)  # the page keeps sessions in ./agent-sessions
+    with model.serve():
+        client = OpenAIChatCompletionClient(model="m", api_key="k", base_url=model.base_url)
+        async with Sandbox.start(app_url=f"http://127.0.0.1:{port}") as sandbox:
+            for key, value in sandbox.env.items():
+                monkeypatch.setenv(key, value)
+            names = run("microsoft.md", {"client": client})
+            async with serve_app(names["app"], port=port):
+                reply = await sandbox.customer("sms").ask("Where is A17?")
+            await names["tac"].aclose()
+    assert reply.text == "It ships Monday."
+    assert "Order A17 ships on Monday." in model.requests[1].tool_outputs[-1]
+    assert list((tmp_path / "agent-sessions").iterdir())
