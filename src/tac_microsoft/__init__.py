@@ -22,6 +22,7 @@ from tac_microsoft._version import __version__
 from tac_microsoft.agent_framework_types import AgentSessionStore
 from tac_microsoft.stores import FileAgentSessionStore, InMemoryAgentSessionStore
 from tac_microsoft.utils import format_memory_context
+from tac_microsoft.voice_live_types import VoiceLiveConfig, VoiceLiveError
 
 __all__ = [
     "TAC",
@@ -44,6 +45,9 @@ __all__ = [
     "TwiMLOptions",
     "TwiMLRequest",
     "VoiceChannelConfig",
+    "VoiceLiveConfig",
+    "VoiceLiveConnector",
+    "VoiceLiveError",
     "WhatsAppChannelConfig",
     "__version__",
     "format_memory_context",
@@ -64,4 +68,8 @@ def __getattr__(name: str) -> Any:
         from tac_microsoft.agent_framework_connector import AgentFrameworkConnector
 
         return AgentFrameworkConnector
+    if name == "VoiceLiveConnector":
+        from tac_microsoft.voice_live_connector import VoiceLiveConnector
+
+        return VoiceLiveConnector
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -154,3 +154,6 @@ async def test_microsoft_page(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     assert reply.text == "It ships Monday."
     assert "Order A17 ships on Monday." in model.requests[1].tool_outputs[-1]
     assert list((tmp_path / "agent-sessions").iterdir())
+    config = names["voice_live"].config  # the Voice Live section (calls: test_voice_live.py)
+    assert config.ws_url.startswith("wss://my-resource.services.ai.azure.com/voice-live/")
+    assert [tool["name"] for tool in config.tools] == ["order_status"]
