@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from tac.channels import ChatChannel, RCSChannel, SMSChannel, VoiceChannel, WhatsAppChannel
-from tac.connectors import Connector, Turn
+from tac.connectors import ChannelsConnector, Turn
 from tac.connectors.history import apply_heard
 from tac.connectors.streaming import RunEvent, ToolFinished, ToolStarted
 from tac.core.partner import PartnerConnector
-from tac.models.session import Channel, ConversationSession
+from tac.models.session import ConversationSession
 from tac.models.tac import TACMemoryResponse
 from tac_microsoft._version import __version__
 from tac_microsoft.agent_framework_types import AgentSessionStore
@@ -26,7 +25,7 @@ MessageHook = Callable[[str, ConversationSession, "TACMemoryResponse | None"], s
 ErrorHook = Callable[[Exception, ConversationSession], str]
 
 
-class AgentFrameworkConnector(Connector):
+class AgentFrameworkConnector(ChannelsConnector):
     """Answer every channel with a Microsoft Agent Framework agent.
 
     ``create_agent(session)`` builds the conversation's agent (once per conversation); its
@@ -60,28 +59,22 @@ class AgentFrameworkConnector(Connector):
         self.session_store: AgentSessionStore = (
             session_store if session_store is not None else InMemoryAgentSessionStore()
         )
-        messaging = tac.is_orchestrator_enabled()
-        config = tac.config
-        self.voice_channel = VoiceChannel(tac, config=voice_config)
-        self.sms_channel = SMSChannel(tac, config=sms_config) if messaging else None
-        self.chat_channel = ChatChannel(tac, config=chat_config) if messaging else None
-        self.rcs_channel = (
-            RCSChannel(tac, rcs_config) if messaging and config.rcs_sender_id else None
-        )
-        self.whatsapp_channel = (
-            WhatsAppChannel(tac, config=whatsapp_config)
-            if messaging and config.whatsapp_number
-            else None
-        )
-        self.messaging_channels = [
-            c
-            for c in (self.sms_channel, self.chat_channel, self.rcs_channel, self.whatsapp_channel)
-            if c is not None
-        ]
         self._agents: dict[str, Any] = {}
         self._sessions: dict[int, Any] = {}
-        owned = [Channel.VOICE, *(Channel(c.channel) for c in self.messaging_channels)]
-        super().__init__(tac, channels=owned)
+        super().__init__(
+            tac,
+            voice_config=voice_config,
+            sms_config=sms_config,
+            chat_config=chat_config,
+            rcs_config=rcs_config,
+            whatsapp_config=whatsapp_config,
+        )
+        self.voice_channel = self.voice
+        self.sms_channel = self.sms
+        self.chat_channel = self.chat
+        self.rcs_channel = self.rcs
+        self.whatsapp_channel = self.whatsapp
+        self.messaging_channels = self.channels.messaging
         tac.register_partner_connector(PartnerConnector.AZURE_AGENT_FRAMEWORK, __version__)
 
     async def _agent_session(self, session: ConversationSession) -> tuple[Any, Any]:

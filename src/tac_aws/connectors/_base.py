@@ -7,10 +7,9 @@ import inspect
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tac.connectors import Connector
+from tac.connectors import ChannelsConnector
 from tac.core.partner import PartnerConnector
 from tac_aws._version import __version__
-from tac_aws.connectors.channels import ConnectorChannels
 
 if TYPE_CHECKING:
     from tac.core.tac import TAC
@@ -18,36 +17,13 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class AWSConnector(Connector):
-    """A connector that builds its own :class:`ConnectorChannels` and owns all of them."""
+class AWSConnector(ChannelsConnector):
+    """A connector that builds its own channels, identified as ``tac-aws`` to Twilio."""
 
     partner: PartnerConnector
 
-    def __init__(
-        self,
-        tac: TAC,
-        *,
-        sms_config: Any = None,
-        voice_config: Any = None,
-        rcs_config: Any = None,
-        whatsapp_config: Any = None,
-        chat_config: Any = None,
-        filler: str | None = None,
-    ) -> None:
-        self.channels = ConnectorChannels(
-            tac,
-            voice_config=voice_config,
-            sms_config=sms_config,
-            rcs_config=rcs_config,
-            whatsapp_config=whatsapp_config,
-            chat_config=chat_config,
-        )
-        self.voice = self.channels.voice
-        self.sms = self.channels.sms
-        self.chat = self.channels.chat
-        self.rcs = self.channels.rcs
-        self.whatsapp = self.channels.whatsapp
-        super().__init__(tac, channels=self.channels.names, filler=filler)
+    def __init__(self, tac: TAC, **channel_configs: Any) -> None:
+        super().__init__(tac, **channel_configs)
         tac.register_partner_connector(self.partner, __version__)
 
 
