@@ -157,3 +157,22 @@ async def test_microsoft_page(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     config = names["voice_live"].config  # the Voice Live section (calls: test_voice_live.py)
     assert config.ws_url.startswith("wss://my-resource.services.ai.azure.com/voice-live/")
     assert [tool["name"] for tool in config.tools] == ["order_status"]
+
+
+@pytest.mark.integration
+async def test_google_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.connectors._adk_fakes import ScriptedLlm
+
+    model = ScriptedLlm(script=[("opening_hours", {"day": "Sunday"}), "We're closed on Sunday."])
+    port = free_port()
+    async with Sandbox.start(app_url=f"http://127.0.0.1:{port}") as sandbox:
+        for key, value in sandbox.env.items():
+            monkeypatch.setenv(key, value)
+        names = run("google.md", {"model": model})
+        async with serve_app(names["app"], port=port):
+            reply = await sandbox.customer("sms").ask("Open on Sunday?")
+        await names["tac"].aclose()
+    assert reply.text == "We're closed on Sunday."
+    result = model.seen[1].contents[-1].parts[0].function_response
+    assert result is not None
+    assert result.response == {"result": "Closed"}

@@ -273,7 +273,8 @@ class Connector(ABC):
     async def handle_session_end(self, session: ConversationSession) -> None:
         turn = self._turns.get(session.conversation_id)
         if turn is not None:
-            turn.ended = True
+            turn.ended = True  # forgotten when the turn finishes (a handoff tool ends it mid-turn)
+            return
         await self.forget(session)
 
 
