@@ -203,10 +203,10 @@ async def run_console(
 async def _settled_session_count(tac: Any, within: float = 5.0) -> int:
     """Sessions still open once the last hang-up has been processed (it arrives a moment later)."""
     for _ in range(int(within / 0.05)):
-        if not await tac.session_store.session_count():
+        if not await tac.session_count():
             return 0
         await asyncio.sleep(0.05)
-    return int(await tac.session_store.session_count())
+    return int(await tac.session_count())
 
 
 async def _texting(sandbox: Any, say: Callable[[str], None]) -> None:
