@@ -123,7 +123,7 @@ class TACFastAPIServer:
                         signatures=self.tac.config.validate_signatures,
                     ),
                     webhook_path=self.config.conversation_webhook_path
-                    if self.webhook_channels
+                    if self.webhook_channels and self.config.webhook_fast_path
                     else None,
                     webhook=self._handle_webhook,
                 )
