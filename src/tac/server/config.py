@@ -31,6 +31,10 @@ class TACServerConfig(BaseModel):
     """Liveness probe: 200 while the process serves (``None``: no route)."""
     ready_path: str | None = "/readyz"
     """Readiness probe: 200 when the session store answers and the server is not draining."""
+    webhook_fast_path: bool = True
+    """``POST /webhook`` straight to its handler, past the router and exception layers (the
+    app's own middleware still sees it). ``False``: through the router like any route, so the
+    app's exception handlers see its 403s too, at a measured cost (docs/performance.md)."""
     max_request_body_bytes: int = Field(default=1_048_576, ge=1)
     """Largest JSON body opentac's routes read (413 above it); Twilio's are a few KB."""
     max_form_body_bytes: int = Field(default=16_384, ge=1)
@@ -67,10 +71,13 @@ class TACServerConfig(BaseModel):
         the limits: ``TAC_MAX_REQUEST_BODY_BYTES``, ``TAC_MAX_FORM_BODY_BYTES``,
         ``TAC_MAX_HEADER_BYTES``,
         ``TAC_HEADER_TIMEOUT_SECONDS``, ``TAC_BODY_TIMEOUT_SECONDS``,
-        ``TAC_WEBSOCKET_SETUP_TIMEOUT_SECONDS`` and ``TAC_MAX_PENDING_CONNECTIONS``."""
+        ``TAC_WEBSOCKET_SETUP_TIMEOUT_SECONDS``, ``TAC_MAX_PENDING_CONNECTIONS`` and
+        ``TAC_WEBHOOK_FAST_PATH``."""
         env = _Env(environ)
         port = env.integer("TWILIO_SERVER_PORT", 8000, 0, 65535)
-        limits: dict[str, float] = {}
+        limits: dict[str, float | bool] = {
+            "webhook_fast_path": env.boolean("TAC_WEBHOOK_FAST_PATH", True)
+        }
         for name, field, low in _LIMITS:
             default = cls.model_fields[field].default
             if isinstance(low, int):

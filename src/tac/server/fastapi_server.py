@@ -19,6 +19,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tac.channels.base import BaseChannel
+from tac.channels.voice import VoiceChannel
 from tac.core._tasks import TaskGroup
 from tac.core.errors import TACConfigError
 from tac.core.inbound import Inbound, InboundDelivery, claim_keys
@@ -122,7 +123,7 @@ class TACFastAPIServer:
                         signatures=self.tac.config.validate_signatures,
                     ),
                     webhook_path=self.config.conversation_webhook_path
-                    if self.webhook_channels
+                    if self.webhook_channels and self.config.webhook_fast_path
                     else None,
                     webhook=self._handle_webhook,
                 )
@@ -157,11 +158,17 @@ class TACFastAPIServer:
                 include_in_schema=False,
             )
         for channel in self.webhook_channels:
-            channel.register_routes(app, self)
+            channel.register_routes(app, self)  # voice: add_voice_routes
         if self.config.health_path:
             app.add_route(self.config.health_path, self._healthz, include_in_schema=False)
         if self.config.ready_path:
             app.add_route(self.config.ready_path, self._readyz, include_in_schema=False)
+
+    def add_voice_routes(self, app: FastAPI, channel: VoiceChannel) -> None:
+        """The voice channel's routes on ``app`` (TwiML, WebSocket, callbacks)."""
+        from tac.server._voice_routes import register_voice_routes
+
+        register_voice_routes(channel, app, self)
 
     async def _healthz(self, request: Request) -> Response:
         return _answer(200, "ok")

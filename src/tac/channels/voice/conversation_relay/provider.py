@@ -28,6 +28,7 @@ from tac.channels.voice.conversation_relay.twiml import (
     generate_twiml,
     merge_twiml_options,
 )
+from tac.core._callbacks import invoke
 from tac.core.logging import get_logger
 from tac.core.turns import run_turn
 from tac.models.session import AuthorInfo, Channel, ConversationSession
@@ -154,7 +155,7 @@ class ConversationRelayProvider(VoiceProvider):
             host_twiml_options, VoiceTwiMLOptionsConversationRelay
         ):
             raise TypeError("host_twiml_options must be VoiceTwiMLOptionsConversationRelay")
-        hook = self.channel._inbound_twiml_hook
+        hook = self.channel.inbound_twiml_hook
         if hook is None and host_twiml_options is None:
             if self._default_twiml is None:
                 options = merge_twiml_options(
@@ -164,7 +165,7 @@ class ConversationRelayProvider(VoiceProvider):
             return self._default_twiml
         custom = None
         if hook is not None:
-            custom = await self.channel._invoke(hook, twiml_request or TwiMLRequest())
+            custom = await invoke(hook, twiml_request or TwiMLRequest())
             if custom is not None and not isinstance(custom, VoiceTwiMLOptionsConversationRelay):
                 raise TypeError(
                     "on_inbound_call_twiml must return VoiceTwiMLOptionsConversationRelay or "
@@ -201,12 +202,11 @@ class ConversationRelayProvider(VoiceProvider):
             if call_options is not None:
                 kwargs.update(call_options.to_call_kwargs())
         config = self.tac.config
-        handlers = self.channel._call_event_handlers
-        if "status" in handlers:
+        if self.channel.handles_call_event("status"):
             kwargs.setdefault("status_callback", config.call_event_url("status"))
-        if "amd" in handlers and kwargs.get("machine_detection"):
+        if self.channel.handles_call_event("amd") and kwargs.get("machine_detection"):
             kwargs.setdefault("async_amd_status_callback", config.call_event_url("amd"))
-        if "recording" in handlers and kwargs.get("record"):
+        if self.channel.handles_call_event("recording") and kwargs.get("record"):
             kwargs.setdefault("recording_status_callback", config.call_event_url("recording"))
         call = await self.tac.calls_client.create_call(
             options.to,
