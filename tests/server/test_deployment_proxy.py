@@ -1,7 +1,7 @@
 """docs/deployment.md's nginx block, run by Debian's nginx in front of a real voice app.
 
 The block is taken from the page as written; only what a loopback test cannot have changes:
-no TLS (its ``ssl_`` lines go, ``listen`` takes a free port) and the upstream is the app alone.
+no TLS (its ``ssl_`` lines go, ``listen`` takes a free port) and the upstream is the app's port.
 Through it, a signed ``/twiml`` is answered and a ConversationRelay call gets its turn.
 """
 
@@ -10,15 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from tests._nginx import check_config, loopback_config, nginx_binary
 from tests._ports import free_port
 from tests.voice._harness import ACCOUNT, AGENT_NUMBER, FROM, VoiceApp
 from websockets.asyncio.client import connect
@@ -26,60 +24,19 @@ from websockets.asyncio.client import connect
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(
-        shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(),
+        nginx_binary() is None,
         reason="Debian's nginx is not installed (scripts/ensure-services.sh)",
     ),
 ]
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def documented_block() -> str:
-    page = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
-    (block,) = re.findall(r"^```nginx\n(.*?)^```", page, re.MULTILINE | re.DOTALL)
-    return block
-
-
-def loopback(block: str, listen: int, upstream: int) -> str:
-    """The block on loopback: no TLS, one instance (the app) in the upstream."""
-    lines = [line for line in block.splitlines() if not line.strip().startswith("ssl_")]
-    instances = [i for i, line in enumerate(lines) if re.match(r"\s+server \S+:\d+", line)]
-    assert instances, "the upstream lists no instance"
-    lines[instances[0]] = f"    server 127.0.0.1:{upstream};"
-    lines = [line for i, line in enumerate(lines) if i not in instances[1:]]
-    text = "\n".join(lines)
-    return re.sub(r"listen [^;]+;", f"listen 127.0.0.1:{listen};", text)
-
 
 @contextlib.contextmanager
-def run_nginx(folder: Path, block: str) -> Iterator[None]:
+def run_nginx(folder: Path, listen: int, upstream: int) -> Iterator[None]:
     conf = folder / "nginx.conf"
-    conf.write_text(
-        f"""
-worker_processes 1;
-daemon off;
-pid {folder}/nginx.pid;
-error_log {folder}/error.log warn;
-{"user root;" if os.geteuid() == 0 else ""}
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {folder}/body;
-    proxy_temp_path {folder}/proxy;
-    fastcgi_temp_path {folder}/fastcgi;
-    uwsgi_temp_path {folder}/uwsgi;
-    scgi_temp_path {folder}/scgi;
-{block}
-}}
-"""
-    )
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    check = subprocess.run(
-        [binary, "-t", "-p", str(folder), "-c", str(conf)], capture_output=True, text=True
-    )
-    assert check.returncode == 0, check.stderr
+    conf.write_text(loopback_config(folder, listen, [upstream]))
+    check_config(folder, conf)
     process = subprocess.Popen(
-        [binary, "-p", str(folder), "-c", str(conf)],
+        [nginx_binary() or "nginx", "-p", str(folder), "-c", str(conf)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -95,8 +52,7 @@ async def test_the_documented_proxy_serves_a_call(tmp_path: Path) -> None:
     public = f"http://127.0.0.1:{nginx_port}"
     async with VoiceApp(public_base_url=public) as app:
         app.tac.on_message_ready(lambda message, session, memory: f"heard {message}")
-        block = loopback(documented_block(), nginx_port, app.port)
-        with run_nginx(tmp_path, block):
+        with run_nginx(tmp_path, nginx_port, app.port):
             await _until_listening(nginx_port)
             form = {
                 "CallSid": "CA" + "2" * 32,
