@@ -67,7 +67,7 @@ def _require_local(request: Request) -> None:
     try:
         local = ipaddress.ip_address(client).is_loopback
     except ValueError:
-        local = client == "testclient"
+        local = False
     host = request.headers.get("host", "")
     name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
     if not local or name not in _LOOPBACK_NAMES:
