@@ -21,7 +21,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "sandbox": ("tac.sandbox._cli", "run the local Twilio sandbox", "sandbox"),
     "demo": (
         "tac._demo",
-        "run the sandbox and an example agent and watch them talk",
+        "run the sandbox, an example agent and a web console to try them in",
         "server,sandbox",
     ),
 }
