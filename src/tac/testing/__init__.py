@@ -26,12 +26,15 @@ from tac.testing.fake_model import (
     UnconsumedModelSteps,
     UnexpectedModelRequest,
 )
+from tac.testing.fake_realtime import FakeRealtimeModel, FakeRealtimeSession
 
 __all__ = [
     "Caller",
     "Customer",
     "FakeModel",
     "FakeModelError",
+    "FakeRealtimeModel",
+    "FakeRealtimeSession",
     "Message",
     "ModelRequest",
     "Sandbox",

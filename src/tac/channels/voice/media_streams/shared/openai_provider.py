@@ -1,0 +1,147 @@
+"""What the OpenAI speech-to-speech providers share: the session config and the connection."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from tac._version import __version__
+from tac.channels.voice.media_streams._bridge import MediaStreamsProvider
+from tac.channels.voice.media_streams.base import CallContext, ModelEvent
+from tac.channels.voice.media_streams.shared.config import MediaStreamsOpenAIProviderConfig
+from tac.core.logging import get_logger
+from tac.models.session import ConversationSession
+from tac.models.stream import StreamStartMessage
+from tac.models.voice import TwiMLRequest
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
+
+    from tac.channels.voice.channel import VoiceChannel
+
+__all__ = ["OPENAI_USER_AGENT", "MediaStreamsOpenAIProvider", "OpenAIConnection"]
+
+OPENAI_USER_AGENT = f"opentac/Python {__version__}"
+
+logger = get_logger("channels.voice.media_streams")
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+class OpenAIConnection:
+    """A model session over one WebSocket (``websockets``); subclasses map the wire events."""
+
+    def __init__(self, websocket: ClientConnection, audio_append_type: str) -> None:
+        self.websocket = websocket
+        self._append_prefix = '{"type":"' + audio_append_type + '","audio":"'
+        self._closed = False
+
+    async def send(self, event: dict[str, Any]) -> None:
+        await self.websocket.send(_dumps(event))
+
+    async def send_audio(self, payload: str) -> None:
+        await self.websocket.send(self._append_prefix + payload + '"}')
+
+    async def events(self) -> AsyncIterator[ModelEvent]:
+        from websockets.exceptions import ConnectionClosed
+
+        loads = json.loads
+        translate = self.translate
+        try:
+            async for raw in self.websocket:
+                try:
+                    data = loads(raw)
+                except ValueError:
+                    logger.warning("the model sent a frame that is not JSON")
+                    continue
+                if not isinstance(data, dict):
+                    continue
+                for event in translate(data):
+                    yield event
+        except ConnectionClosed:
+            return
+
+    def translate(self, data: dict[str, Any]) -> list[ModelEvent]:
+        """The bridge's events for one wire event."""
+        raise NotImplementedError
+
+    async def cancel_response(self) -> None:
+        return None
+
+    async def truncate(self, item_id: str, audio_end_ms: int) -> None:
+        return None
+
+    async def send_tool_result(self, call_id: str, output: str) -> None:
+        raise NotImplementedError
+
+    async def update_instructions(self, instructions: str) -> None:
+        return None
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            await self.websocket.close()
+
+
+class MediaStreamsOpenAIProvider(MediaStreamsProvider):
+    """The session config and model endpoint of OpenAI speech-to-speech providers."""
+
+    config: MediaStreamsOpenAIProviderConfig
+
+    def __init__(self, channel: VoiceChannel, config: MediaStreamsOpenAIProviderConfig) -> None:
+        super().__init__(channel, config)
+
+    async def _inbound_session_config(self, request: TwiMLRequest) -> dict[str, Any] | None:
+        hook = self.config.on_inbound_call_session_config
+        if hook is None:
+            return None
+        found = await hook(request)
+        if found is not None and not isinstance(found, dict):
+            raise TypeError(
+                f"on_inbound_call_session_config must return a dict or None, got "
+                f"{type(found).__name__}"
+            )
+        return found
+
+    def _session_config(self, per_call: dict[str, Any]) -> dict[str, Any]:
+        config = dict(self.config.default_session_config or {})
+        config.update(per_call)
+        if not config.get("model"):
+            raise ValueError("the session config needs a 'model' (default_session_config)")
+        return config
+
+    async def _call_context(
+        self, start: StreamStartMessage, session: ConversationSession, per_call: dict[str, Any]
+    ) -> CallContext:
+        config = self._session_config(per_call)
+        instructions = config.get("instructions")
+        return CallContext(
+            start=start,
+            session=session,
+            session_config=config,
+            instructions=instructions if isinstance(instructions, str) else None,
+        )
+
+    def _headers(self) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {self.config.openai_api_key}",
+            "User-Agent": OPENAI_USER_AGENT,
+        }
+
+    async def _open_socket(self, url: str) -> ClientConnection:
+        try:
+            from websockets.asyncio.client import connect
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise ImportError(
+                "Media Streams providers need websockets: pip install 'opentac[openai-realtime]'"
+            ) from exc
+        return await connect(
+            url,
+            additional_headers=self._headers(),
+            compression=None,
+            max_size=None,
+            open_timeout=10,
+        )
