@@ -833,7 +833,8 @@ class MediaStreamsProvider(VoiceProvider):
 
 
 def handoff_twiml(tac: TAC, handoff_data: str) -> str:
-    """TwiML sending a call to the Studio flow, ``HandoffData`` on the webhook's query string."""
+    """TwiML sending a call to the Studio flow with ``HandoffData`` (a ``GET`` redirect: the
+    handoff data and the call's parameters both reach Studio as request parameters)."""
     from urllib.parse import quote
 
     from tac.tools.handoff import studio_voice_handoff_url
@@ -847,7 +848,7 @@ def handoff_twiml(tac: TAC, handoff_data: str) -> str:
     )
     separator = "&" if "?" in url else "?"
     url = f"{url}{separator}HandoffData={quote(handoff_data, safe='')}"
-    return f'<Response><Redirect method="POST">{_xml_text(url)}</Redirect></Response>'
+    return f'<Response><Redirect method="GET">{_xml_text(url)}</Redirect></Response>'
 
 
 def _xml_text(value: str) -> str:
