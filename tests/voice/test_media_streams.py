@@ -97,11 +97,11 @@ async def test_a_turn_is_answered_with_audio_and_marks() -> None:
         app.tac.on_conversation_ended(ended.append)
         async with stream_call(app) as twilio:
             await twilio.speak()
-            await twilio.until(lambda: len(twilio.marks) == 10)
+            await twilio.until(lambda: len(twilio.marks) == 2)
             assert len(twilio.media) == 10
-            # each media frame is followed by its mark
+            # a mark after every 100 ms of audio (the default mark_interval_ms)
             events = [f["event"] for f in twilio.frames]
-            assert events[:4] == ["media", "mark", "media", "mark"]
+            assert events == (["media"] * 5 + ["mark"]) * 2
             assert all(f["streamSid"] == twilio.stream_sid for f in twilio.frames)
             await twilio.played()
             provider: Any = app.channel.provider
@@ -139,19 +139,20 @@ async def test_barge_in_clears_and_truncates_to_what_was_heard() -> None:
         app.tac.on_interrupt(lambda session, event: interrupts.append(event))
         async with stream_call(app) as twilio:
             await twilio.speak()
-            await twilio.until(lambda: len(twilio.marks) == 100)
-            await twilio.played(12)  # the caller heard 12 frames: 240 ms
-            await asyncio.sleep(0.05)
+            await twilio.until(lambda: len(twilio.marks) == 20)
+            await twilio.played(3)  # the caller heard three marks' worth: 300 ms
+            provider: Any = app.channel.provider
+            await app.until(lambda: provider.calls[twilio.call_sid].heard_ms == 300)
             await twilio.speak()  # and talks over the rest
             await twilio.until(lambda: twilio.clears == 1)
             await twilio.until(lambda: len(model.truncations) == 1)
             item = model.sessions[0].items[0]
-            assert model.truncations == [(item, 240)]
+            assert model.truncations == [(item, 300)]
             # the second answer still plays
             await twilio.until(lambda: len(twilio.media) == 105)
             await twilio.stop()
     assert len(interrupts) == 1
-    assert interrupts[0].duration_until_interrupt_ms == 240
+    assert interrupts[0].duration_until_interrupt_ms == 300
 
 
 async def test_speech_after_everything_was_heard_truncates_nothing() -> None:
@@ -163,7 +164,7 @@ async def test_speech_after_everything_was_heard_truncates_nothing() -> None:
         stream_call(app) as twilio,
     ):
         await twilio.speak()
-        await twilio.until(lambda: len(twilio.marks) == 5)
+        await twilio.until(lambda: len(twilio.marks) == 1)
         await twilio.played()
         provider: Any = app.channel.provider
         await app.until(lambda: not provider.calls[twilio.call_sid].pending_marks)

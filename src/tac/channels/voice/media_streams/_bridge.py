@@ -114,12 +114,16 @@ class MediaStreamsBridgeConfig(MediaStreamsProviderConfig):
     - ``default_call_options``: Calls API options of every outbound call.
     - ``handoff_playback_timeout``: how long (s) a handoff waits for the caller to hear the
       model's last words before the call is redirected.
+    - ``mark_interval_ms``: audio between two ``mark`` messages (0: one after every model
+      delta). What the caller heard is known to this precision; a response's end is always
+      marked.
     """
 
     tools: list[TACTool] = Field(default_factory=list)
     tools_for_session: SessionToolsFactory | None = None
     default_call_options: CallOptions | None = None
     handoff_playback_timeout: float = Field(default=10.0, ge=0)
+    mark_interval_ms: int = Field(default=100, ge=0)
 
 
 class _StreamCall:
@@ -136,6 +140,7 @@ class _StreamCall:
         "heard_item",
         "heard_ms",
         "mark_seq",
+        "marked_ms",
         "memory_refresh",
         "muted",
         "pending_marks",
@@ -172,6 +177,7 @@ class _StreamCall:
         self.mark_seq = 0
         self.playing_item = ""
         self.playing_ms = 0
+        self.marked_ms = 0
         self.heard_item = ""
         self.heard_ms = 0
         self.muted: set[str] = set()
@@ -422,7 +428,8 @@ class MediaStreamsProvider(VoiceProvider):
             except (ValueError, KeyError, TypeError) as exc:
                 logger.warning("Media Streams frame dropped: %s", exc, call_sid=call.call_sid)
             except Exception as exc:  # the model connection failed: the call cannot go on
-                await self._report(call, exc, "audio")
+                if not _disconnected(exc):
+                    await self._report(call, exc, "audio")
                 return
 
     async def _report(self, call: _StreamCall, exc: BaseException, stage: str) -> None:
@@ -596,6 +603,7 @@ class MediaStreamsProvider(VoiceProvider):
         assert connection is not None
         send = call.websocket.send_text
         frames = call.frames
+        interval = self.config.mark_interval_ms
         try:
             async for event in connection.events():
                 if type(event) is AudioDelta:
@@ -604,23 +612,25 @@ class MediaStreamsProvider(VoiceProvider):
                         continue
                     payload = event.payload
                     if item != call.playing_item:
+                        if call.playing_ms > call.marked_ms:
+                            await self._mark(call)  # the end of the previous item
                         call.playing_item = item
-                        call.playing_ms = 0
+                        call.playing_ms = call.marked_ms = 0
                     # base64 → bytes; μ-law 8 kHz is 8 bytes per ms
                     size = len(payload) * 3 // 4 - payload.count("=", -2)
                     call.playing_ms += size // 8
-                    call.mark_seq += 1
-                    name = f"m{call.mark_seq}"
-                    call.pending_marks.append((name, item, call.playing_ms))
                     call.playback_done.clear()
                     await send(frames.media(payload))
-                    await send(frames.mark(name))
+                    if call.playing_ms - call.marked_ms >= interval:
+                        await self._mark(call)
                 elif isinstance(event, SpeechStarted):
                     await self._barge_in(call)
                 elif isinstance(event, ResponseStarted):
                     call.responding = True
                 elif isinstance(event, ResponseDone):
                     call.responding = False
+                    if call.playing_ms > call.marked_ms:
+                        await self._mark(call)
                     await self._after_response(call)
                 elif isinstance(event, ToolCall):
                     call.spawn(self._run_tool(call, event), "media-streams-tool")
@@ -639,10 +649,21 @@ class MediaStreamsProvider(VoiceProvider):
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            await self._report(call, exc, "model")
+            if _disconnected(exc):  # the caller hung up, or the model went away, mid-send
+                logger.debug("Media Streams call ended mid-send: %r", exc, call_sid=call.call_sid)
+            else:
+                await self._report(call, exc, "model")
         # the model's session is over: so is the call's stream
         with contextlib.suppress(Exception):
             await call.websocket.close(code=1000)
+
+    async def _mark(self, call: _StreamCall) -> None:
+        """Ask Twilio to tell when the audio sent so far has played."""
+        call.mark_seq += 1
+        name = f"m{call.mark_seq}"
+        call.marked_ms = call.playing_ms
+        call.pending_marks.append((name, call.playing_item, call.playing_ms))
+        await call.websocket.send_text(call.frames.mark(name))
 
     def _heard(self, call: _StreamCall, name: str) -> None:
         """Twilio played everything up to mark ``name``."""
@@ -662,7 +683,7 @@ class MediaStreamsProvider(VoiceProvider):
         """The caller spoke: stop the audio they have not heard, cut the item to what they did."""
         connection = call.connection
         assert connection is not None
-        unheard = bool(call.pending_marks)
+        unheard = bool(call.pending_marks) or call.playing_ms > call.marked_ms
         if not unheard and not call.responding:
             return
         item = call.playing_item
@@ -670,6 +691,7 @@ class MediaStreamsProvider(VoiceProvider):
         if unheard:
             await call.websocket.send_text(call.frames.clear())
             call.pending_marks.clear()
+            call.marked_ms = call.playing_ms
             call.playback_done.set()
         if call.responding:
             await connection.cancel_response()
@@ -849,6 +871,19 @@ def handoff_twiml(tac: TAC, handoff_data: str) -> str:
     separator = "&" if "?" in url else "?"
     url = f"{url}{separator}HandoffData={quote(handoff_data, safe='')}"
     return f'<Response><Redirect method="GET">{_xml_text(url)}</Redirect></Response>'
+
+
+def _disconnected(exc: BaseException) -> bool:
+    """Whether ``exc`` only says a socket closed (a hang-up, the model's end), not a fault."""
+    from starlette.websockets import WebSocketDisconnect
+
+    if isinstance(exc, (WebSocketDisconnect, OSError, RuntimeError)):
+        return True
+    try:
+        from websockets.exceptions import ConnectionClosed, InvalidState
+    except ImportError:  # pragma: no cover - websockets is what the providers use
+        return False
+    return isinstance(exc, (ConnectionClosed, InvalidState))
 
 
 def _xml_text(value: str) -> str:
