@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from tac_sandbox._customer import Customer, Message
     from tac_sandbox._server import Sandbox, serve_app
     from tac_sandbox._settings import SandboxIdentity, SandboxSettings
+    from tac_sandbox._stream_caller import StreamCaller, StreamCallFailed
     from tac_sandbox._twilio import twilio_http_client
     from tac_sandbox._voice_call import VoiceCall, VoiceReply
 
@@ -35,6 +36,8 @@ _EXPORTS = {
     "SandboxError": "tac_sandbox._client",
     "SandboxIdentity": "tac_sandbox._settings",
     "SandboxSettings": "tac_sandbox._settings",
+    "StreamCallFailed": "tac_sandbox._stream_caller",
+    "StreamCaller": "tac_sandbox._stream_caller",
     "create_app": "tac_sandbox._app",
     "serve_app": "tac_sandbox._server",
     "twilio_http_client": "tac_sandbox._twilio",
@@ -53,6 +56,8 @@ __all__ = [
     "SandboxError",
     "SandboxIdentity",
     "SandboxSettings",
+    "StreamCallFailed",
+    "StreamCaller",
     "VoiceCall",
     "VoiceReply",
     "create_app",

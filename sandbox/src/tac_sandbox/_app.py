@@ -29,6 +29,7 @@ PRODUCT_MODULES: tuple[str, ...] = (
     "tac_sandbox.products.calls",
     "tac_sandbox.products.intelligence",
     "tac_sandbox._voice_control",
+    "tac_sandbox._stream_phone",
     "tac_sandbox._flex",
 )
 

@@ -34,6 +34,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from tac.testing.fake_model import FakeModelError, UnconsumedModelSteps
+from tac_sandbox.audio import mulaw_energy, silence
 
 __all__ = [
     "FakeRealtimeModel",
@@ -44,26 +45,11 @@ __all__ = [
 
 _START_TIMEOUT = 10.0
 _FRAME_BYTES = 160  # 20 ms of μ-law 8 kHz
-_SILENCE = 0xFF
-
-
-def _mulaw_magnitudes() -> list[int]:
-    """|linear sample| for each μ-law byte (G.711)."""
-    table = []
-    for byte in range(256):
-        value = ~byte & 0xFF
-        exponent = (value >> 4) & 0x07
-        mantissa = value & 0x0F
-        table.append(((mantissa << 3) + 0x84 << exponent) - 0x84)
-    return table
-
-
-_MAGNITUDE = _mulaw_magnitudes()
 
 
 def mulaw_silence(ms: int) -> bytes:
     """``ms`` of μ-law silence."""
-    return bytes([_SILENCE]) * (ms * 8)
+    return silence(ms)
 
 
 def mulaw_tone(ms: int) -> bytes:
@@ -71,13 +57,6 @@ def mulaw_tone(ms: int) -> bytes:
     period = bytes([0x10] * 8 + [0x90] * 8)
     count = ms * 8
     return (period * (count // len(period) + 1))[:count]
-
-
-def _frame_energy(chunk: bytes) -> float:
-    if not chunk:
-        return 0.0
-    magnitude = _MAGNITUDE
-    return sum(magnitude[b] for b in chunk) / len(chunk)
 
 
 @dataclass
@@ -156,7 +135,7 @@ class _Conversation:
         self.buffer += chunk
         while len(self.buffer) >= _FRAME_BYTES:
             frame, self.buffer = self.buffer[:_FRAME_BYTES], self.buffer[_FRAME_BYTES:]
-            await self._detect(_frame_energy(frame) > self.model.vad_threshold)
+            await self._detect(mulaw_energy(frame) > self.model.vad_threshold)
 
     async def _detect(self, voiced: bool) -> None:
         model = self.model
