@@ -278,3 +278,26 @@ def test_voice_channel_takes_a_media_streams_config() -> None:
         config=OpenAIRealtimeProviderConfig(openai_api_key="sk", default_session_config=SESSION),
     )
     assert channel.provider.provider_id == "openai_realtime"
+
+
+async def test_channel_lookups_and_closed_webhooks_work_on_media_streams() -> None:
+    model = FakeRealtimeModel()
+    closed: list[str] = []
+    async with model.serve(), VoiceApp(config=realtime_config(model)) as app:
+        app.tac.on_conversation_ended(lambda session: closed.append(session.conversation_id))
+        async with stream_call(app) as twilio:
+            provider: Any = app.channel.provider
+            await app.until(lambda: twilio.call_sid in provider.calls)
+            await app.until(lambda: provider.calls[twilio.call_sid].session is not None)
+            session = app.channel.get_conversation_session_by_call_sid(twilio.call_sid)
+            assert session is not None
+            assert app.channel.get_websocket(twilio.call_sid) is not None
+            # the Orchestrator closing a live call's conversation leaves the call alone
+            event = {
+                "eventType": "CONVERSATION_UPDATED",
+                "data": {"id": twilio.call_sid, "status": "CLOSED"},
+            }
+            await app.channel.process_webhook(event)
+            assert closed == []
+            await twilio.stop()
+        await app.until(lambda: closed == [twilio.call_sid])

@@ -188,11 +188,12 @@ class VoiceChannel(BaseChannel):
 
     def get_websocket(self, conversation_id: str) -> WebSocket | None:
         """The live call's WebSocket in this process, if any."""
-        return self._relay().get_websocket(conversation_id)
+        get_websocket = getattr(self._provider, "get_websocket", None)
+        return None if get_websocket is None else get_websocket(conversation_id)
 
     def get_conversation_session_by_call_sid(self, call_sid: str) -> ConversationSession | None:
         """The session of a call live in this process (``None`` before ``setup`` or after)."""
-        call = self._relay().calls.get(call_sid)
+        call = getattr(self._provider, "calls", {}).get(call_sid)
         return None if call is None else call.session
 
     # -- Twilio's callbacks (the routes call these) -------------------------------------------
@@ -298,7 +299,7 @@ class VoiceChannel(BaseChannel):
         status = str(event.data.get("status", "")).upper()
         if status == "INACTIVE":
             await self.tac.invalidate_memory_cache(conversation_id)
-        elif status == "CLOSED" and conversation_id not in self._relay().calls:
+        elif status == "CLOSED" and conversation_id not in getattr(self._provider, "calls", {}):
             await self.tac.end_session(conversation_id, reason="closed")
 
     async def aclose(self) -> None:
