@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tac_sandbox import StreamCaller, serve_app
 
 from tac.sandbox import Sandbox
 from tac.testing import FakeRealtimeModel
 from tac.testing.fake_realtime import mulaw_silence, mulaw_tone
+from tac_sandbox import StreamCaller, serve_app
 
 pytestmark = pytest.mark.integration
 

@@ -79,6 +79,7 @@ if TYPE_CHECKING:
     from starlette.websockets import WebSocket
 
     from tac.channels.voice.channel import VoiceChannel
+    from tac.core.config import TACConfig
     from tac.core.tac import TAC
 
 __all__ = [
@@ -481,11 +482,13 @@ class MediaStreamsProvider(VoiceProvider):
         stored, _ = await self.tac.start_session(session)
         call.session = stored
         call.conversation_id = stored.conversation_id
+        await self.tac.session_store.live_calls.register(
+            *{call.call_sid, stored.conversation_id},
+            ttl_seconds=self.tac.config.session_ttl_seconds,
+        )
         if stored.conversation_id != call.call_sid:
             self.calls[stored.conversation_id] = call
-            await self.tac.session_store.link_call(
-                call.call_sid, stored.conversation_id, self.tac.config.session_ttl_seconds
-            )
+            await self.tac.link_call(call.call_sid, stored.conversation_id)
         per_call = self._take_session_config(params.get(SESSION_CONFIG_TOKEN_PARAMETER))
         context = await self._call_context(start, stored, per_call)
         context.tools = [*context.tools, *await self._tools(stored)]
@@ -723,6 +726,9 @@ class MediaStreamsProvider(VoiceProvider):
         if not text:
             return
         call.transcript.append({"role": event.role, "text": text})
+        if call.session is not None:
+            call.session.metadata["transcript"] = list(call.transcript)
+            call.spawn(self.tac.save_session(call.session), "media-streams-save")
         if self.tac.is_orchestrator_enabled() and not call.degraded:
             call.spawn(
                 self._record_communication(call, event.role, text, len(call.transcript)),
@@ -799,6 +805,12 @@ class MediaStreamsProvider(VoiceProvider):
         call = self.calls.get(conversation_id)
         return [] if call is None else list(call.transcript)
 
+    async def live_anywhere(self, call_id: str) -> bool:
+        """Whether the call (conversation id or CallSid) is live here or on another instance."""
+        if call_id in self.calls:
+            return True
+        return await self.tac.session_store.live_calls.elsewhere(call_id)
+
     def get_websocket(self, conversation_id: str) -> WebSocket | None:
         call = self.calls.get(conversation_id)
         return None if call is None else call.websocket
@@ -827,6 +839,9 @@ class MediaStreamsProvider(VoiceProvider):
         session = call.session
         if session is not None:
             try:
+                await self.tac.session_store.live_calls.unregister(
+                    *{call.call_sid, call.conversation_id}
+                )
                 session.metadata["transcript"] = list(call.transcript)
                 await self.tac.save_session(session)
                 await self.tac.end_session(call.conversation_id, reason="call ended")
@@ -901,7 +916,9 @@ class SpeechToSpeechProviderConfig(MediaStreamsBridgeConfig):
     model: Any
     session_config: dict[str, Any] = Field(default_factory=dict)
 
-    def create_provider(self, channel: VoiceChannel) -> SpeechToSpeechProvider:
+    def create_provider(
+        self, channel: VoiceChannel, tac_config: TACConfig | None = None
+    ) -> SpeechToSpeechProvider:
         if not isinstance(self.model, SpeechToSpeechModel):
             raise TypeError(
                 "model must implement SpeechToSpeechModel (connect), got "

@@ -26,6 +26,7 @@ from tac.channels.voice.media_streams.shared.openai_provider import (
 
 if TYPE_CHECKING:
     from tac.channels.voice.channel import VoiceChannel
+    from tac.core.config import TACConfig
 
 __all__ = [
     "GPT_LIVE_SESSION_ID_METADATA_KEY",
@@ -44,7 +45,9 @@ class GPTLiveProviderConfig(MediaStreamsOpenAIProviderConfig):
 
     welcome_instruction: str | None = None
 
-    def create_provider(self, channel: VoiceChannel) -> GPTLiveProvider:
+    def create_provider(
+        self, channel: VoiceChannel, tac_config: TACConfig | None = None
+    ) -> GPTLiveProvider:
         return GPTLiveProvider(channel, self)
 
 

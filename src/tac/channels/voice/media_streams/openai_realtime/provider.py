@@ -30,6 +30,7 @@ from tac.channels.voice.media_streams.shared.openai_provider import (
 
 if TYPE_CHECKING:
     from tac.channels.voice.channel import VoiceChannel
+    from tac.core.config import TACConfig
 
 __all__ = [
     "TWILIO_AUDIO_FORMAT_FOR_REALTIME",
@@ -49,7 +50,9 @@ class OpenAIRealtimeProviderConfig(MediaStreamsOpenAIProviderConfig):
 
     welcome_greeting_response: dict[str, Any] | None = Field(default=None)
 
-    def create_provider(self, channel: VoiceChannel) -> OpenAIRealtimeProvider:
+    def create_provider(
+        self, channel: VoiceChannel, tac_config: TACConfig | None = None
+    ) -> OpenAIRealtimeProvider:
         return OpenAIRealtimeProvider(channel, self)
 
 
