@@ -91,3 +91,36 @@ async def test_orchestrated_call_memory_tools_transcripts_and_intelligence() -> 
             assert (await http.get(base)).json()["status"] == "CLOSED"
             summaries = (await http.get(f"{profile_url}/ConversationSummaries")).json()
             assert any(s["conversationId"] == conversation for s in summaries["summaries"])
+
+
+async def test_memory_always_refreshes_the_instructions_after_each_utterance() -> None:
+    model = FakeRealtimeModel()
+    model.reply("Window seats it is.", audio_ms=40, user_transcript="Any seat preference?")
+    async with model.serve(), Sandbox.start(app_url="http://127.0.0.1:9") as sandbox:
+        env = sandbox.env
+        auth = (env["TWILIO_API_KEY"], env["TWILIO_API_SECRET"])
+        async with httpx.AsyncClient(auth=auth) as http:
+            await seed_profile(sandbox, http, "Prefers window seats")
+            config = OpenAIRealtimeProviderConfig(
+                openai_api_key="sk-test",
+                base_url=model.base_url,
+                memory_mode="always",
+                default_session_config={"model": "gpt-realtime", "instructions": "Be kind."},
+            )
+            app = VoiceApp(env=env, config=config)
+            await sandbox.set_app_url(app.url)
+            async with app, stream_call(app, call_sid="CA" + "8" * 32) as twilio:
+                await twilio.speak()
+                await twilio.until(lambda: bool(model.sessions))
+                session = model.sessions[0]
+
+                def updates() -> list[dict[str, Any]]:
+                    return [e for e in session.events if e["type"] == "session.update"]
+
+                await twilio.until(lambda: len(updates()) == 2)
+                await twilio.stop()
+    first, refreshed = updates()
+    assert "Prefers window seats" in first["session"]["instructions"]
+    assert refreshed["session"]["instructions"].startswith("Be kind.")
+    assert "Prefers window seats" in refreshed["session"]["instructions"]
+    assert set(refreshed["session"]) == {"type", "instructions"}

@@ -15,13 +15,14 @@ from tac.channels.voice.media_streams.base import (
     ModelEvent,
     SessionStarted,
     SpeechToSpeechConnection,
-    ToolCall,
     Transcript,
 )
 from tac.channels.voice.media_streams.shared.config import MediaStreamsOpenAIProviderConfig
 from tac.channels.voice.media_streams.shared.openai_provider import (
     MediaStreamsOpenAIProvider,
     OpenAIConnection,
+    finish_session,
+    function_call,
 )
 
 if TYPE_CHECKING:
@@ -61,14 +62,7 @@ def live_session(context: CallContext) -> dict[str, Any]:
             f"session audio.format must be {TWILIO_AUDIO_FORMAT_FOR_GPT_LIVE} (Twilio's μ-law), "
             f"got {found!r}"
         )
-    if context.instructions is not None:
-        session["instructions"] = context.instructions
-    if context.tools:
-        tools = list(session.get("tools") or [])
-        named = {t.get("name") for t in tools if isinstance(t, dict)}
-        tools.extend(t.to_realtime_format() for t in context.tools if t.name not in named)
-        session["tools"] = tools
-    return session
+    return finish_session(session, context)
 
 
 class _LiveConnection(OpenAIConnection):
@@ -111,19 +105,9 @@ class _LiveConnection(OpenAIConnection):
         if kind == "response.event":
             inner = data.get("event")
             if isinstance(inner, dict) and inner.get("type") == "response.output_item.done":
-                item = inner.get("item")
-                if (
-                    isinstance(item, dict)
-                    and item.get("type") == "function_call"
-                    and item.get("status", "completed") == "completed"
-                ):
-                    return [
-                        ToolCall(
-                            str(item.get("call_id") or ""),
-                            str(item.get("name") or ""),
-                            str(item.get("arguments") or "{}"),
-                        )
-                    ]
+                call = function_call(inner.get("item"))
+                if call is not None:
+                    return [call]
             return []
         if kind == "session.closed":
             self._closed_by_model.set()

@@ -19,13 +19,14 @@ from tac.channels.voice.media_streams.base import (
     SessionStarted,
     SpeechStarted,
     SpeechToSpeechConnection,
-    ToolCall,
     Transcript,
 )
 from tac.channels.voice.media_streams.shared.config import MediaStreamsOpenAIProviderConfig
 from tac.channels.voice.media_streams.shared.openai_provider import (
     MediaStreamsOpenAIProvider,
     OpenAIConnection,
+    finish_session,
+    function_call,
 )
 
 if TYPE_CHECKING:
@@ -69,14 +70,7 @@ def realtime_session(context: CallContext) -> dict[str, Any]:
                 f"session audio.{direction}.format must be audio/pcmu (Twilio's μ-law), "
                 f"got {found!r}"
             )
-    if context.instructions is not None:
-        session["instructions"] = context.instructions
-    if context.tools:
-        tools = list(session.get("tools") or [])
-        named = {t.get("name") for t in tools if isinstance(t, dict)}
-        tools.extend(t.to_realtime_format() for t in context.tools if t.name not in named)
-        session["tools"] = tools
-    return session
+    return finish_session(session, context)
 
 
 class _RealtimeConnection(OpenAIConnection):
@@ -100,20 +94,8 @@ class _RealtimeConnection(OpenAIConnection):
             assert isinstance(response, dict)
             return [ResponseDone(_id(response), response.get("status"))]
         if kind == "response.output_item.done":
-            item = data.get("item")
-            if (
-                isinstance(item, dict)
-                and item.get("type") == "function_call"
-                and item.get("status", "completed") == "completed"
-            ):
-                return [
-                    ToolCall(
-                        str(item.get("call_id") or ""),
-                        str(item.get("name") or ""),
-                        str(item.get("arguments") or "{}"),
-                    )
-                ]
-            return []
+            call = function_call(data.get("item"))
+            return [] if call is None else [call]
         if kind in ("response.output_audio_transcript.done", "response.audio_transcript.done"):
             return [Transcript("assistant", str(data.get("transcript") or ""), data.get("item_id"))]
         if kind == "conversation.item.input_audio_transcription.completed":

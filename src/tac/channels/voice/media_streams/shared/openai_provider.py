@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from tac._version import __version__
 from tac.channels.voice.media_streams._bridge import MediaStreamsProvider
-from tac.channels.voice.media_streams.base import CallContext, ModelEvent
+from tac.channels.voice.media_streams.base import CallContext, ModelEvent, ToolCall
 from tac.channels.voice.media_streams.shared.config import MediaStreamsOpenAIProviderConfig
 from tac.core.logging import get_logger
 from tac.models.session import ConversationSession
@@ -21,12 +21,45 @@ if TYPE_CHECKING:
 
     from tac.channels.voice.channel import VoiceChannel
 
-__all__ = ["OPENAI_USER_AGENT", "MediaStreamsOpenAIProvider", "OpenAIConnection"]
+__all__ = [
+    "OPENAI_USER_AGENT",
+    "MediaStreamsOpenAIProvider",
+    "OpenAIConnection",
+    "finish_session",
+    "function_call",
+]
 
 OPENAI_USER_AGENT = f"opentac/Python {__version__}"
 
 logger = get_logger("channels.voice.media_streams")
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def finish_session(session: dict[str, Any], context: CallContext) -> dict[str, Any]:
+    """``session`` with the call's instructions (memory included) and tools declared."""
+    if context.instructions is not None:
+        session["instructions"] = context.instructions
+    if context.tools:
+        tools = list(session.get("tools") or [])
+        named = {t.get("name") for t in tools if isinstance(t, dict)}
+        tools.extend(t.to_realtime_format() for t in context.tools if t.name not in named)
+        session["tools"] = tools
+    return session
+
+
+def function_call(item: Any) -> ToolCall | None:
+    """The tool call in a finished output item (``type: function_call``), if it is one."""
+    if (
+        isinstance(item, dict)
+        and item.get("type") == "function_call"
+        and item.get("status", "completed") == "completed"
+    ):
+        return ToolCall(
+            str(item.get("call_id") or ""),
+            str(item.get("name") or ""),
+            str(item.get("arguments") or "{}"),
+        )
+    return None
 
 
 class OpenAIConnection:
