@@ -301,3 +301,22 @@ async def test_channel_lookups_and_closed_webhooks_work_on_media_streams() -> No
             assert closed == []
             await twilio.stop()
         await app.until(lambda: closed == [twilio.call_sid])
+
+
+def test_hot_paths_read_frames_by_position_and_fall_back_on_anything_else() -> None:
+    from tac.channels.voice.media_streams._bridge import _inbound_payload
+    from tac.channels.voice.media_streams.shared.openai_provider import _audio_delta
+
+    frame = (
+        '{"event":"media","sequenceNumber":"3","media":{"track":"inbound","chunk":"1",'
+        '"timestamp":"5","payload":"/v7+/Q=="},"streamSid":"MZ1"}'
+    )
+    assert _inbound_payload(frame) == "/v7+/Q=="
+    assert _inbound_payload(frame.replace('"inbound"', '"outbound"')) is None
+    assert _inbound_payload(frame.replace("/v7+/Q==", 'x\\"y')) is None  # not base64: parsed
+    delta = '{"type":"response.output_audio.delta","item_id":"item_1","delta":"AAA="}'
+    parsed = _audio_delta(delta)
+    assert parsed is not None
+    assert (parsed.item_id, parsed.payload) == ("item_1", "AAA=")
+    assert _audio_delta(delta.replace('"item_1"', '"it\\"em"')) is None
+    assert _audio_delta('{"type":"response.output_audio.delta"}') is None

@@ -119,7 +119,7 @@ class _Conversation:
         self.buffer = b""
 
     async def send(self, event: dict[str, Any]) -> None:
-        await self.websocket.send(json.dumps(event))
+        await self.websocket.send(json.dumps(event, separators=(",", ":")))
 
     # -- caller side -------------------------------------------------------------------------
 

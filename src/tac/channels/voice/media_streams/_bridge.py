@@ -409,6 +409,16 @@ class MediaStreamsProvider(VoiceProvider):
             if message["type"] == "websocket.disconnect":
                 return
             text = message.get("text")
+            if text is not None and text.startswith(_MEDIA_PREFIX):
+                payload = _inbound_payload(text)
+                if payload is not None:  # the hot path: one frame per 20 ms per call
+                    try:
+                        await send_audio(payload)
+                    except Exception as exc:
+                        if not _disconnected(exc):
+                            await self._report(call, exc, "audio")
+                        return
+                    continue
             try:
                 data = loads(text if text is not None else message.get("bytes") or b"")
                 event = data["event"]
@@ -886,6 +896,24 @@ def handoff_twiml(tac: TAC, handoff_data: str) -> str:
     separator = "&" if "?" in url else "?"
     url = f"{url}{separator}HandoffData={quote(handoff_data, safe='')}"
     return f'<Response><Redirect method="GET">{_xml_text(url)}</Redirect></Response>'
+
+
+_MEDIA_PREFIX = '{"event":"media"'
+_PAYLOAD_KEY = '"payload":"'
+
+
+def _inbound_payload(text: str) -> str | None:
+    """The caller's audio in a ``media`` frame as Twilio writes it, read by position (no
+    ``json.loads``); ``None`` when the frame must be parsed fully (another track, odd shape)."""
+    start = text.find(_PAYLOAD_KEY)
+    if start < 0 or '"track":"inbound"' not in text:
+        return None
+    start += len(_PAYLOAD_KEY)
+    end = text.find('"', start)
+    if end < 0:
+        return None
+    payload = text[start:end]
+    return payload if is_base64(payload) else None
 
 
 def _disconnected(exc: BaseException) -> bool:

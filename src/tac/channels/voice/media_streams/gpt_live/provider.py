@@ -66,6 +66,8 @@ def live_session(context: CallContext) -> dict[str, Any]:
 
 
 class _LiveConnection(OpenAIConnection):
+    audio_delta_type = "session.output_audio.delta"
+
     def __init__(self, websocket: Any, welcome_instruction: str | None) -> None:
         super().__init__(websocket, "session.input_audio.append")
         self._welcome = welcome_instruction

@@ -74,6 +74,8 @@ def realtime_session(context: CallContext) -> dict[str, Any]:
 
 
 class _RealtimeConnection(OpenAIConnection):
+    audio_delta_type = "response.output_audio.delta"
+
     def __init__(self, websocket: Any) -> None:
         super().__init__(websocket, "input_audio_buffer.append")
         self._response_active = False

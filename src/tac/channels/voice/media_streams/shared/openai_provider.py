@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from tac._version import __version__
 from tac.channels.voice.media_streams._bridge import MediaStreamsProvider
-from tac.channels.voice.media_streams.base import CallContext, ModelEvent, ToolCall
+from tac.channels.voice.media_streams.base import AudioDelta, CallContext, ModelEvent, ToolCall
 from tac.channels.voice.media_streams.shared.config import MediaStreamsOpenAIProviderConfig
 from tac.core.logging import get_logger
 from tac.models.session import ConversationSession
@@ -33,6 +33,29 @@ OPENAI_USER_AGENT = f"opentac/Python {__version__}"
 
 logger = get_logger("channels.voice.media_streams")
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _string_field(raw: str, name: str) -> str | None:
+    """The value of ``"name":"..."`` in ``raw`` when it holds no escapes, else ``None``."""
+    key = '"' + name + '":"'
+    start = raw.find(key)
+    if start < 0:
+        return None
+    start += len(key)
+    end = raw.find('"', start)
+    if end < 0:
+        return None
+    value = raw[start:end]
+    return None if "\\" in value else value
+
+
+def _audio_delta(raw: str) -> AudioDelta | None:
+    """An audio delta read by position (no ``json.loads``); ``None``: parse it fully."""
+    item = _string_field(raw, "item_id")
+    delta = _string_field(raw, "delta")
+    if item is None or delta is None:
+        return None
+    return AudioDelta(item, delta)
 
 
 def finish_session(session: dict[str, Any], context: CallContext) -> dict[str, Any]:
@@ -65,6 +88,9 @@ def function_call(item: Any) -> ToolCall | None:
 class OpenAIConnection:
     """A model session over one WebSocket (``websockets``); subclasses map the wire events."""
 
+    audio_delta_type = ""
+    """The wire type of the model's audio deltas, read without a full JSON parse."""
+
     def __init__(self, websocket: ClientConnection, audio_append_type: str) -> None:
         self.websocket = websocket
         self._append_prefix = '{"type":"' + audio_append_type + '","audio":"'
@@ -81,8 +107,18 @@ class OpenAIConnection:
 
         loads = json.loads
         translate = self.translate
+        delta_prefix = '{"type":"' + self.audio_delta_type + '"' if self.audio_delta_type else None
         try:
             async for raw in self.websocket:
+                if (
+                    delta_prefix is not None
+                    and isinstance(raw, str)
+                    and raw.startswith(delta_prefix)
+                ):
+                    delta = _audio_delta(raw)
+                    if delta is not None:  # the hot path: one per 20-100 ms of audio per call
+                        yield delta
+                        continue
                 try:
                     data = loads(raw)
                 except ValueError:
