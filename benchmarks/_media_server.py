@@ -41,6 +41,7 @@ def main() -> None:
             openai_api_key="sk-bench",
             base_url=model_url,
             default_session_config={"model": "gpt-realtime", "instructions": "Be brief."},
+            input_audio_batch_ms=int(os.environ.get("BENCH_INPUT_BATCH_MS", "20")),
         ),
     )
     server = TACFastAPIServer(tac, voice_channel=voice, config=TACServerConfig(port=port))

@@ -320,3 +320,19 @@ def test_hot_paths_read_frames_by_position_and_fall_back_on_anything_else() -> N
     assert (parsed.item_id, parsed.payload) == ("item_1", "AAA=")
     assert _audio_delta(delta.replace('"item_1"', '"it\\"em"')) is None
     assert _audio_delta('{"type":"response.output_audio.delta"}') is None
+
+
+async def test_caller_audio_can_reach_the_model_in_bigger_chunks() -> None:
+    model = FakeRealtimeModel()
+    model.reply("Ok.", audio_ms=20)
+    async with (
+        model.serve(),
+        VoiceApp(config=realtime_config(model, input_audio_batch_ms=60)) as app,
+        stream_call(app) as twilio,
+    ):
+        await twilio.speak(speech_ms=300, silence_ms=420)  # 36 frames of 20 ms
+        await twilio.until(lambda: len(twilio.media) == 1)
+        await twilio.stop()
+    session = model.sessions[0]
+    assert session.audio_ms == 720
+    assert session.appends == 12  # three frames per message

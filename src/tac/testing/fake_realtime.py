@@ -80,6 +80,8 @@ class FakeRealtimeSession:
     events: list[dict[str, Any]] = field(default_factory=list)
     """Every non-audio event received, in order."""
     audio_bytes: int = 0
+    appends: int = 0
+    """How many audio messages the caller's audio came in."""
     truncations: list[tuple[str, int]] = field(default_factory=list)
     """``(item_id, audio_end_ms)`` of every ``conversation.item.truncate``."""
     tool_outputs: list[tuple[str, str]] = field(default_factory=list)
@@ -130,6 +132,7 @@ class _Conversation:
             await self.error("invalid_audio", "audio is not base64")
             return
         self.record.audio_bytes += len(chunk)
+        self.record.appends += 1
         if not self.model.vad:
             return
         self.buffer += chunk
