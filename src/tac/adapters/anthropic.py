@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, TypeVar, cast
 
 from tac.adapters._prompt import AdapterOptions, MemoryPromptBuilder
-from tac.adapters.openai import _Proxy
+from tac.adapters._proxy import Proxy as _Proxy
 from tac.models.session import ConversationSession
 from tac.models.tac import TACMemoryResponse
 
