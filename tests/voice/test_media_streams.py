@@ -336,3 +336,17 @@ async def test_caller_audio_can_reach_the_model_in_bigger_chunks() -> None:
     session = model.sessions[0]
     assert session.audio_ms == 720
     assert session.appends == 12  # three frames per message
+
+
+def test_gpt_live_transcripts_coalesce_and_the_caller_speaking_clears_playback() -> None:
+    from tac.channels.voice.media_streams.base import SpeechStarted, Transcript
+    from tac.channels.voice.media_streams.gpt_live.provider import _LiveConnection
+
+    live = _LiveConnection(websocket=None, welcome_instruction=None)
+    out = live.translate({"type": "session.output_transcript.delta", "delta": "Hello "})
+    out += live.translate({"type": "session.output_transcript.delta", "delta": "there."})
+    assert out == []
+    interrupted = live.translate({"type": "session.input_transcript.delta", "delta": "Wait"})
+    assert interrupted == [Transcript("assistant", "Hello there."), SpeechStarted()]
+    assert live.translate({"type": "session.input_transcript.delta", "delta": "!"}) == []
+    assert live.translate({"type": "session.closed"}) == [Transcript("user", "Wait!")]

@@ -144,6 +144,7 @@ class _StreamCall:
         "frames",
         "heard_item",
         "heard_ms",
+        "instructions",
         "mark_seq",
         "marked_ms",
         "memory_refresh",
@@ -188,6 +189,7 @@ class _StreamCall:
         self.muted: set[str] = set()
         self.transcript: list[dict[str, str]] = []
         self.tools: list[TACTool] = []
+        self.instructions: str | None = None  # the model's own, before memory was added
 
     def spawn(self, coro: Awaitable[Any], name: str) -> None:
         task = asyncio.ensure_future(coro)
@@ -507,6 +509,7 @@ class MediaStreamsProvider(VoiceProvider):
         context = await self._call_context(start, stored, per_call)
         context.tools = [*context.tools, *await self._tools(stored)]
         call.tools = context.tools
+        call.instructions = context.instructions
         context.instructions = await self._instructions(call, stored, context.instructions)
         call.connection = await self._connect(context)
         call.pump = asyncio.get_running_loop().create_task(
@@ -604,8 +607,7 @@ class MediaStreamsProvider(VoiceProvider):
             return
         try:
             memory = await self.tac.memory_for_turn(session, "always", query)
-            context = await self._call_context(call.start, session, {})
-            base = context.instructions
+            base = call.instructions
             await connection.update_instructions(
                 MemoryPromptBuilder.compose(base, memory, session) or base or ""
             )

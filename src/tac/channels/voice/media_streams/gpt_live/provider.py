@@ -14,6 +14,7 @@ from tac.channels.voice.media_streams.base import (
     ModelError,
     ModelEvent,
     SessionStarted,
+    SpeechStarted,
     SpeechToSpeechConnection,
     Transcript,
 )
@@ -91,7 +92,12 @@ class _LiveConnection(OpenAIConnection):
             return [AudioDelta(str(data.get("item_id") or ""), str(data.get("delta") or ""))]
         if kind in ("session.input_transcript.delta", "session.output_transcript.delta"):
             role = "user" if kind == "session.input_transcript.delta" else "assistant"
+            caller_began = role == "user" and self._role != "user"
             events = self._flush(role)
+            if caller_began:
+                # GPT-Live stops talking by itself when the caller speaks; what Twilio still
+                # has buffered must go too
+                events.append(SpeechStarted())
             self._text.append(str(data.get("delta") or ""))
             return events
         if kind == "session.started":
