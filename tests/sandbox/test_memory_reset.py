@@ -30,7 +30,7 @@ async def test_reset_hooks_forget_data_but_keep_defaults(monkeypatch: pytest.Mon
         profile = created.json()["id"]
         await http.post(calls, data={"To": "+1", "From": "+1", "Twiml": "<Response/>"})
         await http.post(executions, data={"To": "+1", "From": "+1"})
-        assert len(hooks) == 5  # memory, calls, studio and both phones (relay, Media Streams)
+        assert len(hooks) == 4
         for hook in hooks:
             await hook()
         gone = await http.get(f"{profiles}/{profile}")

@@ -32,9 +32,9 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from tac_sandbox._ids import sid
 from tac_sandbox._signing import sign_form, sign_websocket
-from tac_sandbox._stream_twiml import StreamTwiml, parse_stream_twiml
 from tac_sandbox._twiml import TwimlError
 from tac_sandbox.audio import FRAME_BYTES, SILENCE, speech_wav, wav_to_mulaw
+from tac_sandbox.phone.stream_twiml import StreamTwiml, parse_stream_twiml
 
 logger = logging.getLogger("tac_sandbox.stream_caller")
 

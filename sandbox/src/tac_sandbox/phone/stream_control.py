@@ -19,8 +19,8 @@ from fastapi import APIRouter
 
 from tac_sandbox._context import SandboxContext
 from tac_sandbox._errors import not_found
-from tac_sandbox._stream_caller import StreamCaller, StreamCallFailed
-from tac_sandbox._stream_twiml import is_stream_twiml, parse_redirect
+from tac_sandbox.phone.stream_caller import StreamCaller, StreamCallFailed
+from tac_sandbox.phone.stream_twiml import is_stream_twiml, parse_redirect
 from tac_sandbox.products._common import on_reset
 
 logger = logging.getLogger("tac_sandbox.stream_phone")
