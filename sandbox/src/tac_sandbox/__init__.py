@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from tac_sandbox.phone.call import VoiceCall, VoiceReply
     from tac_sandbox.phone.caller import CallEnded, Caller, CallerError, CallFailed, Reply
     from tac_sandbox.phone.customers import Customer, Message
+    from tac_sandbox.phone.stream_caller import StreamCaller, StreamCallFailed
 
 _EXPORTS = {
     "CallEnded": "tac_sandbox.phone.caller",
@@ -41,6 +42,8 @@ _EXPORTS = {
     "SandboxError": "tac_sandbox._client",
     "SandboxIdentity": "tac_sandbox._settings",
     "SandboxSettings": "tac_sandbox._settings",
+    "StreamCallFailed": "tac_sandbox.phone.stream_caller",
+    "StreamCaller": "tac_sandbox.phone.stream_caller",
     "create_app": "tac_sandbox._app",
     "serve_app": "tac_sandbox._server",
     "twilio_http_client": "tac_sandbox._twilio",
@@ -59,6 +62,8 @@ __all__ = [
     "SandboxError",
     "SandboxIdentity",
     "SandboxSettings",
+    "StreamCallFailed",
+    "StreamCaller",
     "VoiceCall",
     "VoiceReply",
     "create_app",

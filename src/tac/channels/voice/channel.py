@@ -201,11 +201,12 @@ class VoiceChannel(BaseChannel):
 
     def get_websocket(self, conversation_id: str) -> WebSocket | None:
         """The live call's WebSocket in this process, if any."""
-        return self._relay().get_websocket(conversation_id)
+        get_websocket = getattr(self._provider, "get_websocket", None)
+        return None if get_websocket is None else get_websocket(conversation_id)
 
     def get_conversation_session_by_call_sid(self, call_sid: str) -> ConversationSession | None:
         """The session of a call live in this process (``None`` before ``setup`` or after)."""
-        call = self._relay().calls.get(call_sid)
+        call = getattr(self._provider, "calls", {}).get(call_sid)
         return None if call is None else call.session
 
     # -- Twilio's callbacks (the routes call these) -------------------------------------------
@@ -316,7 +317,7 @@ class VoiceChannel(BaseChannel):
         status = str(event.data.get("status", "")).upper()
         if status == "INACTIVE":
             await self.tac.invalidate_memory_cache(conversation_id)
-        elif status == "CLOSED" and not await self._relay().live_anywhere(conversation_id):
+        elif status == "CLOSED" and not await self._live_anywhere(conversation_id):
             # CLOSED never ends a live call's session (on any instance): the call's end does
             await self.tac.end_session(conversation_id, reason="closed")
 
@@ -328,11 +329,18 @@ class VoiceChannel(BaseChannel):
     async def aclose(self) -> None:
         await self._provider.aclose()
 
+    async def _live_anywhere(self, call_id: str) -> bool:
+        """Whether the provider holds the call here or on another instance."""
+        live_anywhere = getattr(self._provider, "live_anywhere", None)
+        if live_anywhere is None:
+            return call_id in getattr(self._provider, "calls", {})
+        return bool(await live_anywhere(call_id))
+
     async def _call_over(self, call_sid: str) -> None:
         """A callback said the call (or its ConversationRelay session) is over: end its session
         unless an instance still holds the call (its socket's close ends it there)."""
         try:
-            if await self._relay().live_anywhere(call_sid):
+            if await self._live_anywhere(call_sid):
                 return
             conversation_id = await self.tac.conversation_for_call(call_sid)
             await self.tac.end_session(conversation_id or call_sid, reason="call ended")
