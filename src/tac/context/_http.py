@@ -37,6 +37,7 @@ from tac.context.errors import (
     TwilioTimeoutError,
     TwilioTransportError,
 )
+from tac.observability import _hooks as _obs
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -473,6 +474,7 @@ class TwilioHTTP:
         while True:
             attempt += 1
             started = loop.time()
+            probe = _obs.observer.twilio_request(product, method, path, url, send_headers)
             try:
                 if direct is not None:
                     if self._closed:
@@ -491,6 +493,8 @@ class TwilioHTTP:
                         auth=self._auth,
                     )
             except httpx.HTTPError as exc:
+                if probe is not None:
+                    probe.failed(exc)
                 error = _transport_error(exc, method, url)
                 elapsed_ms = (loop.time() - started) * 1000
                 logger.debug(
@@ -517,6 +521,8 @@ class TwilioHTTP:
                     await self._sleep(delay)
                     continue
                 raise error from exc
+            if probe is not None:
+                probe.done(response.status_code)
             elapsed_ms = (loop.time() - started) * 1000
             logger.debug(
                 "%s %s%s -> %d (attempt %d, %.1f ms)",

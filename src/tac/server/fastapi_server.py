@@ -25,6 +25,7 @@ from tac.intelligence import InvalidOperatorEventError
 from tac.models.conversation import KNOWN_EVENT_TYPES as _KNOWN_EVENTS
 from tac.models.conversation import WebhookEvent, WebhookPayloadError
 from tac.models.session import Channel
+from tac.observability import _hooks as _obs
 from tac.server.config import TACServerConfig
 from tac.server.signature import build_http_signature_dependency
 from tac.server.websocket_adapter import FastAPIWebSocketAdapter
@@ -84,6 +85,7 @@ class TACFastAPIServer:
         self._wrap_lifespan(self.app)
         before = set(map(id, self.app.router.routes))
         self._register_routes(self.app)
+        self._enable_observability(self.app)
         ours = {
             route.path
             for route in self.app.router.routes
@@ -138,40 +140,60 @@ class TACFastAPIServer:
             channel.register_routes(app, self)
 
     async def _handle_webhook(self, request: Request) -> Response:
-        await self._check_signature(request)
+        observer = _obs.observer
+        try:
+            await self._check_signature(request)
+        except HTTPException:
+            observer.webhook("forged")
+            raise
         body = await request.body()
         try:
             payload = json.loads(body)
         except (ValueError, UnicodeDecodeError):
+            observer.webhook("malformed")
             return _answer(400, "error", "webhook body must be JSON")
         known, channel = await self._early_route(payload)
         if known and channel is None:
             _debug("webhook ignored", payload)
+            observer.webhook("ignored")
             return _IGNORED.copy()
         try:
             event = WebhookEvent.parse(payload)
         except WebhookPayloadError as exc:
+            observer.webhook("malformed")
             return _answer(400, "error", str(exc))
         if not known:
             channel = await self.route_event(event) if event.is_known else None
             if channel is None or not channel.accepts(event):
                 _debug("webhook ignored", payload)
+                observer.webhook("ignored")
                 return _IGNORED.copy()
         assert channel is not None
+        turn = (
+            observer.turn_begin(channel.get_channel_name(), event.data.get("conversationId"))
+            if event.event_type == "COMMUNICATION_CREATED"
+            else None
+        )
         token = request.headers.get(IDEMPOTENCY_HEADER)
         key = _claim_key(token, event.event_type, body)
-        claim = await self.tac.session_store.claim(key, self.config.idempotency_lease_seconds)
+        with observer.stage("tac.claim"):
+            claim = await self.tac.session_store.claim(key, self.config.idempotency_lease_seconds)
         if claim is not ClaimResult.CLAIMED:
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug(
                     "duplicate webhook dropped", event_type=event.event_type, claim=claim.value
                 )
+            observer.webhook("duplicate")
+            observer.turn_end(turn, "duplicate")
             return _answer(200, "duplicate")
         try:
             self.tasks.spawn(self._run(channel, event, token, key), name=f"webhook:{key[:24]}")
         except RuntimeError:
             await self.tac.session_store.release(key)
+            observer.webhook("unavailable")
+            observer.turn_end(turn, "cancelled")
             return _answer(503, "error", "server is shutting down")
+        observer.webhook("answered")
         return _OK.copy()
 
     async def _early_route(self, payload: Any) -> tuple[bool, BaseChannel | None]:
@@ -254,10 +276,12 @@ class TACFastAPIServer:
         self, channel: BaseChannel, event: WebhookEvent, token: str | None, key: str
     ) -> None:
         store = self.tac.session_store
+        turn = _obs.current_turn()
         try:
             await channel.process_webhook(event, token)
         except asyncio.CancelledError:
             await store.release(key)  # not done: let Twilio's redelivery run it
+            _obs.observer.turn_end(turn, "cancelled")
             raise
         except Exception as exc:
             await self.tac.trigger_error(
@@ -268,7 +292,26 @@ class TACFastAPIServer:
                     "event_type": event.event_type,
                 },
             )
+        _obs.observer.turn_end(turn)
         await store.complete(key)
+
+    def _enable_observability(self, app: FastAPI) -> None:
+        """Metrics and tracing as the config says; ``GET {metrics_path}`` serves the metrics."""
+        if self.config.tracing_enabled:
+            from tac.observability import enable_tracing
+
+            enable_tracing()
+        if not self.config.metrics_enabled:
+            return
+        from tac.observability import enable_metrics, render_metrics
+
+        registry = enable_metrics()
+
+        async def metrics(request: Request) -> Response:
+            body, content_type = render_metrics(registry)
+            return Response(body, media_type=content_type)
+
+        app.add_route(self.config.metrics_path, metrics, methods=["GET"], include_in_schema=False)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -337,6 +380,7 @@ class _TwilioRoutes:
             return
         limit = self.max_body_bytes
         if _content_length(scope) > limit:
+            _obs.observer.webhook("too_large")
             await _too_large(limit)(scope, receive, send)
             return
         received = 0
@@ -367,6 +411,7 @@ class _TwilioRoutes:
             else:
                 await self.app(scope, capped_receive, tracked_send)
         except _BodyTooLarge:
+            _obs.observer.webhook("too_large")
             if started:
                 raise
             await _too_large(limit)(scope, receive, send)

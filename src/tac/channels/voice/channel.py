@@ -28,6 +28,7 @@ from tac.models.voice import (
     TwiMLRequest,
     VoiceTwiMLOptions,
 )
+from tac.observability import _hooks as _obs
 
 if TYPE_CHECKING:
     from fastapi import FastAPI, WebSocket
@@ -232,6 +233,8 @@ class VoiceChannel(BaseChannel):
         return twiml if isinstance(twiml, str) and twiml else None
 
     async def _call_event(self, kind: str, event: Any) -> None:
+        if kind == "status" and event.call_status:
+            _obs.observer.delivery_status("voice", event.call_status)
         handler = self._call_event_handlers.get(kind)
         if handler is None:
             return

@@ -44,6 +44,7 @@ from tac.models.voice import (
     VoiceTwiMLOptions,
     VoiceTwiMLOptionsConversationRelay,
 )
+from tac.observability import _hooks as _obs
 
 if TYPE_CHECKING:
     from starlette.websockets import WebSocket
@@ -222,11 +223,13 @@ class ConversationRelayProvider(VoiceProvider):
         try:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
+                _obs.observer.websocket_closed(message.get("code"))
                 return
             try:
                 event = protocol.receive(message.get("text") or message.get("bytes") or b"")
             except RelayProtocolError as exc:
                 logger.warning("ConversationRelay session refused: %s", exc)
+                _obs.observer.websocket_failure("refused")
                 await websocket.close(code=1002, reason=str(exc)[:120])
                 return
             assert isinstance(event, SetupMessage)
@@ -234,6 +237,7 @@ class ConversationRelayProvider(VoiceProvider):
             try:
                 await self._open(call)
             except Exception as exc:  # e.g. the session store is down: no session, no call
+                _obs.observer.websocket_failure("setup")
                 await self._report(call, exc, "setup")
                 await websocket.close(code=1011)
                 return
@@ -242,6 +246,7 @@ class ConversationRelayProvider(VoiceProvider):
             while True:
                 message = await receive()
                 if message["type"] == "websocket.disconnect":
+                    _obs.observer.websocket_closed(message.get("code"))
                     break
                 frame = message.get("text")
                 if frame is None:
@@ -252,6 +257,7 @@ class ConversationRelayProvider(VoiceProvider):
                     logger.warning(
                         "ConversationRelay frame dropped: %s", exc, call_sid=call.call_sid
                     )
+                    _obs.observer.websocket_failure("frame_dropped")
                     continue
                 try:
                     await dispatch(call, event)
@@ -259,6 +265,8 @@ class ConversationRelayProvider(VoiceProvider):
                     await self._report(call, exc, type(event).__name__)
         except (RuntimeError, OSError) as exc:  # the socket went away under us
             logger.debug("ConversationRelay socket lost: %s", exc)
+            _obs.observer.websocket_failure("lost")
+            _obs.observer.websocket_closed(None)
         finally:
             protocol.close()
             if call is not None:
@@ -278,6 +286,7 @@ class ConversationRelayProvider(VoiceProvider):
     async def _open(self, call: _Call) -> None:
         """``setup`` arrived: register the call and establish its session."""
         self.calls[call.call_sid] = call
+        _obs.observer.call_opened()
         if self.tac.is_orchestrator_enabled():
             # found in the background: frames keep flowing; the first turn awaits it
             call.ready = asyncio.get_running_loop().create_task(
@@ -406,6 +415,7 @@ class ConversationRelayProvider(VoiceProvider):
             session = await self._ready(call)
             await self.tac.trigger_dtmf(session, event.digit)
         elif isinstance(event, ErrorMessage):
+            _obs.observer.websocket_failure("relay_error")
             logger.warning(
                 "ConversationRelay reported an error: %s", event.description, call_sid=call.call_sid
             )
@@ -422,13 +432,18 @@ class ConversationRelayProvider(VoiceProvider):
         if call.protocol.reply_open:
             with contextlib.suppress(CallNotConnectedError):
                 await self._send(call, call.protocol.text("", last=True))
+        _obs.observer.interrupt("voice")
         session = await self._ready(call)
         await self.tac.trigger_interrupt(session, event)
 
     async def _turn(self, call: _Call, prompt: PromptMessage) -> None:
         session: ConversationSession | None = None
+        observer = _obs.observer
+        turn = observer.turn_begin("voice", call.conversation_id)
+        _obs.bind_log_context(call.conversation_id, "voice")
         try:
-            session = await self._ready(call)
+            with observer.stage("tac.session.load"):
+                session = await self._ready(call)
             text = prompt.voice_prompt
             mode = self.config.memory_mode
             memory: TACMemoryResponse | None = None
@@ -439,8 +454,11 @@ class ConversationRelayProvider(VoiceProvider):
                     memory = await self.tac.memory_for_turn(session, mode, text)
             reply = await self.tac.trigger_message_ready(text, session, memory)
             if reply is not None:
-                await self.send_reply(call, reply)
+                with observer.stage("tac.reply"):
+                    await self.send_reply(call, reply)
         except asyncio.CancelledError:
+            if turn is not None and turn.outcome != "replied":
+                turn.outcome = "interrupted"
             raise
         except (CallNotConnectedError, RelayStateError):
             return  # the caller hung up, or the session was ended (``end``) mid-reply
@@ -457,6 +475,8 @@ class ConversationRelayProvider(VoiceProvider):
                     "callback": "on_message_ready",
                 },
             )
+        finally:
+            observer.turn_end(turn)
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -480,8 +500,10 @@ class ConversationRelayProvider(VoiceProvider):
         A pending handoff is sent as ``end`` right after the final ``text``.
         """
         protocol = call.protocol
+        observer = _obs.observer
         if isinstance(response, str):
             await self._send(call, protocol.text(response, last=True))
+            observer.reply_sent()
         elif hasattr(response, "__aiter__"):
             iterator = response.__aiter__()
             try:
@@ -492,11 +514,13 @@ class ConversationRelayProvider(VoiceProvider):
                         )
                     if chunk:
                         await self._send(call, protocol.text(chunk, last=False))
+                        observer.reply_sent(last=False)
             finally:
                 close = getattr(iterator, "aclose", None)
                 if close is not None:
                     await close()
             await self._send(call, protocol.text("", last=True))
+            observer.reply_sent()
         else:
             raise TypeError(
                 f"response must be a str or an async iterator of str, got {type(response).__name__}"
@@ -545,6 +569,7 @@ class ConversationRelayProvider(VoiceProvider):
                 await self.tac.trigger_error(
                     exc, {"conversation_id": call.conversation_id, "channel": "voice"}
                 )
+        _obs.observer.call_closed()
         # dropped last, so an empty registry means every call's end has been handled
         if self.calls.get(call.call_sid) is call:
             del self.calls[call.call_sid]
