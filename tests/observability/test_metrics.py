@@ -1,0 +1,265 @@
+"""Prometheus metrics from a running app: SMS and voice turns against the sandbox, scraped over
+HTTP from ``/metrics``."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+from typing import Any
+
+import httpx
+import pytest
+from tests.observability._app import observed_app, sample
+from twilio.request_validator import RequestValidator
+
+from tac import observability
+from tac.models import DeliveryStatus
+from tac.models.session import ConversationSession
+from tac.observability import _hooks
+from tac.observability._labels import operation_label
+from tac.server import TACServerConfig
+
+pytestmark = pytest.mark.integration
+
+
+async def echo(message: str, session: ConversationSession, memory: Any) -> str:
+    return f"echo: {message}"
+
+
+async def until(check: Any, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_sms_and_voice_turns_are_measured() -> None:
+    async with observed_app(echo) as app:
+        before = await app.scrape()
+        customer = app.sandbox.customer("sms")
+        assert (await customer.ask("hi", timeout=5)).text == "echo: hi"
+        async with app.sandbox.caller() as caller:
+            await caller.dial()
+            assert (await caller.ask("hello there", timeout=5)).text == "echo: hello there"
+            calls_during = sample(await app.scrape(), "tac_active_calls")
+            await caller.hang_up()
+
+        async def settled() -> bool:
+            text = await app.scrape()
+            return sample(text, "tac_active_calls") == calls_during - 1
+
+        await until(settled)
+        after = await app.scrape()
+
+    def delta(name: str, **labels: str) -> float:
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    assert calls_during >= 1
+    assert delta("tac_turn_duration_seconds_count", channel="sms", outcome="replied") == 1
+    assert delta("tac_turn_duration_seconds_count", channel="voice", outcome="replied") == 1
+    assert delta("tac_turn_first_token_seconds_count", channel="voice") == 1
+    assert delta("tac_time_to_callback_seconds_count", channel="sms") == 1
+    assert delta("tac_time_to_callback_seconds_count", channel="voice") == 1
+    assert delta("tac_webhooks_total", outcome="answered") >= 1
+    assert delta("tac_sessions_ended_total", channel="voice", reason="call_ended") == 1
+    sent = delta(
+        "tac_twilio_requests_total",
+        product="conversations",
+        operation="POST /v2/Conversations/{id}/Actions",
+        status="202",
+    )
+    assert sent == 1
+    # the Twilio latency histogram has the same series, and no id or address is a label
+    assert (
+        delta(
+            "tac_twilio_request_duration_seconds_count",
+            product="conversations",
+            operation="POST /v2/Conversations/{id}/Actions",
+        )
+        == 1
+    )
+    assert customer.conversation_id not in after
+    assert "+1" not in "".join(line for line in after.splitlines() if line.startswith("tac_"))
+    assert app.errors == []
+
+
+async def test_webhook_outcomes_are_counted() -> None:
+    async with observed_app(echo) as app:
+        before = await app.scrape()
+        url = f"{app.url}/webhook"
+        async with httpx.AsyncClient() as http:
+            forged = await http.post(url, content=b"{}", headers={"X-Twilio-Signature": "bad"})
+            body = b"not json"
+            signed = _signed(app, body)
+            malformed = await http.post(signed[0], content=body, headers=signed[1])
+            large = await http.post(url, content=b"x" * (2 << 20))
+            event = json.dumps({"eventType": "SOMETHING_NEW", "data": {}}).encode()
+            target, headers = _signed(app, event)
+            ignored = await http.post(target, content=event, headers=headers)
+        after = await app.scrape()
+    assert (forged.status_code, malformed.status_code, large.status_code) == (403, 400, 413)
+    assert ignored.status_code == 200
+    for outcome in ("forged", "malformed", "too_large", "ignored"):
+        assert (
+            sample(after, "tac_webhooks_total", outcome=outcome)
+            - sample(before, "tac_webhooks_total", outcome=outcome)
+            == 1
+        ), outcome
+
+
+async def test_duplicate_webhook_counted_once_as_a_turn() -> None:
+    turns: list[str] = []
+
+    async def agent(message: str, session: ConversationSession, memory: Any) -> None:
+        turns.append(message)
+
+    async with observed_app(agent) as app:
+        before = await app.scrape()
+        body = json.dumps(
+            {
+                "eventType": "COMMUNICATION_CREATED",
+                "data": {
+                    "id": "comm_1",
+                    "conversationId": "conv_missing",
+                    "author": {"address": "+14155550199", "channel": "SMS"},
+                    "content": {"type": "TEXT", "text": "hello"},
+                },
+            }
+        ).encode()
+        target, headers = _signed(app, body)
+        async with httpx.AsyncClient() as http:
+            first = await http.post(target, content=body, headers=headers)
+            second = await http.post(target, content=body, headers=headers)
+        after = await app.scrape()
+    assert first.json() == {"status": "ok"}
+    assert second.json() == {"status": "duplicate"}
+    assert (
+        sample(after, "tac_webhooks_total", outcome="duplicate")
+        - sample(before, "tac_webhooks_total", outcome="duplicate")
+        == 1
+    )
+
+
+async def test_failed_delivery_reaches_the_callback_and_the_metric() -> None:
+    statuses: list[tuple[ConversationSession, DeliveryStatus]] = []
+    async with observed_app(echo) as app:
+
+        @app.tac.on_delivery_status
+        async def on_status(session: ConversationSession, status: DeliveryStatus) -> None:
+            statuses.append((session, status))
+
+        customer = app.sandbox.customer("sms")
+        reply = await customer.ask("hi", timeout=5)
+        assert reply.text == "echo: hi"
+        before = await app.scrape()
+        agent = app.sandbox.env["TWILIO_PHONE_NUMBER"]
+        event = {
+            "eventType": "COMMUNICATION_UPDATED",
+            "data": {
+                "id": "comm_failed_1",
+                "conversationId": customer.conversation_id,
+                "author": {"address": agent, "channel": "SMS"},
+                "content": {"type": "TEXT", "text": "echo: hi"},
+                "recipients": [
+                    {"address": customer.address, "channel": "SMS", "deliveryStatus": "FAILED"}
+                ],
+            },
+        }
+        body = json.dumps(event).encode()
+        target, headers = _signed(app, body, token="tok-failed")
+        async with httpx.AsyncClient() as http:
+            answer = await http.post(target, content=body, headers=headers)
+            assert answer.json() == {"status": "ok"}
+            # a redelivery is dropped by the claim: the callback hears of it once
+            await http.post(target, content=body, headers=headers)
+
+        async def called() -> bool:
+            return bool(statuses)
+
+        await until(called)
+        after = await app.scrape()
+    assert len(statuses) == 1
+    session, status = statuses[0]
+    assert session.conversation_id == customer.conversation_id
+    assert status.status == "FAILED"
+    assert status.channel == "sms"
+    assert status.address == customer.address
+    assert status.communication_id == "comm_failed_1"
+    assert status.text == "echo: hi"
+    assert (
+        sample(after, "tac_delivery_status_total", channel="sms", status="failed")
+        - sample(before, "tac_delivery_status_total", channel="sms", status="failed")
+        == 1
+    )
+    # the sandbox's own DELIVERED updates are counted without a claim or a callback
+    assert sample(after, "tac_delivery_status_total", channel="sms", status="delivered") >= 1
+
+
+async def test_metrics_route_is_absent_when_disabled() -> None:
+    async with observed_app(echo, metrics=False) as app:
+        async with httpx.AsyncClient() as http:
+            response = await http.get(app.url + "/metrics")
+        assert response.status_code == 404
+        assert not observability.metrics_enabled()
+        assert type(_hooks.observer) is _hooks.Observer
+
+
+async def test_metrics_path_is_configurable() -> None:
+    async with observed_app(echo, metrics_path="/internal/prom") as app:
+        text = await app.scrape("/internal/prom")
+    assert "# TYPE tac_turn_duration_seconds histogram" in text
+
+
+def test_server_config_reads_the_environment() -> None:
+    config = TACServerConfig.from_env(
+        {
+            "TAC_METRICS_ENABLED": "true",
+            "TAC_METRICS_PATH": "/m",
+            "TAC_TRACING_ENABLED": "1",
+        }
+    )
+    assert (config.metrics_enabled, config.metrics_path, config.tracing_enabled) == (
+        True,
+        "/m",
+        True,
+    )
+    defaults = TACServerConfig.from_env({})
+    assert (defaults.metrics_enabled, defaults.tracing_enabled) == (False, False)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "expected"),
+    [
+        (
+            "POST",
+            "/v2/Conversations/conv_conversation_01abc/Actions",
+            "POST /v2/Conversations/{id}/Actions",
+        ),
+        (
+            "GET",
+            "/2010-04-01/Accounts/AC109031c05318848ba78ba04165baaad1/Calls/CA1234.json",
+            "GET /2010-04-01/Accounts/{id}/Calls/{id}",
+        ),
+        ("POST", "/v1/Stores/mem_store_1/Profiles/Lookup", "POST /v1/Stores/{id}/Profiles/Lookup"),
+        ("GET", "/v2/Conversations?channelId=CA1", "GET /v2/Conversations"),
+    ],
+)
+def test_operation_labels_hold_no_ids(method: str, path: str, expected: str) -> None:
+    assert operation_label(method, path) == expected
+
+
+def _signed(app: Any, body: bytes, token: str = "tok-1") -> tuple[str, dict[str, str]]:
+    url = f"{app.url}/webhook?bodySHA256={hashlib.sha256(body).hexdigest()}"
+    signature = RequestValidator(app.tac.config.auth_token).compute_signature(url, {})
+    return url, {
+        "X-Twilio-Signature": signature,
+        "I-Twilio-Idempotency-Token": token,
+        "Content-Type": "application/json",
+    }
+
+
+def test_no_label_value_is_unbounded() -> None:
+    assert re.fullmatch(r"[A-Z]+ [/{}\w.-]*", operation_label("GET", "/v1/x/1/y"))
