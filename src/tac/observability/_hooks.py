@@ -46,10 +46,13 @@ NULL = _Null()
 class Turn:
     """One turn in progress: when it started, its span, and where the reply stands."""
 
-    __slots__ = ("channel", "first_token", "outcome", "span", "started")
+    __slots__ = ("channel", "conversation_id", "first_token", "outcome", "span", "started")
 
-    def __init__(self, channel: str, started: float, span: Any = None) -> None:
+    def __init__(
+        self, channel: str, started: float, span: Any = None, conversation_id: str | None = None
+    ) -> None:
         self.channel = channel
+        self.conversation_id = conversation_id
         self.started = started
         self.span = span
         self.first_token: float | None = None

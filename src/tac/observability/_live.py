@@ -70,11 +70,8 @@ class LiveObserver(Observer):
         name = str(getattr(channel, "value", channel)).lower()
         span = None
         if self.tracer is not None:
-            attributes = {"tac.channel": name}
-            if conversation_id:
-                attributes["tac.conversation_id"] = conversation_id
-            span = self.tracer.start_span("tac.turn", attributes=attributes)
-        turn = Turn(name, perf_counter(), span)
+            span = self.tracer.start_span("tac.turn", attributes={"tac.channel": name})
+        turn = Turn(name, perf_counter(), span, conversation_id)
         _TURN.set(turn)
         return turn
 
@@ -89,6 +86,8 @@ class LiveObserver(Observer):
             )
         span = turn.span
         if span is not None:
+            if turn.conversation_id:
+                span.set_attribute("tac.conversation_id", turn.conversation_id)
             span.set_attribute("tac.turn.outcome", outcome)
             if outcome == "error":
                 span.set_status(self._trace.Status(self._trace.StatusCode.ERROR))

@@ -171,7 +171,7 @@ class TACFastAPIServer:
         assert channel is not None
         turn = (
             observer.turn_begin(channel.get_channel_name(), event.data.get("conversationId"))
-            if event.event_type == "COMMUNICATION_CREATED"
+            if event.event_type == "COMMUNICATION_CREATED" and channel is not self.voice_channel
             else None
         )
         token = request.headers.get(IDEMPOTENCY_HEADER)

@@ -440,10 +440,12 @@ class ConversationRelayProvider(VoiceProvider):
         session: ConversationSession | None = None
         observer = _obs.observer
         turn = observer.turn_begin("voice", call.conversation_id)
-        _obs.bind_log_context(call.conversation_id, "voice")
         try:
             with observer.stage("tac.session.load"):
                 session = await self._ready(call)
+            _obs.bind_log_context(session.conversation_id, "voice")
+            if turn is not None:
+                turn.conversation_id = session.conversation_id
             text = prompt.voice_prompt
             mode = self.config.memory_mode
             memory: TACMemoryResponse | None = None
