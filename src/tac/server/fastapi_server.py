@@ -342,11 +342,13 @@ class TACFastAPIServer:
         """Serve on ``config.host:config.port`` until interrupted (blocking)."""
         import uvicorn
 
+        from tac.core.logging import uvicorn_log_config
+
         uvicorn.run(
             self.app,
             host=self.config.host,
             port=self.config.port,
-            log_level="info",
+            log_config=uvicorn_log_config(self.tac.config.log_level, self.tac.config.log_format),
             access_log=False,
             timeout_graceful_shutdown=int(self.config.shutdown_grace_period) + 1,
             timeout_keep_alive=75,  # longer than clients' idle expiry: no reuse race
