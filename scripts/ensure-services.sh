@@ -26,6 +26,7 @@ apt_install() {  # apt_install PROGRAM PACKAGE...: install PACKAGEs unless PROGR
 
 apt_install redis-server redis-server
 apt_install nginx nginx
+apt_install prometheus prometheus
 
 redis_up() { (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; }
 if ! redis_up && command -v redis-server >/dev/null 2>&1; then
