@@ -263,3 +263,30 @@ def _signed(app: Any, body: bytes, token: str = "tok-1") -> tuple[str, dict[str,
 
 def test_no_label_value_is_unbounded() -> None:
     assert re.fullmatch(r"[A-Z]+ [/{}\w.-]*", operation_label("GET", "/v1/x/1/y"))
+
+
+def test_label_values_stay_in_their_sets() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry()
+    observability.enable_metrics(registry)
+    observer = _hooks.observer
+    observer.websocket_closed(4999)
+    observer.websocket_closed(None)
+    observer.websocket_failure("something new")
+    observer.delivery_status("SMS", "carrier-specific-status-123")
+    observer.delivery_status("pigeon", "DELIVERED")
+    observer.session_started("sms")
+    observer.session_ended("sms", "ended by conv_conversation_123 at 12:00")
+    observer.error({"channel": "voice", "reply_uncertain": True})
+    text = generate_latest(registry).decode()
+    assert sample(text, "tac_websocket_closes_total", code="other") == 1
+    assert sample(text, "tac_websocket_closes_total", code="lost") == 1
+    assert sample(text, "tac_websocket_failures_total", reason="other") == 1
+    assert sample(text, "tac_delivery_status_total", channel="sms", status="other") == 1
+    assert sample(text, "tac_delivery_status_total", channel="other", status="delivered") == 1
+    assert sample(text, "tac_sessions_ended_total", channel="sms", reason="other") == 1
+    assert sample(text, "tac_active_sessions", channel="sms") == 0
+    assert sample(text, "tac_reply_uncertain_total", channel="voice") == 1
+    # a second enable on the same registry reuses the metrics (no duplicate registration)
+    assert observability.enable_metrics(registry) is registry
