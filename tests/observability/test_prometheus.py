@@ -84,6 +84,10 @@ async def query(http: httpx.AsyncClient, base: str, promql: str) -> list[dict[st
     return result
 
 
+async def _has_data(http: httpx.AsyncClient, base: str, promql: str) -> bool:
+    return bool(await query(http, base, promql))
+
+
 async def until(check: Any, timeout: float = 30.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -155,7 +159,8 @@ async def test_prometheus_scrapes_turn_latency_and_the_dashboard_queries_work() 
             assert all(math.isfinite(v) and v > 0 for v in by_channel.values()), by_channel
 
             for promql in dashboard_queries():
-                assert await query(http, base, promql), f"no data for {promql}"
+                # a series born in the last round needs one more scrape before rate() sees it
+                await until(lambda promql=promql: _has_data(http, base, promql), timeout=10)
 
             async def rules_evaluated() -> bool:
                 response = await http.get(f"{base}/api/v1/rules")

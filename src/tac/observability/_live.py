@@ -81,8 +81,8 @@ class LiveObserver(Observer):
         outcome = outcome or turn.outcome
         metrics = self.metrics
         if metrics is not None and outcome not in ("replied", "duplicate"):
-            metrics.turn_seconds.labels(channel_label(turn.channel), outcome).observe(
-                perf_counter() - turn.started
+            metrics.turn_seconds.observe(
+                (channel_label(turn.channel), outcome), perf_counter() - turn.started
             )
         span = turn.span
         if span is not None:
@@ -106,8 +106,8 @@ class LiveObserver(Observer):
         if turn is None:
             return NULL
         if self.metrics is not None:
-            self.metrics.to_callback_seconds.labels(channel_label(turn.channel)).observe(
-                perf_counter() - turn.started
+            self.metrics.to_callback_seconds.observe(
+                (channel_label(turn.channel),), perf_counter() - turn.started
             )
         return self.stage("tac.callback")
 
@@ -120,42 +120,42 @@ class LiveObserver(Observer):
         if turn.first_token is None and turn.channel == "voice":
             turn.first_token = now
             if metrics is not None:
-                metrics.first_token_seconds.labels("voice").observe(now - turn.started)
+                metrics.first_token_seconds.observe(("voice",), now - turn.started)
             if turn.span is not None:
                 turn.span.add_event("tac.first_token")
         if last:
             turn.outcome = "replied"
             if metrics is not None:
-                metrics.turn_seconds.labels(channel_label(turn.channel), "replied").observe(
-                    now - turn.started
+                metrics.turn_seconds.observe(
+                    (channel_label(turn.channel), "replied"), now - turn.started
                 )
 
     # -- the server ----------------------------------------------------------------------------
 
     def webhook(self, outcome: str) -> None:
         if self.metrics is not None:
-            self.metrics.webhooks.labels(outcome).inc()
+            self.metrics.webhooks.inc((outcome,))
 
     def websocket_closed(self, code: int | None) -> None:
         if self.metrics is not None:
             label = "lost" if code is None else str(code) if code in _CLOSE_CODES else "other"
-            self.metrics.websocket_closes.labels(label).inc()
+            self.metrics.websocket_closes.inc((label,))
 
     def websocket_failure(self, reason: str) -> None:
         if self.metrics is not None:
-            self.metrics.websocket_failures.labels(bounded(reason, _WS_FAILURES)).inc()
+            self.metrics.websocket_failures.inc((bounded(reason, _WS_FAILURES),))
 
     # -- sessions, calls, events ---------------------------------------------------------------
 
     def session_started(self, channel: str) -> None:
         if self.metrics is not None:
-            self.metrics.active_sessions.labels(channel_label(channel)).inc()
+            self.metrics.active_sessions.inc((channel_label(channel),))
 
     def session_ended(self, channel: str, reason: str) -> None:
         if self.metrics is not None:
             label = channel_label(channel)
-            self.metrics.active_sessions.labels(label).dec()
-            self.metrics.sessions_ended.labels(label, _reason(reason)).inc()
+            self.metrics.active_sessions.inc((label,), -1)
+            self.metrics.sessions_ended.inc((label, _reason(reason)))
 
     def call_opened(self) -> None:
         if self.metrics is not None:
@@ -163,11 +163,11 @@ class LiveObserver(Observer):
 
     def call_closed(self) -> None:
         if self.metrics is not None:
-            self.metrics.active_calls.dec()
+            self.metrics.active_calls.inc((), -1)
 
     def interrupt(self, channel: str) -> None:
         if self.metrics is not None:
-            self.metrics.interrupts.labels(channel_label(channel)).inc()
+            self.metrics.interrupts.inc((channel_label(channel),))
 
     def error(self, context: dict[str, Any]) -> None:
         turn = _TURN.get()
@@ -175,15 +175,13 @@ class LiveObserver(Observer):
             turn.outcome = "error"
         if self.metrics is not None:
             channel = channel_label(context.get("channel") or "other")
-            self.metrics.errors.labels(channel).inc()
+            self.metrics.errors.inc((channel,))
             if context.get("reply_uncertain"):
-                self.metrics.reply_uncertain.labels(channel).inc()
+                self.metrics.reply_uncertain.inc((channel,))
 
     def delivery_status(self, channel: str, status: str) -> None:
         if self.metrics is not None:
-            self.metrics.delivery_status.labels(
-                channel_label(channel), bounded(status, _STATUSES)
-            ).inc()
+            self.metrics.delivery_status.inc((channel_label(channel), bounded(status, _STATUSES)))
 
     def inbound_takeover(self) -> None:
         if self.metrics is not None:
@@ -197,7 +195,7 @@ class LiveObserver(Observer):
 
     def memory(self, source: str, seconds: float, ok: bool) -> None:
         if self.metrics is not None:
-            self.metrics.memory_seconds.labels(source, "ok" if ok else "error").observe(seconds)
+            self.metrics.memory_seconds.observe((source, "ok" if ok else "error"), seconds)
 
     def twilio_request(
         self, product: str, method: str, path: str, url: str, headers: dict[str, str]
@@ -267,10 +265,10 @@ class _Request:
         elapsed = perf_counter() - self.started
         metrics = self.observer.metrics
         if metrics is not None:
-            metrics.twilio_seconds.labels(self.product, self.operation).observe(elapsed)
-            metrics.twilio_requests.labels(self.product, self.operation, str(status)).inc()
+            metrics.twilio_seconds.observe((self.product, self.operation), elapsed)
+            metrics.twilio_requests.inc((self.product, self.operation, str(status)))
             if status >= 400:
-                metrics.twilio_errors.labels(self.product, self.operation, str(status)).inc()
+                metrics.twilio_errors.inc((self.product, self.operation, str(status)))
         span = self.span
         if span is not None:
             span.set_attribute("http.response.status_code", status)
@@ -286,9 +284,9 @@ class _Request:
         kind = type(exc).__name__
         metrics = self.observer.metrics
         if metrics is not None:
-            metrics.twilio_seconds.labels(self.product, self.operation).observe(elapsed)
-            metrics.twilio_requests.labels(self.product, self.operation, kind).inc()
-            metrics.twilio_errors.labels(self.product, self.operation, kind).inc()
+            metrics.twilio_seconds.observe((self.product, self.operation), elapsed)
+            metrics.twilio_requests.inc((self.product, self.operation, kind))
+            metrics.twilio_errors.inc((self.product, self.operation, kind))
         span = self.span
         if span is not None:
             trace = self.observer._trace
