@@ -3,7 +3,7 @@
 ``python -m benchmarks._observed_app`` (messaging) or ``... PORT`` (voice); ``BENCH_METRICS=1``
 records Prometheus metrics, ``BENCH_TRACING=1`` opens spans into an OpenTelemetry SDK tracer
 provider whose batch processor hands them to an exporter that drops them (the SDK's full cost,
-no network).
+no network); ``BENCH_TRACING_RATIO`` samples that share of the traces (default 1).
 """
 
 from __future__ import annotations
@@ -31,7 +31,10 @@ def _observe() -> None:
             def export(self, spans: Sequence[Any]) -> SpanExportResult:
                 return SpanExportResult.SUCCESS
 
-        provider = TracerProvider()
+        from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+        ratio = float(os.environ.get("BENCH_TRACING_RATIO", "1"))
+        provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(ratio)))
         provider.add_span_processor(BatchSpanProcessor(_Drop()))
         observability.enable_tracing(provider)
 

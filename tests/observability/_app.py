@@ -16,8 +16,8 @@ from tac.channels import SMSChannel
 from tac.channels.voice import VoiceChannel, VoiceChannelConfig
 from tac.core.config import TACConfig
 from tac.core.tac import TAC
-from tac.sandbox import Sandbox, serve_app
 from tac.server import TACFastAPIServer, TACServerConfig
+from tac_sandbox import Sandbox, serve_app
 
 
 @dataclass

@@ -144,7 +144,8 @@ def agent_app(state: AgentState) -> FastAPI:
 
     @app.websocket("/ws")
     async def relay(websocket: WebSocket) -> None:
-        url = f"ws://{websocket.headers['host']}{websocket.url.path}"
+        # The scheme as uvicorn sees it: wss when a TLS edge says X-Forwarded-Proto: https.
+        url = f"{websocket.url.scheme}://{websocket.headers['host']}{websocket.url.path}"
         params = dict(websocket.query_params)
         signature = websocket.headers.get("x-twilio-signature", "")
         valid = bool(RequestValidator(state.auth_token).validate(url, params, signature))

@@ -14,13 +14,13 @@ from fastapi import FastAPI
 from twilio.rest import Client
 
 from tac.sandbox import SandboxSettings, create_app, twilio_http_client
-from tac.sandbox._context import SandboxContext
+from tac_sandbox._context import SandboxContext
 
-MEMORY = "tac.sandbox.products.memory"
-KNOWLEDGE = "tac.sandbox.products.knowledge"
-STUDIO = "tac.sandbox.products.studio"
-CALLS = "tac.sandbox.products.calls"
-INTELLIGENCE = "tac.sandbox.products.intelligence"
+MEMORY = "tac_sandbox.products.memory"
+KNOWLEDGE = "tac_sandbox.products.knowledge"
+STUDIO = "tac_sandbox.products.studio"
+CALLS = "tac_sandbox.products.calls"
+INTELLIGENCE = "tac_sandbox.products.intelligence"
 ALL = (MEMORY, KNOWLEDGE, STUDIO, CALLS, INTELLIGENCE)
 
 

@@ -11,14 +11,14 @@ import pytest_asyncio
 from _caller_support import HANDOFF_DATA, AgentState, agent_app, loopback_socket, serve
 
 from tac.sandbox import SandboxSettings, create_app
-from tac.sandbox._settings import SandboxIdentity
+from tac_sandbox._settings import SandboxIdentity
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 PRODUCTS = [
-    "tac.sandbox.products.calls",
-    "tac.sandbox.products.studio",
-    "tac.sandbox._voice_control",
+    "tac_sandbox.products.calls",
+    "tac_sandbox.products.studio",
+    "tac_sandbox._voice_control",
 ]
 CALLEE = "+14155550123"
 

@@ -146,6 +146,49 @@ async def test_sandbox_call_and_answered_call(sb: Sandbox, agent: AgentState) ->
         await sb.answered_call(timeout=0.05)
 
 
+async def test_the_sandbox_plays_twilios_tls_edge_for_the_apps_public_domain(
+    sb: Sandbox, agent: AgentState
+) -> None:
+    """TwiML naming wss://{public domain}/ws (as the reference SDK always writes it) reaches
+    the plain-HTTP app; the signatures still cover the URLs as written."""
+    public = agent.base_url.removeprefix("http://")
+    configuration = sb.identity.conversation_configuration_id
+    agent.twiml = lambda s: relay_twiml(
+        f"wss://{public}/ws",
+        action=f"https://{public}/conversation-relay-callback",
+        conversationConfiguration=configuration,
+    )
+    async with sb.caller() as phone:
+        await phone.dial()
+        assert str(await phone.ask("hello")) == "You said: hello"
+        await phone.hang_up()
+    assert agent.ws_signature_ok == [True]
+    assert [c["signature_ok"] for c in agent.callbacks] == [True]
+
+
+async def test_a_failed_call_leaves_no_active_conversation_and_no_flex_task(
+    sb: Sandbox, agent: AgentState
+) -> None:
+    identity = sb.identity
+    studio = (
+        f"https://webhooks.twilio.com/v1/Accounts/{identity.account_sid}"
+        f"/Flows/{identity.studio_flow_sid}?Trigger=incomingCall"
+    )
+    agent.twiml = lambda s: relay_twiml(
+        s.ws_url, action=studio, conversationConfiguration=identity.conversation_configuration_id
+    )
+    agent.close_after_accept = 1011
+    async with sb.caller() as phone:
+        with pytest.raises(CallFailed):
+            await phone.dial()
+        assert phone.conversation is not None
+    found = await _rest(sb, "/conversations/v2/Conversations", channelId=phone.call_sid)
+    assert [c["status"] for c in found["conversations"]] == ["CLOSED"]
+    handoffs = await sb.client.request("GET", "/sandbox/studio/handoffs")
+    assert [h["params"]["SessionStatus"] for h in handoffs["handoffs"]] == ["failed"]
+    assert await sb.client.request("GET", "/sandbox/flex/tasks") == {"tasks": []}
+
+
 async def test_a_failing_app_gives_a_sandbox_error_with_the_reason(
     sb: Sandbox, agent: AgentState
 ) -> None:

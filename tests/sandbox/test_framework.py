@@ -7,10 +7,10 @@ import pytest
 from fastapi import APIRouter
 
 from tac.sandbox import SandboxSettings, create_app
-from tac.sandbox._context import SandboxContext
-from tac.sandbox._db import Database
-from tac.sandbox._errors import TwilioError
-from tac.sandbox._settings import SandboxIdentity
+from tac_sandbox._context import SandboxContext
+from tac_sandbox._db import Database
+from tac_sandbox._errors import TwilioError
+from tac_sandbox._settings import SandboxIdentity
 
 pytestmark = pytest.mark.integration
 

@@ -262,4 +262,4 @@ async def test_malformed_bus_payloads_are_ignored(caplog: pytest.LogCaptureFixtu
     async with asgi_client(app) as http:
         results = (await http.get("/sandbox/intelligence/results")).json()
     assert len(results["operatorResults"]) == 1  # the one with a text to summarise
-    assert not [r for r in caplog.records if r.name == "tac.sandbox.events"]
+    assert not [r for r in caplog.records if r.name == "tac_sandbox.events"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tac.sandbox.products._extract import Utterance, observations, summarize
+from tac_sandbox.products._extract import Utterance, observations, summarize
 
 pytestmark = pytest.mark.unit
 

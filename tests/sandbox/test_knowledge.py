@@ -11,7 +11,7 @@ from _products_support import KNOWLEDGE, asgi_client, ctx_of, make_app, serve, t
 from twilio.rest.knowledge.v2.knowledge import KnowledgeList
 from twilio.rest.knowledge.v2.search import SearchList
 
-from tac.sandbox.products.knowledge import chunk_text
+from tac_sandbox.products.knowledge import chunk_text
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tac.sandbox._ranking import BM25, stem, tokenize
+from tac_sandbox._ranking import BM25, stem, tokenize
 
 pytestmark = pytest.mark.unit
 

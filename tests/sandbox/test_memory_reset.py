@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from _products_support import asgi_client, ctx_of, make_app
 
-from tac.sandbox._context import SandboxContext
+from tac_sandbox._context import SandboxContext
 
 pytestmark = pytest.mark.integration
 

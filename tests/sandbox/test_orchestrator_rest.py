@@ -11,7 +11,7 @@ import pytest
 import pytest_asyncio
 
 from tac.sandbox import SandboxSettings, create_app
-from tac.sandbox._context import SandboxContext
+from tac_sandbox._context import SandboxContext
 
 pytestmark = pytest.mark.integration
 
@@ -372,7 +372,7 @@ async def test_customers_get_profile_ids_from_memory(monkeypatch: pytest.MonkeyP
     monkeypatch.setitem(sys.modules, "tests_fake_memory", module)
     app = create_app(
         SandboxSettings(db=":memory:"),
-        products=["tests_fake_memory", "tac.sandbox.products.conversations"],
+        products=["tests_fake_memory", "tac_sandbox.products.conversations"],
     )
     ctx: SandboxContext = app.state.sandbox
     async with (

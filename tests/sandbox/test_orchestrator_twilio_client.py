@@ -148,7 +148,10 @@ async def test_conversations_and_participants_through_twilio(sandbox: Sandbox) -
     patched = await _run(v2.conversations(conversation.id).fetch)
     assert patched.status == "INACTIVE"  # omitted fields leave the conversation as it was
     assert patched.name == "order help"
-    assert patched.configuration == {"statusCallbacks": []}
+    # The complete configuration: the Configuration's settings, this override on top.
+    assert patched.configuration["statusCallbacks"] == []
+    assert patched.configuration["memoryStoreId"] == sandbox.identity.memory_store_id
+    assert "VOICE" in patched.configuration["channelSettings"]
     assert patched.metadata == {"orderId": "4521", "channel": "sms"}  # merged
 
 

@@ -15,9 +15,9 @@ from fastapi import BackgroundTasks, FastAPI, Request
 from sandbox_receiver import Receiver
 
 from tac.sandbox import Sandbox, serve_app
-from tac.sandbox._db import Database
-from tac.sandbox._settings import SandboxIdentity
 from tac.testing import verify_webhook
+from tac_sandbox._db import Database
+from tac_sandbox._settings import SandboxIdentity
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +34,7 @@ ENV_KEYS = {
     "TWILIO_KNOWLEDGE_BASE_ID",
     "TWILIO_STUDIO_HANDOFF_FLOW_SID",
     "CONVERSATION_INTELLIGENCE_CONFIGURATION_ID",
+    "CONVERSATION_INTELLIGENCE_SUMMARY_OPERATOR_SID",
     "TWILIO_API_BASE_URL",
     "TAC_PUBLIC_BASE_URL",
     "TWILIO_VOICE_PUBLIC_DOMAIN",
@@ -93,7 +94,44 @@ def test_write_env_writes_a_correct_env_file(tmp_path: Path) -> None:
     assert env["TAC_PUBLIC_BASE_URL"] == "http://127.0.0.1:8123"
     assert env["TWILIO_VOICE_PUBLIC_DOMAIN"] == "127.0.0.1:8123"
     assert env["TWILIO_SERVER_PORT"] == "8123"
+    assert env["CONVERSATION_INTELLIGENCE_SUMMARY_OPERATOR_SID"].startswith(
+        "intelligence_operator_"
+    )
+    assert env["CONVERSATION_INTELLIGENCE_SUMMARY_OPERATOR_SID"] == (
+        identity.intelligence_summary_operator_id
+    )
     assert f"TWILIO_API_KEY={identity.api_key}" in result.stdout  # startup prints it too
+
+
+def test_write_env_keeps_what_it_does_not_own(tmp_path: Path) -> None:
+    db = tmp_path / "sandbox.sqlite3"
+    target = tmp_path / ".env"
+    target.write_text(
+        "# my app\n"
+        "OPENAI_API_KEY=sk-mine\n"
+        "export TWILIO_API_BASE_URL=http://old:1\n"
+        "\n"
+        "LOG_LEVEL=debug  # keep\n"
+        "TWILIO_API_BASE_URL=http://duplicate:2\n"
+    )
+    for port in ("8111", "8112"):  # twice: the second run only updates
+        result = _opentac(
+            "sandbox", "--db", str(db), "--port", port, "--write-env", str(target), "--no-serve"
+        )
+        assert result.returncode == 0, result.stderr
+    text = target.read_text()
+    lines = text.splitlines()
+    assert lines[:5] == [
+        "# my app",
+        "OPENAI_API_KEY=sk-mine",
+        "export TWILIO_API_BASE_URL=http://127.0.0.1:8112",
+        "",
+        "LOG_LEVEL=debug  # keep",
+    ]
+    assert "duplicate" not in text
+    assert text.count("# Written by `opentac sandbox --write-env`") == 1
+    env = _parse_env(text.replace("export ", ""))
+    assert set(env) == ENV_KEYS | {"OPENAI_API_KEY", "LOG_LEVEL"}
 
 
 def test_bad_flags_fail_with_a_clear_message() -> None:

@@ -7,12 +7,12 @@ import re
 import pytest
 from twilio.request_validator import RequestValidator
 
-from tac.sandbox._customer import default_address
-from tac.sandbox._errors import TwilioError
-from tac.sandbox._notify import Changes
-from tac.sandbox._time import iso, iso_ms
-from tac.sandbox._webhooks import signed_url
-from tac.sandbox.products.conversations import _decode_token, _encode_token, _grouping_key
+from tac_sandbox._customer import default_address
+from tac_sandbox._errors import TwilioError
+from tac_sandbox._notify import Changes
+from tac_sandbox._time import iso, iso_ms
+from tac_sandbox._webhooks import signed_url
+from tac_sandbox.products.conversations import _decode_token, _encode_token, _grouping_key
 
 pytestmark = pytest.mark.unit
 

@@ -1,6 +1,6 @@
 import pytest
 
-from tac.sandbox._twilio import sandbox_url
+from tac_sandbox._twilio import sandbox_url
 
 pytestmark = pytest.mark.unit
 

@@ -7,8 +7,10 @@ import re
 __all__ = ["bounded", "channel_label", "operation_label"]
 
 _CHANNELS = frozenset({"voice", "sms", "whatsapp", "rcs", "chat"})
-# Twilio path segments kept as they are: API versions, dates, resource names (letters only)
-_KEPT_SEGMENT = re.compile(r"v\d{1,2}|\d{4}-\d{2}-\d{2}|[A-Za-z]{1,40}(?:\.json)?")
+# A path segment that is not an API version, a date or a resource name (letters only): an id
+_ID_SEGMENT = re.compile(
+    r"(?<=/)(?!(?:v\d{1,2}|\d{4}-\d{2}-\d{2}|[A-Za-z]{1,40}(?:\.json)?)(?:/|$))[^/]+"
+)
 
 
 def channel_label(channel: object) -> str:
@@ -25,9 +27,4 @@ def bounded(value: object, allowed: frozenset[str]) -> str:
 
 def operation_label(method: str, path: str) -> str:
     """``POST /v2/Conversations/{id}/Actions`` from a request's method and path (ids removed)."""
-    path = path.partition("?")[0]
-    segments = [
-        segment if not segment or _KEPT_SEGMENT.fullmatch(segment) else "{id}"
-        for segment in path.split("/")
-    ]
-    return f"{method} {'/'.join(segments)}"
+    return f"{method} {_ID_SEGMENT.sub('{id}', path.partition('?')[0])}"

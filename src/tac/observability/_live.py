@@ -97,6 +97,8 @@ class LiveObserver(Observer):
         turn = _TURN.get()
         if self.tracer is None or turn is None or turn.span is None:
             return NULL
+        if not turn.span.is_recording():  # a trace the sampler left out: no children either
+            return NULL
         return self.tracer.start_as_current_span(
             name, context=self._parent(turn), attributes=attributes or None
         )
@@ -241,6 +243,12 @@ class _Request:
         self.span = None
         if observer.tracer is not None:
             trace = observer._trace
+            turn = _TURN.get()
+            if turn is not None and turn.span is not None and not turn.span.is_recording():
+                # a trace the sampler left out: pass its context on, record no span
+                observer._inject(headers, context=trace.set_span_in_context(turn.span))
+                self.started = perf_counter()
+                return
             parts = urlsplit(url)
             port = parts.port or (443 if parts.scheme == "https" else 80)
             template = self.operation.partition(" ")[2] or path

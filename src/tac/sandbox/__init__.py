@@ -1,8 +1,9 @@
-"""The local Twilio: Conversation Orchestrator, Memory, Knowledge, Studio, Calls and a phone.
+"""The local Twilio sandbox, from the SDK's side: the public names of ``tac_sandbox``.
 
-An independent implementation of Twilio's side (it imports nothing of the SDK), faithful enough
-that the official ``twilio`` library and opentac both work against it unchanged. Names load
-lazily, so the command line and the chat client do not import the server stack.
+The sandbox is its own distribution (``opentac-sandbox``, import package ``tac_sandbox``,
+installed by ``pip install "opentac[sandbox]"``); it imports nothing of the SDK. This module
+re-exports its public names so ``from tac.sandbox import Sandbox`` and
+``tac.sandbox.twilio_http_client()`` keep working. Names load lazily.
 """
 
 from __future__ import annotations
@@ -11,34 +12,25 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tac.sandbox._app import create_app
-    from tac.sandbox._caller import CallEnded, Caller, CallerError, CallFailed, Reply
-    from tac.sandbox._client import SandboxClient, SandboxError
-    from tac.sandbox._customer import Customer, Message
-    from tac.sandbox._server import Sandbox, serve_app
-    from tac.sandbox._settings import SandboxIdentity, SandboxSettings
-    from tac.sandbox._twilio import twilio_http_client
-    from tac.sandbox._voice_call import VoiceCall, VoiceReply
-
-_EXPORTS = {
-    "CallEnded": "tac.sandbox._caller",
-    "CallFailed": "tac.sandbox._caller",
-    "Caller": "tac.sandbox._caller",
-    "CallerError": "tac.sandbox._caller",
-    "Reply": "tac.sandbox._caller",
-    "VoiceCall": "tac.sandbox._voice_call",
-    "VoiceReply": "tac.sandbox._voice_call",
-    "Customer": "tac.sandbox._customer",
-    "Message": "tac.sandbox._customer",
-    "Sandbox": "tac.sandbox._server",
-    "SandboxClient": "tac.sandbox._client",
-    "SandboxError": "tac.sandbox._client",
-    "SandboxIdentity": "tac.sandbox._settings",
-    "SandboxSettings": "tac.sandbox._settings",
-    "create_app": "tac.sandbox._app",
-    "serve_app": "tac.sandbox._server",
-    "twilio_http_client": "tac.sandbox._twilio",
-}
+    from tac_sandbox import (
+        CallEnded,
+        Caller,
+        CallerError,
+        CallFailed,
+        Customer,
+        Message,
+        Reply,
+        Sandbox,
+        SandboxClient,
+        SandboxError,
+        SandboxIdentity,
+        SandboxSettings,
+        VoiceCall,
+        VoiceReply,
+        create_app,
+        serve_app,
+        twilio_http_client,
+    )
 
 __all__ = [
     "CallEnded",
@@ -60,12 +52,19 @@ __all__ = [
     "twilio_http_client",
 ]
 
+INSTALL_HINT = 'the sandbox is not installed: pip install "opentac[sandbox]"'
+
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
+    if name not in __all__:
         raise AttributeError(f"module 'tac.sandbox' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    try:
+        package = importlib.import_module("tac_sandbox")
+    except ModuleNotFoundError as exc:
+        if exc.name != "tac_sandbox":
+            raise
+        raise ModuleNotFoundError(INSTALL_HINT, name="tac_sandbox") from exc
+    value = getattr(package, name)
     globals()[name] = value
     return value
 

@@ -1,0 +1,74 @@
+"""The local Twilio: Conversation Orchestrator, Memory, Knowledge, Studio, Calls and a phone.
+
+An independent implementation of Twilio's side (it imports nothing of the SDK), faithful enough
+that the official ``twilio`` library and opentac both work against it unchanged. Names load
+lazily, so the command line and the chat client do not import the server stack.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tac_sandbox._app import create_app
+    from tac_sandbox._caller import CallEnded, Caller, CallerError, CallFailed, Reply
+    from tac_sandbox._client import SandboxClient, SandboxError
+    from tac_sandbox._customer import Customer, Message
+    from tac_sandbox._server import Sandbox, serve_app
+    from tac_sandbox._settings import SandboxIdentity, SandboxSettings
+    from tac_sandbox._twilio import twilio_http_client
+    from tac_sandbox._voice_call import VoiceCall, VoiceReply
+
+_EXPORTS = {
+    "CallEnded": "tac_sandbox._caller",
+    "CallFailed": "tac_sandbox._caller",
+    "Caller": "tac_sandbox._caller",
+    "CallerError": "tac_sandbox._caller",
+    "Reply": "tac_sandbox._caller",
+    "VoiceCall": "tac_sandbox._voice_call",
+    "VoiceReply": "tac_sandbox._voice_call",
+    "Customer": "tac_sandbox._customer",
+    "Message": "tac_sandbox._customer",
+    "Sandbox": "tac_sandbox._server",
+    "SandboxClient": "tac_sandbox._client",
+    "SandboxError": "tac_sandbox._client",
+    "SandboxIdentity": "tac_sandbox._settings",
+    "SandboxSettings": "tac_sandbox._settings",
+    "create_app": "tac_sandbox._app",
+    "serve_app": "tac_sandbox._server",
+    "twilio_http_client": "tac_sandbox._twilio",
+}
+
+__all__ = [
+    "CallEnded",
+    "CallFailed",
+    "Caller",
+    "CallerError",
+    "Customer",
+    "Message",
+    "Reply",
+    "Sandbox",
+    "SandboxClient",
+    "SandboxError",
+    "SandboxIdentity",
+    "SandboxSettings",
+    "VoiceCall",
+    "VoiceReply",
+    "create_app",
+    "serve_app",
+    "twilio_http_client",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tac_sandbox' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
