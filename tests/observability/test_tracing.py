@@ -20,6 +20,7 @@ from tests.observability._app import observed_app
 from tac import observability
 from tac.context import TwilioHTTP
 from tac.models.session import ConversationSession
+from tac.observability import _hooks
 
 pytestmark = pytest.mark.integration
 
@@ -193,3 +194,26 @@ async def test_no_spans_when_tracing_is_off() -> None:
         await http.request("memory", "GET", "/v1/Stores")
     assert exporter.get_finished_spans() == ()
     assert "traceparent" not in {k.lower() for k in seen[0]}
+
+
+async def test_a_turn_left_out_by_the_sampler_records_nothing_but_passes_its_context() -> None:
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ALWAYS_OFF)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    observability.enable_tracing(provider)
+    observer = _hooks.observer
+    async with recording_server() as (url, seen):
+        turn = observer.turn_begin("sms", "conv_1")
+        assert turn is not None
+        assert observer.stage("tac.claim") is _hooks.NULL
+        async with TwilioHTTP(api_key="SKkey", api_secret="secret", api_base_url=url) as http:
+            await http.request("conversations", "POST", "/v2/Conversations/conv_1/Actions")
+        observer.turn_end(turn)
+    assert exporter.get_finished_spans() == ()
+    assert int(seen[0]["traceparent"].rsplit("-", 1)[1], 16) & 1 == 0  # not sampled
+    assert turn.span is not None
+    assert seen[0]["traceparent"].split("-")[1] == format(
+        turn.span.get_span_context().trace_id, "032x"
+    )
