@@ -18,7 +18,7 @@ FENCE = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 async def test_observability_page_snippets_run() -> None:
     blocks = FENCE.findall(PAGE.read_text(encoding="utf-8"))
-    assert len(blocks) == 6
+    assert len(blocks) == 7
     tac = TAC(
         TACConfig(
             account_sid="AC" + "0" * 32,
