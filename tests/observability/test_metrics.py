@@ -290,3 +290,51 @@ def test_label_values_stay_in_their_sets() -> None:
     assert sample(text, "tac_reply_uncertain_total", channel="voice") == 1
     # a second enable on the same registry reuses the metrics (no duplicate registration)
     assert observability.enable_metrics(registry) is registry
+
+
+async def test_voice_interrupts_close_codes_and_call_statuses_are_counted() -> None:
+    async def slow(message: str, session: ConversationSession, memory: Any) -> Any:
+        async def tokens() -> Any:
+            yield "one "
+            await asyncio.sleep(30)  # talked over long before this ends
+            yield "two"
+
+        return tokens()
+
+    async with observed_app(slow) as app:
+        before = await app.scrape()
+        async with app.sandbox.caller() as caller:
+            await caller.dial()
+            await caller.say("start")
+            await asyncio.sleep(0.2)
+            await caller.interrupt()
+            await caller.hang_up()
+        status_path = app.tac.config.call_event_path("status")
+        form = {
+            "CallSid": "CA" + "1" * 32,
+            "AccountSid": app.tac.config.account_sid,
+            "CallStatus": "busy",
+        }
+        url = app.url + status_path
+        signature = RequestValidator(app.tac.config.auth_token).compute_signature(url, form)
+        async with httpx.AsyncClient() as http:
+            answer = await http.post(url, data=form, headers={"X-Twilio-Signature": signature})
+        assert answer.status_code == 200
+
+        async def closed() -> bool:
+            text = await app.scrape()
+            return sample(text, "tac_websocket_closes_total") > sample(
+                before, "tac_websocket_closes_total"
+            )
+
+        await until(closed)
+        after = await app.scrape()
+
+    def delta(name: str, **labels: str) -> float:
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    assert delta("tac_interrupts_total", channel="voice") == 1
+    assert delta("tac_turn_duration_seconds_count", channel="voice", outcome="interrupted") == 1
+    assert delta("tac_websocket_closes_total") == 1
+    assert delta("tac_websocket_closes_total", code="1000") == 1  # the caller hung up
+    assert delta("tac_delivery_status_total", channel="voice", status="busy") == 1
