@@ -65,3 +65,26 @@ def require_reference() -> None:
 
     if Path(tac.__file__).resolve().is_relative_to(ROOT / "src"):
         raise SystemExit(f"opentac's tac ({tac.__file__}) shadows the reference's")
+
+
+def redirect_reference(base_url: str) -> None:
+    """Point the reference SDK's product base URLs at ``base_url`` (``{base_url}/{product}``).
+
+    Only its ``_build_base_url`` helper and the Studio executions URL change; every other line
+    of it runs as published. (Its voice handoff URL stays ``https://webhooks.twilio.com/...``:
+    the sandbox's phone routes ``*.twilio.com`` callbacks to the sandbox, as Twilio would.)
+    """
+    require_reference()
+    import tac.tools.handoff
+    from tac.context.base import BaseAPIClient
+
+    base = base_url.rstrip("/")
+
+    def build_base_url(product: str, region: str | None) -> str:
+        return f"{base}/{product}"
+
+    def studio_executions_url(flow_sid: str) -> str:
+        return f"{base}/studio/v2/Flows/{flow_sid}/Executions"
+
+    BaseAPIClient._build_base_url = staticmethod(build_base_url)  # type: ignore[method-assign]
+    tac.tools.handoff.studio_executions_url = studio_executions_url

@@ -9,20 +9,11 @@ from __future__ import annotations
 
 import os
 
-from benchmarks._reference import require_reference
+from benchmarks._reference import redirect_reference
 
 
 def main() -> None:
-    require_reference()
-    from tac.context.base import BaseAPIClient
-
-    base = os.environ["TWILIO_API_BASE_URL"].rstrip("/")
-
-    def build_base_url(product: str, region: str | None) -> str:
-        return f"{base}/{product}"
-
-    BaseAPIClient._build_base_url = staticmethod(build_base_url)  # type: ignore[method-assign]
-
+    redirect_reference(os.environ["TWILIO_API_BASE_URL"])
     from benchmarks._messaging_app import main as serve
 
     serve()

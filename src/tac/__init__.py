@@ -22,8 +22,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    if name == "TwiMLOptions":  # the reference's deprecated alias (with its warning)
-        from tac.channels import voice
+    """The reference's deprecated names (``TwiMLOptions``), with a DeprecationWarning."""
+    from tac._compat.aliases import deprecated_attribute
 
-        return voice.TwiMLOptions
-    raise AttributeError(f"module 'tac' has no attribute {name!r}")
+    return deprecated_attribute(__name__, name)

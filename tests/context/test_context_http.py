@@ -24,6 +24,7 @@ from tac.context import (
     TwilioTimeoutError,
     TwilioTransportError,
 )
+from tac.context._transport import AiohttpSender, HttpxSender
 from tac.models.conversation import (
     ActionParticipantRef,
     ActionTextContent,
@@ -404,12 +405,13 @@ async def test_accept_returns_listed_status(make_http: MakeHTTP) -> None:
 
 async def test_client_is_lazy_pooled_and_closed(make_http: MakeHTTP) -> None:
     http, _ = make_http(lambda r: httpx.Response(200, json={}))
-    assert http._client is None
+    assert isinstance(http.sender, HttpxSender)
+    assert http.sender._client is None
     await http.request("api", "GET", "/a")
-    first = http.client
+    first = http.sender.client
     for _ in range(5):
         await http.request("memory", "GET", "/b")
-    assert http.client is first
+    assert http.sender.client is first
     await http.aclose()
     assert first.is_closed
     with pytest.raises(RuntimeError, match="closed"):
@@ -426,7 +428,8 @@ async def test_given_client_is_used_and_never_closed() -> None:
     shared = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     async with TwilioHTTP(api_key="SK1", api_secret="x", client=shared) as http:
         await http.request("knowledge", "GET", "/v2/x")
-        assert http.client is shared
+        assert isinstance(http.sender, HttpxSender)
+        assert http.sender.client is shared
     assert not shared.is_closed
     assert calls == ["knowledge.twilio.com"]
     await shared.aclose()
@@ -446,7 +449,7 @@ async def test_product_client_from_credentials_owns_its_transport() -> None:
     client = ConversationClient("SK1", "secret", "conv_configuration_1", "ie1")
     assert client.base_url == "https://conversations.ie1.twilio.com"
     assert client.configuration_id == "conv_configuration_1"
-    _ = client.http.client
+    assert isinstance(client.http.sender, AiohttpSender)
     await client.aclose()
     assert client.http.closed
 

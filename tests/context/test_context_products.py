@@ -421,4 +421,4 @@ async def test_calls_need_an_account_when_used() -> None:
     calls = CallsClient(http=http)
     with pytest.raises(ValueError, match="account_sid"):
         await calls.end_call("CA1")
-    assert http._client is None
+    assert http.sender._session is None  # type: ignore[attr-defined]  (nothing opened)

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import re
 
 import pytest
 
@@ -85,3 +86,30 @@ def test_setup_logging_never_touches_root_or_propagation() -> None:
         for handler in list(tac_logger.handlers):
             if getattr(handler, "_opentac_handler", False):
                 tac_logger.removeHandler(handler)
+
+
+def test_values_from_requests_are_capped_and_cannot_forge_lines(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="tac")
+    log = get_logger("test.caps")
+    hostile = "x\r\n2026-01-01 00:00:00 CRITICAL tac: forged\u2028" + "y" * 900_000
+    deep: dict[str, object] = {"leaf": "+15005550100"}
+    for _ in range(2000):
+        deep = {"d": deep}
+    log.warning(
+        "frame dropped: %s (%d)", hostile, 7, field=hostile, nested=deep, many=list(range(500))
+    )
+    (record,) = caplog.records
+    message = record.getMessage()
+    assert len(message) < 1100
+    assert re.search(r"…\(\+\d+ chars\) \(7\)$", message)
+    assert not set("\n\r\u2028") & set(message)
+    assert "\\r\\n2026-01-01" in message
+    fields = record.tac  # type: ignore[attr-defined]
+    assert len(fields["field"]) < 1100
+    assert len(json.dumps(fields["nested"])) < 100  # cut at a fixed depth, no RecursionError
+    assert len(fields["many"]) == 21
+    line = JSONFormatter().format(record)
+    assert len(line) < 4000
+    assert "\n" not in line

@@ -1,7 +1,7 @@
 """TAC core: no I/O at construction, memory retrieval rules and fallback, callbacks, sessions.
 
 Twilio's side is a small fake ASGI app reached through the injectable transport; the
-end-to-end tests against the sandbox live in tests/e2e.
+end-to-end tests against the sandbox live in tests/messaging, tests/voice and tests/seeds.
 """
 
 import asyncio

@@ -1,4 +1,4 @@
-"""The public names of handoff and Conversation Intelligence (anchor-api §1.1)."""
+"""The public names of handoff and Conversation Intelligence (as the reference SDK exports them)."""
 
 import importlib
 

@@ -144,3 +144,24 @@ async def test_route_exists_only_when_intelligence_is_configured() -> None:
     paths = {getattr(route, "path", None) for route in server2.app.routes}
     assert "/ci-webhook" in paths
     await tac2.aclose()
+
+
+async def test_hostile_bodies_get_4xx_and_an_upstream_failure_502() -> None:
+    twilio = FakeTwilio()
+    tac, server = make_server(twilio)
+    errors: list[dict[str, Any]] = []
+    tac.on_error(lambda exc, context: errors.append(context))
+    deep = await post_signed(server, b'{"a": ' * 5000 + b"1" + b"}" * 5000)
+    assert deep.status_code == 400
+    assert deep.json() == {"status": "error", "message": "webhook body must be JSON"}
+    event = example("summary")
+    event["conversation_id"] = event.pop("conversationId")  # snake_case, as no Twilio sends
+    twilio.fail = True
+    answer = await post_signed(server, json.dumps(event).encode())
+    # the model takes the field by its Python name too; Memory's failure is the upstream's
+    assert answer.status_code == 502
+    assert answer.json()["success"] is False
+    assert errors == [
+        {"source": "conversation_intelligence", "conversation_id": event["conversation_id"]}
+    ]
+    await tac.aclose()

@@ -102,7 +102,8 @@ def test_config_from_dict_none_and_model() -> None:
     assert SMSChannel(tac, {"memory_mode": "always"}).memory_mode == "always"
     assert SMSChannel(tac, SMSChannelConfig(memory_mode="once")).memory_mode == "once"
     assert RCSChannel(tac, RCSChannelConfig(memory_mode="once")).memory_mode == "once"
-    channel = WhatsAppChannel(tac, WhatsAppChannelConfig(dedup_capacity=5))
+    with pytest.warns(DeprecationWarning, match="dedup_capacity has no effect"):
+        channel = WhatsAppChannel(tac, WhatsAppChannelConfig(dedup_capacity=5))
     assert channel.dedup_capacity == 5
     assert MessagingChannelConfig().dedup_capacity == 10000
 

@@ -191,7 +191,7 @@ async def test_bodies_over_the_cap_get_413_on_opentacs_routes_only() -> None:
         }
         streamed = await http.post(path, content=chunks(big), headers=headers)  # no length
         assert streamed.status_code == 413
-        twiml = await http.post("/twiml", data={"CallSid": "CA1", "Pad": "y" * 2000})
+        twiml = await http.post("/twiml", data={"CallSid": "CA1", "Pad": "y" * 20_000})
         assert twiml.status_code == 413
         upload = await http.post("/upload", content=b"z" * 5000)
         assert upload.json() == {"size": 5000}  # the user's own routes keep their own rules

@@ -151,4 +151,5 @@ def test_server_start_writes_uvicorns_lines_as_json() -> None:
     assert any("Shutting down" in line for line in lines), lines
     for line in lines:
         record = json.loads(line)
-        assert record["logger"].startswith("uvicorn")
+        assert record["logger"].startswith(("uvicorn", "tac."))
+    assert any(json.loads(line)["logger"].startswith("uvicorn") for line in lines)

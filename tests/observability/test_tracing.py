@@ -73,7 +73,8 @@ async def test_an_sms_turn_is_one_trace_with_its_stages(exporter: InMemorySpanEx
     assert turn.attributes["tac.conversation_id"] == customer.conversation_id
     assert turn.attributes["tac.turn.outcome"] == "replied"
     stages = {span.name for span in children(spans, turn)}
-    assert {"tac.claim", "tac.session.load", "tac.memory", "tac.callback", "tac.reply"} <= stages
+    # the session is read with the claim (one round trip): no separate tac.session.load
+    assert {"tac.claim", "tac.memory", "tac.callback", "tac.reply"} <= stages
     trace_ids = {span.context.trace_id for span in spans if span.context is not None}
     assert len(trace_ids) == 1  # everything of the turn is one trace
     (callback,) = by_name(spans, "tac.callback")

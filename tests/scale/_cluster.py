@@ -6,16 +6,25 @@ touches the Redis that the rest of the suite shares (these tests stop and restar
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import redis.asyncio as aioredis
+
+from tac.sandbox import Customer, Sandbox
 from tests._ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -206,3 +215,163 @@ class Instance:
     @property
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+
+CHANNELS = ("sms", "whatsapp", "rcs", "chat")
+REPLY_TIMEOUT = 45.0  # a dead instance's turns are taken over within 15 s
+
+
+@dataclass
+class Cluster:
+    sandbox: Sandbox
+    redis: Redis
+    nginx: Nginx
+    instances: list[Instance]
+    log: Path
+
+    def lines(self, kind: str) -> list[list[str]]:
+        text = self.log.read_text() if self.log.exists() else ""
+        return [line.split() for line in text.splitlines() if line.startswith(kind + " ")]
+
+    def ended(self) -> Counter[str]:
+        return Counter(parts[1] for parts in self.lines("ended"))
+
+    def diagnostics(self) -> str:
+        return "\n".join(
+            f"--- {i.name} ---\n{i.log.read_text(errors='replace')[-4000:]}" for i in self.instances
+        )
+
+
+@contextlib.asynccontextmanager
+async def cluster(instances: int = 3) -> AsyncIterator[Cluster]:
+    folder = Path(tempfile.mkdtemp(prefix="opentac-scale-"))
+    nginx_port = free_port()
+    public = f"http://127.0.0.1:{nginx_port}"
+    redis = Redis(folder)
+    nginx: Nginx | None = None
+    apps: list[Instance] = []
+    try:
+        await asyncio.to_thread(redis.start)
+        async with Sandbox.start(
+            subprocess=True,
+            app_url=public,
+            db=str(folder / "sandbox.db"),
+            webhook_attempts=10,
+            webhook_base_delay_seconds=0.25,
+            webhook_timeout_seconds=10.0,
+        ) as sandbox:
+            env = {
+                **sandbox.env,
+                "TAC_STATE_URL": redis.url,
+                "TAC_PUBLIC_BASE_URL": public,
+                "TWILIO_LOG_LEVEL": "WARNING",
+                "SCALE_LOG": str(folder / "events.log"),
+            }
+            apps = [Instance(name, folder, env) for name in "abc"[:instances]]
+            await asyncio.gather(*(asyncio.to_thread(app.start) for app in apps))
+            nginx = Nginx(folder, [app.port for app in apps], port=nginx_port)
+            await asyncio.to_thread(nginx.start)
+            yield Cluster(sandbox, redis, nginx, apps, folder / "events.log")
+    finally:
+        for app in apps:
+            await asyncio.to_thread(app.stop)
+        if nginx is not None:
+            await asyncio.to_thread(nginx.stop)
+        await asyncio.to_thread(redis.stop)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@dataclass
+class Traffic:
+    """Customers texting turn by turn; each waits for the answer to its message, then goes on."""
+
+    customers: list[Customer]
+    per_customer: int
+    answered: int = 0
+    unanswered: list[str] = field(default_factory=list)
+    # (sent at, seconds to the answer) per answered message, on the loop's clock
+    timings: list[tuple[float, float]] = field(default_factory=list)
+
+    async def run(self, on_answer: Callable[[int], Awaitable[None]] | None = None) -> None:
+        loop = asyncio.get_running_loop()
+
+        async def talk(index: int, customer: Customer) -> None:
+            for turn in range(self.per_customer):
+                tag = f"c{index}t{turn}"
+                sent = loop.time()
+                await customer.send(tag)
+                if await self._answer(customer, tag):
+                    self.timings.append((sent, loop.time() - sent))
+                    self.answered += 1
+                    if on_answer is not None:
+                        await on_answer(self.answered)
+                else:
+                    self.unanswered.append(tag)
+
+        await asyncio.gather(*(talk(i, c) for i, c in enumerate(self.customers)))
+
+    @staticmethod
+    async def _answer(customer: Customer, tag: str) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + REPLY_TIMEOUT
+        while (left := deadline - loop.time()) > 0:
+            try:
+                reply = await customer.next_reply(timeout=left)
+            except TimeoutError:
+                return False
+            if reply.text == f"re[{tag}]":
+                return True
+        return False
+
+
+async def replies_per_message(sandbox: Sandbox, customers: list[Customer]) -> dict[str, int]:
+    """For every message a customer sent: how many times the agent answered it."""
+    counts: dict[str, int] = {}
+    for customer in customers:
+        assert customer.conversation_id is not None
+        for doc in await sandbox.client.messages(customer.conversation_id):
+            text = str(doc.get("content", {}).get("text", ""))
+            if doc["author"]["address"] == customer.address:
+                counts.setdefault(text, 0)
+            elif text.startswith("re[") and text.endswith("]"):
+                counts[text[3:-1]] = counts.get(text[3:-1], 0) + 1
+    return counts
+
+
+async def close_all(sandbox: Sandbox, customers: list[Customer]) -> None:
+    await close_all_ids(sandbox, [str(customer.conversation_id) for customer in customers])
+
+
+async def eventually(check: Any, timeout: float, interval: float = 0.25) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if await check():
+            return True
+        await asyncio.sleep(interval)
+    return bool(await check())
+
+
+async def keys_without_ttl(url: str) -> list[str]:
+    client = aioredis.from_url(url)
+    try:
+        found = []
+        async for key in client.scan_iter(count=1000):
+            if await client.ttl(key) == -1:
+                found.append(key.decode(errors="replace"))
+        return found
+    finally:
+        await client.aclose()
+
+
+async def close_all_ids(sandbox: Sandbox, conversation_ids: list[str]) -> None:
+    for conversation_id in conversation_ids:
+        await sandbox.client.request(
+            "PATCH",
+            f"/conversations/v2/Conversations/{conversation_id}",
+            json={"status": "CLOSED"},
+        )
+
+
+def customers_on_every_channel(sandbox: Sandbox, per_channel: int) -> list[Customer]:
+    return [sandbox.customer(channel) for channel in CHANNELS for _ in range(per_channel)]

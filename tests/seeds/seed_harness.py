@@ -1,4 +1,4 @@
-"""The seed harness (CONTRACT.md, "The seeds as tests").
+"""The seed harness: the seeds' snippets run as tests, unchanged.
 
 ``snippets/`` holds the seeds' snippets transcribed verbatim (whitespace normalised by
 ``ruff format``), one module each. A snippet leaves some names undefined: the harness supplies

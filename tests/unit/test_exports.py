@@ -1,4 +1,4 @@
-"""The public names code written for TAC imports (anchor-api §1.1, the seeds)."""
+"""The public names code written for TAC imports (the reference SDK's, the seeds')."""
 
 import importlib
 

@@ -22,6 +22,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from tac import TAC, TACConfig
 from tac.channels.voice import VoiceChannel, VoiceChannelConfig
 from tac.server import TACFastAPIServer, TACServerConfig
+from tac.server.limits import uvicorn_config
 
 ACCOUNT = "AC109031c05318848ba78ba04165baaad1"
 TOKEN = "test-auth-token"
@@ -82,6 +83,8 @@ class VoiceApp:
         channel_factory: Callable[[TAC], VoiceChannel] | None = None,
         env: dict[str, str] | None = None,
         session_store: Any = None,
+        server_config: TACServerConfig | None = None,
+        uvicorn_settings: dict[str, Any] | None = None,
         **tac_settings: Any,
     ) -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -108,16 +111,25 @@ class VoiceApp:
         else:
             self.channel = VoiceChannel(self.tac, config=config)
         self.server = TACFastAPIServer(
-            self.tac, voice_channel=self.channel, config=TACServerConfig(shutdown_grace_period=2)
+            self.tac,
+            voice_channel=self.channel,
+            config=server_config or TACServerConfig(shutdown_grace_period=2),
         )
         self.validator = RequestValidator(self.tac.config.auth_token)
+        self._uvicorn_settings = uvicorn_settings or {}
         self._uvicorn: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
         self._calls = 0
 
     async def __aenter__(self) -> VoiceApp:
-        config = uvicorn.Config(
-            self.server.app, log_level="warning", lifespan="on", ws_max_queue=1024
+        # served as ``TACFastAPIServer.start()`` serves it: with the server's limits
+        config = uvicorn_config(
+            self.server.app,
+            self.server.config,
+            log_level="warning",
+            lifespan="on",
+            ws_max_queue=1024,
+            **self._uvicorn_settings,
         )
         self._uvicorn = uvicorn.Server(config)
         self._task = asyncio.get_running_loop().create_task(

@@ -1,4 +1,4 @@
-"""``tac.channels.voice`` exports the reference's names (anchor-api §1.1)."""
+"""``tac.channels.voice`` exports the reference SDK's names."""
 
 from __future__ import annotations
 

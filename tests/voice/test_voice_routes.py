@@ -310,7 +310,7 @@ async def test_malformed_frames_are_dropped_and_setup_is_required() -> None:
         with pytest.raises(ConnectionClosed) as info:
             await connection.recv()
         assert info.value.rcvd is not None
-        assert info.value.rcvd.code == 1002
+        assert info.value.rcvd.code == 1008
         await app.settled()
 
 

@@ -30,6 +30,7 @@ PRODUCT_MODULES: tuple[str, ...] = (
     "tac_sandbox.products.intelligence",
     "tac_sandbox._voice_control",
     "tac_sandbox._flex",
+    "tac_sandbox._console",
 )
 
 
@@ -43,8 +44,11 @@ def create_app(
     settings = settings or SandboxSettings()
     db = database or Database(settings.db or (default_db_path() if settings.db == "" else MEMORY))
     ctx = SandboxContext(settings=settings, db=db, identity=SandboxIdentity.load_or_create(db))
-    for module_name in PRODUCT_MODULES if products is None else products:
-        importlib.import_module(module_name).install(ctx)
+    modules = [
+        importlib.import_module(m) for m in (PRODUCT_MODULES if products is None else products)
+    ]
+    for module in modules:
+        module.install(ctx)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -72,6 +76,9 @@ def create_app(
         app.include_router(router, prefix="/sandbox", dependencies=[Depends(check_basic_auth)])
     products_served = {product for product, _ in ctx.product_routers}
     app.add_middleware(_ProductMiddleware, ctx=ctx, products=products_served)
+    for module in modules:  # pages outside the API (the console), if a module serves any
+        if hasattr(module, "mount"):
+            module.mount(app, ctx)
     return app
 
 

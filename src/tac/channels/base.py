@@ -12,6 +12,7 @@ from tac.models.session import Channel
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from tac.core.inbound import InboundDelivery
     from tac.core.tac import TAC
     from tac.server.fastapi_server import TACFastAPIServer
 
@@ -48,6 +49,11 @@ class BaseChannel(ABC):
     ) -> None:
         """Handle one Conversation Orchestrator event addressed to this channel."""
 
+    async def handle_event(self, event: WebhookEvent, delivery: InboundDelivery | None) -> None:
+        """The server's entry for an accepted event: :meth:`process_webhook` unless the channel
+        runs turns that finish ``delivery`` themselves (the server finishes it otherwise)."""
+        await self.process_webhook(event)
+
     @abstractmethod
     async def send_response(
         self, conversation_id: str, response: Any, role: str | None = None
@@ -56,6 +62,11 @@ class BaseChannel(ABC):
 
     def register_routes(self, app: FastAPI, server: TACFastAPIServer) -> None:
         """Add the channel's own routes (voice: TwiML, WebSocket, callbacks). Default: none."""
+        return None
+
+    async def start(self) -> None:
+        """Start background work when the server starts (voice: commands from other
+        instances). Default: nothing."""
         return None
 
     async def aclose(self) -> None:

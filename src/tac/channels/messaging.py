@@ -20,13 +20,18 @@ from abc import abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tac._compat.aliases import warn_inert
 from tac.channels.base import AGENT_TYPES, BaseChannel
-from tac.context.errors import ConflictError, TACError, outcome_uncertain
+from tac.context.errors import ConflictError, outcome_uncertain
 from tac.core.errors import TACConfigError
+from tac.core.inbound import InboundDelivery
 from tac.core.logging import ContextLogger, get_logger, mask_address
-from tac.core.tac import TAC, profile_lookup_key
+from tac.core.tac import TAC
+from tac.core.turns import run_turn
+from tac.models._base import first_error
+from tac.models.address import bare_address
 from tac.models.conversation import (
     ActionChannelSettings,
     ActionParticipantRef,
@@ -52,8 +57,6 @@ from tac.observability import _hooks as _obs
 
 __all__ = ["MessagingChannel", "MessagingChannelConfig"]
 
-_ADDRESS_PREFIXES = ("whatsapp:", "rcs:", "sms:", "tel:")
-
 
 class MessagingChannelConfig(BaseModel):
     """Settings every messaging channel shares.
@@ -71,14 +74,15 @@ class MessagingChannelConfig(BaseModel):
     dedup_capacity: int = Field(default=10000, gt=0)
     memory_mode: MemoryMode = "never"
 
+    @field_validator("dedup_capacity")
+    @classmethod
+    def _dedup_capacity_is_inert(cls, value: int) -> int:
+        _inert_dedup()
+        return value
 
-def _bare(address: str) -> str:
-    value = address.strip()
-    lowered = value.lower()
-    for prefix in _ADDRESS_PREFIXES:
-        if lowered.startswith(prefix):
-            return value[len(prefix) :].strip()
-    return value
+
+def _inert_dedup() -> None:
+    warn_inert("dedup_capacity", "the session store's idempotency claims drop redeliveries")
 
 
 _C = TypeVar("_C", bound=MessagingChannelConfig)
@@ -102,8 +106,11 @@ class MessagingChannel(BaseChannel):
     ) -> None:
         if not isinstance(dedup_capacity, int) or dedup_capacity <= 0:
             raise ValueError(f"dedup_capacity must be a positive int, got {dedup_capacity!r}")
+        if dedup_capacity != 10000:
+            _inert_dedup()
         super().__init__(tac, memory_mode)
-        if not tac.is_orchestrator_enabled() or tac.conversation_orchestrator_client is None:
+        client = tac.conversation_orchestrator_client
+        if client is None:
             raise TACConfigError(
                 "TWILIO_CONVERSATION_CONFIGURATION_ID",
                 f"{type(self).__name__} needs Conversation Orchestrator: set it to your "
@@ -111,10 +118,10 @@ class MessagingChannel(BaseChannel):
                 "ConversationRelay-only mode)",
             )
         self.dedup_capacity = dedup_capacity
-        self.client = tac.conversation_orchestrator_client
+        self.client = client
         self.logger: ContextLogger = get_logger(f"channels.{self.channel.value}")
         self._agent_address = self._resolve_agent_address()
-        self._agent_bare = _bare(self._agent_address).lower()
+        self._agent_bare = bare_address(self._agent_address).lower()
         self._wire = self.channel.wire
         self._name = self.channel.value
 
@@ -132,11 +139,8 @@ class MessagingChannel(BaseChannel):
             try:
                 return config_class.model_validate(dict(config))
             except ValidationError as exc:
-                first = exc.errors()[0]
-                field = ".".join(str(p) for p in first.get("loc", ())) or "config"
-                raise ValueError(
-                    f"{config_class.__name__}.{field}: {first.get('msg', 'is invalid')}"
-                ) from None
+                field, message = first_error(exc, "config")
+                raise ValueError(f"{config_class.__name__}.{field}: {message}") from None
         raise TypeError(
             f"config must be a {config_class.__name__}, a dict or None, got {type(config).__name__}"
         )
@@ -156,7 +160,7 @@ class MessagingChannel(BaseChannel):
         """Whether ``address`` is the agent's own (channel prefixes and case ignored)."""
         if not address:
             return False
-        return address == self._agent_address or _bare(address).lower() == self._agent_bare
+        return address == self._agent_address or bare_address(address).lower() == self._agent_bare
 
     def get_agent_address(self, conversation_id: str | None = None) -> ParticipantAddress:
         """The agent's address on this channel as a participant address."""
@@ -204,8 +208,11 @@ class MessagingChannel(BaseChannel):
             if isinstance(webhook_data, WebhookEvent)
             else WebhookEvent.parse(webhook_data)
         )
+        await self.handle_event(event, None)
+
+    async def handle_event(self, event: WebhookEvent, delivery: InboundDelivery | None) -> None:
         if event.event_type == "COMMUNICATION_CREATED":
-            await self._on_communication(event.communication())
+            await self._on_communication(event.communication(), delivery)
         elif event.event_type == "CONVERSATION_UPDATED":
             await self._on_conversation_updated(event)
         elif event.event_type == "COMMUNICATION_UPDATED":
@@ -258,9 +265,11 @@ class MessagingChannel(BaseChannel):
         if status == "INACTIVE":
             await self.tac.invalidate_memory_cache(conversation.id)
         elif status == "CLOSED":
-            await self.tac.end_session(conversation.id, reason="closed")
+            await self.tac.close_conversation(conversation.id)
 
-    async def _on_communication(self, communication: Communication) -> None:
+    async def _on_communication(
+        self, communication: Communication, delivery: InboundDelivery | None = None
+    ) -> None:
         author = communication.author
         if (author.channel or "").upper() != self._wire:
             return
@@ -274,7 +283,11 @@ class MessagingChannel(BaseChannel):
             self.logger.warning("COMMUNICATION_CREATED without conversationId ignored")
             return
         _obs.bind_log_context(conversation_id, self._name)
-        session = await self.tac.get_session(conversation_id)
+        if delivery is not None and delivery.session_loaded:
+            session = delivery.session  # read with the claim, in the same round trip
+        else:
+            session = await self.tac.get_session(conversation_id)
+        first = session is None
         if session is None:
             try:
                 session = await self._first_turn(conversation_id, communication)
@@ -294,7 +307,9 @@ class MessagingChannel(BaseChannel):
             return
         if communication.channel_id:
             session.metadata["channel_id"] = communication.channel_id
-        await self._turn(session, text)
+        await self._turn(session, text, delivery)
+        if first:
+            await self.tac.end_if_closed(conversation_id)
 
     async def _from_customer(
         self, session: ConversationSession, communication: Communication
@@ -314,50 +329,19 @@ class MessagingChannel(BaseChannel):
         author = next((p for p in participants if p.id == participant_id), None)
         return author is None or (author.type or "").upper() not in AGENT_TYPES
 
-    async def _turn(self, session: ConversationSession, text: str) -> None:
-        try:
-            await self._answer(session, text)
-        finally:
-            # After the reply: keeps what the callback changed (session.metadata…) for the next
-            # turn on any instance, extends the session's idle life, and never brings back a
-            # session that ended meanwhile (CLOSED, a handoff).
-            await self.tac.save_session(session)
-
-    async def _answer(self, session: ConversationSession, text: str) -> None:
-        conversation_id = session.conversation_id
-        memory = await self.tac.memory_for_turn(session, self.memory_mode, text)
-        try:
-            reply = await self.tac.trigger_message_ready(text, session, memory)
-            if reply is not None and not isinstance(reply, str):
-                reply = "".join([chunk async for chunk in reply])
-        except Exception as exc:
-            context: dict[str, Any] = {
-                "conversation_id": conversation_id,
-                "channel": self._name,
-                "callback": "on_message_ready",
-            }
-            if isinstance(exc, TACError):
-                context["reply_uncertain"] = outcome_uncertain(exc)
-            await self.tac.trigger_error(exc, context)
-            return
-        if reply is None:
-            return
-        if not reply.strip():
-            self.logger.debug("empty reply not sent", conversation_id=conversation_id)
-            return
-        try:
-            with _obs.observer.stage("tac.reply"):
-                await self._send(session, reply)
-            _obs.observer.reply_sent()
-        except Exception as exc:
-            await self.tac.trigger_error(
-                exc,
-                {
-                    "conversation_id": conversation_id,
-                    "channel": self._name,
-                    "reply_uncertain": outcome_uncertain(exc),
-                },
-            )
+    async def _turn(
+        self, session: ConversationSession, text: str, delivery: InboundDelivery | None = None
+    ) -> None:
+        """One turn through the engine; the reply goes back through the Actions API."""
+        await run_turn(
+            self.tac,
+            session,
+            text,
+            mode=self.memory_mode,
+            sink=_ActionsSink(self, session),
+            delivery=delivery,
+            context={"conversation_id": session.conversation_id, "channel": self._name},
+        )
 
     # -- the first turn: participants --------------------------------------------------------
 
@@ -398,10 +382,13 @@ class MessagingChannel(BaseChannel):
     def _owner(self, participants: list[Participant], address: str | None) -> Participant | None:
         if not address:
             return None
-        wanted = _bare(address).lower()
+        wanted = bare_address(address).lower()
         for participant in participants:
             for item in participant.addresses:
-                if item.channel.upper() == self._wire and _bare(item.address).lower() == wanted:
+                if (
+                    item.channel.upper() == self._wire
+                    and bare_address(item.address).lower() == wanted
+                ):
                     return participant
         return None
 
@@ -468,24 +455,11 @@ class MessagingChannel(BaseChannel):
 
     async def _resolve_profile(self, conversation_id: str, customer: Participant) -> str | None:
         """Find (or create, for a phone number) the Memory profile of a new customer."""
-        memory = self.tac.conversation_memory_client
         address = next(
             (a.address for a in customer.addresses if a.channel.upper() == self._wire), None
         )
-        key = profile_lookup_key(self.channel, address)
-        if memory is None or key is None:
-            return None
-        id_type, value = key
         try:
-            found = await memory.lookup_profile(id_type, value)
-            if found:
-                return found[0]
-            if id_type != "phone":
-                return None
-            settings = self.tac.config.memory_config
-            return await memory.create_profile(
-                {settings.phone_trait_group: {settings.phone_trait_field: value}}
-            )
+            return await self.tac.find_profile(self.channel, address, create=True)
         except Exception as exc:
             self.logger.warning(
                 "customer profile not resolved: %s",
@@ -611,9 +585,8 @@ class MessagingChannel(BaseChannel):
         try:
             return model.model_validate(dict(raw))
         except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first.get("loc", ())) or "options"
-            raise ValueError(f"{model.__name__}.{field}: {first.get('msg')}") from None
+            field, message = first_error(exc, "options")
+            raise ValueError(f"{model.__name__}.{field}: {message}") from None
 
     def _outbound_options_class(self) -> type[InitiateMessagingConversationOptions]:
         return InitiateMessagingConversationOptions
@@ -625,7 +598,7 @@ class MessagingChannel(BaseChannel):
 
     async def _undo_outbound(self, conversation_id: str, reused: bool, created: bool) -> None:
         if created:
-            await self.tac.session_store.end_session(conversation_id)
+            await self.tac.discard_session(conversation_id)
         if reused:
             return
         try:
@@ -636,3 +609,22 @@ class MessagingChannel(BaseChannel):
                 conversation_id,
                 exc,
             )
+
+
+class _ActionsSink:
+    """Messaging replies: one message through the Actions API (``SEND_MESSAGE``)."""
+
+    streams = False
+
+    def __init__(self, channel: MessagingChannel, session: ConversationSession) -> None:
+        self._channel = channel
+        self._session = session
+
+    async def deliver(self, reply: Any) -> None:
+        await self._channel._send(self._session, reply)
+
+    async def fail(self) -> None:
+        return None
+
+    def quiet(self, exc: BaseException) -> bool:
+        return False

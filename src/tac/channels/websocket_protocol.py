@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
+from tac._errors import TACError
+
 __all__ = ["WebSocketDisconnectError", "WebSocketProtocol"]
 
 
-class WebSocketDisconnectError(Exception):
+class WebSocketDisconnectError(TACError):
     """The peer closed the WebSocket."""
 
 

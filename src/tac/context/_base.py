@@ -9,6 +9,7 @@ from pydantic import BaseModel, ValidationError
 
 from tac.context._http import TwilioHTTP, parse_json_object
 from tac.context.errors import InvalidResponseError
+from tac.models._base import first_error
 
 M = TypeVar("M", bound=BaseModel)
 C = TypeVar("C", bound="ProductClient")
@@ -19,10 +20,9 @@ def validate_body(model: type[M], body: Any, response: httpx.Response) -> M:
     try:
         return model.model_validate(body)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first.get("loc", ())) or "body"
+        where, message = first_error(exc, "body")
         raise InvalidResponseError(
-            f"unexpected {model.__name__} shape: {where}: {first.get('msg', 'invalid')}",
+            f"unexpected {model.__name__} shape: {where}: {message}",
             status=response.status_code,
             method=response.request.method,
             url=str(response.request.url),

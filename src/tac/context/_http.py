@@ -1,8 +1,10 @@
-"""The one HTTP seam of :mod:`tac.context`: a pooled ``httpx.AsyncClient``, auth, URLs, retries.
+"""The one HTTP seam of :mod:`tac.context`: one pooled sender, auth, URLs, encoding, retries.
 
 Every product client (conversations, memory, knowledge, studio, calls) sends through one
-:class:`TwilioHTTP`, so one TAC instance keeps one connection pool. This is the only module that
-touches ``httpx`` exceptions: they become the :mod:`tac.context.errors` tree here.
+:class:`TwilioHTTP`, so one TAC instance keeps one connection pool. ``TwilioHTTP`` encodes each
+request once and hands the bytes to a :class:`~tac.context._transport.Sender` (aiohttp by
+default, httpx for an injected ``client=``/``transport=``): one path, one retry loop. This is
+the only module that turns ``httpx`` exceptions into the :mod:`tac.context.errors` tree.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import asyncio
 import base64
 import email.utils
 import json as jsonlib
-import logging
 import platform
 import random
 import re
@@ -21,11 +22,10 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
-import aiohttp
 import httpx
 
-from tac._aiohttp import AiohttpTransport
 from tac._version import __version__
+from tac.context._transport import AiohttpSender, HttpxSender, Sender
 from tac.context.errors import (
     AuthenticationError,
     ConflictError,
@@ -37,6 +37,7 @@ from tac.context.errors import (
     TwilioTimeoutError,
     TwilioTransportError,
 )
+from tac.core.logging import get_logger
 from tac.observability import _hooks as _obs
 
 __all__ = [
@@ -50,7 +51,7 @@ __all__ = [
     "parse_retry_after",
 ]
 
-logger = logging.getLogger("tac.context")
+logger = get_logger("tac.context")
 
 RetryMode = Literal["safe", "unsent_only", "never"]
 """When :meth:`TwilioHTTP.request` may retry.
@@ -252,7 +253,7 @@ def _transport_error(exc: httpx.HTTPError, method: str, url: str) -> TwilioTrans
 
 
 def _form_value(value: Any) -> str:
-    """A form field's text, as httpx writes it (``true``/``false``, ``None`` as empty)."""
+    """A form field's text (``true``/``false``, ``None`` as empty, as Twilio's APIs expect)."""
     if value is True:
         return "true"
     if value is False:
@@ -262,7 +263,8 @@ def _form_value(value: Any) -> str:
     return str(value)
 
 
-def _user_agent(suffix: str | None) -> str:
+def user_agent(suffix: str | None = None) -> str:
+    """``opentac/{version} (Python {version})``, then ``suffix`` (a partner names itself)."""
     agent = f"opentac/{__version__} (Python {platform.python_version()})"
     return f"{agent} {suffix}" if suffix else agent
 
@@ -270,9 +272,11 @@ def _user_agent(suffix: str | None) -> str:
 class TwilioHTTP:
     """One pooled HTTP client for every Twilio product of one TAC instance.
 
-    Nothing happens on construction: the ``httpx.AsyncClient`` is created on first use (or the
-    one passed as ``client`` is used). :meth:`aclose` closes a client this object created and
-    never one it was given.
+    Nothing happens on construction: the connection pool opens on first use. Every request is
+    encoded here once and sent by one :class:`~tac.context._transport.Sender`: aiohttp by
+    default (decisions 0001 and 0004), or httpx when ``client`` or ``transport`` is given. The
+    default sender honours ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY`` (read at construction).
+    :meth:`aclose` closes what this object created and never a client it was given.
 
     Args:
         api_key: API key SID (``SK…``) or Account SID.
@@ -280,11 +284,10 @@ class TwilioHTTP:
         account_sid: the account (``AC…``), needed by the Calls API and Studio's voice URL.
         region: Twilio region (``au1``, ``ie1``, …); hosts become ``{product}.{region}.twilio.com``.
         api_base_url: overrides every host: ``{api_base_url}/{product}`` (the sandbox uses it).
-        timeout: httpx timeouts of each attempt, for the client created here (a client passed
-            in keeps its own).
+        timeout: timeouts of each attempt (a client passed in keeps its own).
         retry: the retry policy.
         client: an existing ``httpx.AsyncClient`` to share (not closed by :meth:`aclose`).
-        transport: an httpx transport for the client created here (tests pass a MockTransport).
+        transport: an httpx transport for a client created here (tests pass a MockTransport).
         user_agent_suffix: appended to the ``User-Agent`` header.
         sleep: the coroutine used to wait between attempts (tests inject one).
     """
@@ -320,7 +323,6 @@ class TwilioHTTP:
             api_base_url = api_base_url.rstrip("/")
         if client is not None and transport is not None:
             raise ValueError("pass either client= or transport=, not both")
-        self._auth = httpx.BasicAuth(api_key, api_secret)
         credentials = base64.b64encode(f"{api_key}:{api_secret}".encode()).decode("ascii")
         self._authorization = f"Basic {credentials}"
         self.account_sid = account_sid
@@ -328,19 +330,16 @@ class TwilioHTTP:
         self.api_base_url = api_base_url
         self.timeout = timeout
         self.retry = retry if retry is not None else RetryPolicy()
-        self._client = client
         self._owns_client = client is None
-        # The transport created here is also called directly by request() (decision 0004); a
-        # transport or client passed in is only ever used through httpx.
-        self._direct: AiohttpTransport | None = None
-        self._direct_timeout = aiohttp.ClientTimeout(
-            total=None, connect=timeout.pool, sock_connect=timeout.connect, sock_read=timeout.read
-        )
+        self.sender: Sender
         if client is None and transport is None:
-            transport = self._direct = AiohttpTransport(limits=_LIMITS)
-        self._transport = transport
+            self.sender = AiohttpSender(timeout=timeout, limits=_LIMITS)
+        else:
+            self.sender = HttpxSender(
+                client=client, transport=transport, timeout=timeout, limits=_LIMITS
+            )
         self._user_agent_suffix = user_agent_suffix
-        self._user_agent = _user_agent(user_agent_suffix)
+        self._headers = self._fixed_headers()
         self._sleep = sleep
         self._closed = False
 
@@ -348,19 +347,13 @@ class TwilioHTTP:
         target = self.api_base_url or (f"region={self.region}" if self.region else "twilio.com")
         return f"TwilioHTTP({target}, owns_client={self._owns_client})"
 
-    @property
-    def client(self) -> httpx.AsyncClient:
-        """The pooled ``httpx.AsyncClient`` (created on first access)."""
-        if self._closed:
-            raise RuntimeError("TwilioHTTP is closed; create a new one")
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=self.timeout,
-                transport=self._transport,
-                follow_redirects=False,
-                limits=_LIMITS,
-            )
-        return self._client
+    def _fixed_headers(self) -> dict[str, str]:
+        return {
+            "User-Agent": user_agent(self._user_agent_suffix),
+            "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",
+            "Authorization": self._authorization,
+        }
 
     @property
     def user_agent_suffix(self) -> str | None:
@@ -370,28 +363,23 @@ class TwilioHTTP:
     @user_agent_suffix.setter
     def user_agent_suffix(self, value: str | None) -> None:
         self._user_agent_suffix = value
-        self._user_agent = _user_agent(value)
+        self._headers = self._fixed_headers()
 
     @property
     def user_agent(self) -> str:
         """The ``User-Agent`` header sent with every request."""
-        return self._user_agent
+        return self._headers["User-Agent"]
 
     @property
     def closed(self) -> bool:
         return self._closed
 
     async def aclose(self) -> None:
-        """Close the client if this object created it; a client passed in is left open."""
+        """Close the connection pool if this object created it; a client passed in stays open."""
         if self._closed:
             return
         self._closed = True
-        if self._owns_client:
-            if self._client is not None:
-                await self._client.aclose()  # closes the transport too
-            elif self._direct is not None:
-                await self._direct.aclose()
-        self._client = None
+        await self.sender.aclose()
 
     async def __aenter__(self) -> TwilioHTTP:
         return self
@@ -426,6 +414,34 @@ class TwilioHTTP:
             return error.status in _UNSENT_STATUSES and retry_after is not None
         return False
 
+    def _encode(
+        self,
+        json: Any,
+        data: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+    ) -> tuple[bytes | None, dict[str, str]]:
+        """The body bytes and every header of one request (caller headers win, any case)."""
+        send_headers = dict(self._headers)
+        body: bytes | None = None
+        if json is not None:
+            body = jsonlib.dumps(
+                json, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+            ).encode("utf-8")
+            send_headers["Content-Type"] = "application/json"
+        elif data:
+            fields = [
+                (key, _form_value(item))
+                for key, value in data.items()
+                for item in (value if isinstance(value, (list, tuple)) else [value])
+            ]
+            body = urlencode(fields).encode("utf-8")
+            send_headers["Content-Type"] = "application/x-www-form-urlencoded"
+        for name, value in (headers or {}).items():
+            for known in [k for k in send_headers if k.lower() == name.lower()]:
+                del send_headers[known]
+            send_headers[name] = value
+        return body, send_headers
+
     async def request(
         self,
         product: str,
@@ -443,7 +459,9 @@ class TwilioHTTP:
 
         Args:
             path: starts with ``/``; build it with :func:`encode_path` when it holds ids.
-            json: a JSON body. ``data``: a form body (lists become repeated fields).
+            json: a JSON body (compact UTF-8). ``data``: a form body (lists become repeated
+                fields, booleans ``true``/``false``, ``None`` an empty value).
+            params: query parameters, appended to any query already in ``path``.
             retry: ``"safe"``, ``"unsent_only"`` or ``"never"`` (see :data:`RetryMode`).
             accept: non-2xx statuses returned instead of raised (e.g. ``{301}``).
 
@@ -459,39 +477,20 @@ class TwilioHTTP:
         if not path.startswith("/"):
             raise ValueError(f"path must start with '/', got {path!r}")
         url = self.base_url(product) + path
+        if params:
+            url = f"{url}{'&' if '?' in path else '?'}{httpx.QueryParams(params)}"
         method = method.upper()
-        direct = None if params and "?" in path else self._direct
-        if direct is not None:
-            if params:
-                url = f"{url}?{httpx.QueryParams(params)}"
-            body, send_headers = self._direct_body(json, data, headers)
-        else:
-            send_headers = {"User-Agent": self._user_agent, "Accept": "application/json"}
-            if headers:
-                send_headers.update(headers)
+        body, send_headers = self._encode(json, data, headers)
         loop = asyncio.get_running_loop()
         attempt = 0
         while True:
             attempt += 1
+            if self._closed:
+                raise RuntimeError("TwilioHTTP is closed; create a new one")
             started = loop.time()
             probe = _obs.observer.twilio_request(product, method, path, url, send_headers)
             try:
-                if direct is not None:
-                    if self._closed:
-                        raise RuntimeError("TwilioHTTP is closed; create a new one")
-                    response = await direct.send(
-                        method, url, send_headers, body, self._direct_timeout
-                    )
-                else:
-                    response = await self.client.request(
-                        method,
-                        url,
-                        json=json,
-                        data=data,
-                        params=params,
-                        headers=send_headers,
-                        auth=self._auth,
-                    )
+                response = await self.sender.send(method, url, send_headers, body)
             except httpx.HTTPError as exc:
                 if probe is not None:
                     probe.failed(exc)
@@ -556,36 +555,6 @@ class TwilioHTTP:
                 await self._sleep(delay)
                 continue
             raise api_error
-
-    def _direct_body(
-        self, json: Any, data: Mapping[str, Any] | None, headers: Mapping[str, str] | None
-    ) -> tuple[bytes | None, dict[str, str]]:
-        """Body bytes and headers as httpx would send them, for the direct transport path."""
-        send_headers = {
-            "User-Agent": self._user_agent,
-            "Accept": "application/json",
-            "Accept-Encoding": "gzip, deflate",
-            "Authorization": self._authorization,
-        }
-        body: bytes | None = None
-        if json is not None:
-            body = jsonlib.dumps(
-                json, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-            ).encode("utf-8")
-            send_headers["Content-Type"] = "application/json"
-        elif data:
-            fields = [
-                (key, _form_value(item))
-                for key, value in data.items()
-                for item in (value if isinstance(value, (list, tuple)) else [value])
-            ]
-            body = urlencode(fields).encode("utf-8")
-            send_headers["Content-Type"] = "application/x-www-form-urlencoded"
-        for name, value in (headers or {}).items():
-            for known in [k for k in send_headers if k.lower() == name.lower()]:
-                del send_headers[known]
-            send_headers[name] = value
-        return body, send_headers
 
     async def request_json(
         self,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
 from tac.context._base import ProductClient, parse_model
 from tac.context._http import TwilioHTTP, encode_path
 from tac.context.errors import ConflictError
+from tac.core.logging import get_logger
 from tac.models.conversation import (
     ActionResponse,
     Communication,
@@ -24,7 +24,7 @@ from tac.models.conversation import (
 
 __all__ = ["ConversationClient"]
 
-logger = logging.getLogger("tac.context")
+logger = get_logger("context")
 
 _STATUSES = ("ACTIVE", "INACTIVE", "CLOSED")
 

@@ -13,7 +13,9 @@ One tree, so that callers catch what they mean and nothing from ``httpx`` leaks 
     └── TwilioTransportError      no answer: connection failed, dropped or timed out
         └── TwilioTimeoutError    a connect, pool, read or write timeout
 
-Other 4xx answers (400, 412, ...) raise :class:`TwilioAPIError` itself.
+Other 4xx answers (400, 412, ...) raise :class:`TwilioAPIError` itself. ``TACError`` also roots
+the errors of the other packages (``TACConfigError``, ``WebhookPayloadError``, ``HandoffError``,
+``RelayProtocolError``, …), each of which keeps its built-in base (``ValueError``, ...).
 
 :attr:`TwilioTransportError.request_sent` says whether the request may have reached Twilio:
 ``False`` means it surely did not (connection refused, connect or pool timeout), so a retry cannot
@@ -30,6 +32,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from tac._errors import TACError
+
 __all__ = [
     "AuthenticationError",
     "ConflictError",
@@ -43,10 +47,6 @@ __all__ = [
     "TwilioTransportError",
     "outcome_uncertain",
 ]
-
-
-class TACError(Exception):
-    """Base class of every error raised by opentac."""
 
 
 def _path_of(url: str) -> str:

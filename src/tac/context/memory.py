@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -15,6 +14,8 @@ from pydantic import ValidationError
 from tac.context._base import ProductClient, parse_model
 from tac.context._http import TwilioHTTP, encode_path, parse_json_object
 from tac.context.errors import InvalidResponseError
+from tac.core.logging import get_logger
+from tac.models._base import first_error
 from tac.models.memory import (
     MemoryRetrievalRequest,
     MemoryRetrievalResponse,
@@ -29,7 +30,7 @@ from tac.models.memory import (
 
 __all__ = ["MemoryClient"]
 
-logger = logging.getLogger("tac.context")
+logger = get_logger("context")
 
 _REDIRECTS = (301, 302, 307, 308)
 _BATCH = 10
@@ -353,4 +354,4 @@ def _as_model(model: type[_W], value: _W | Mapping[str, Any], what: str) -> _W:
     try:
         return model.model_validate(dict(value))
     except ValidationError as exc:
-        raise ValueError(f"invalid {what}: {exc.errors()[0].get('msg', exc)}") from exc
+        raise ValueError(f"invalid {what}: {first_error(exc)[1]}") from exc

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tac.core.errors import TACConfigError
+from tac.models._base import first_error
 
 __all__ = [
     "CALL_EVENT_KINDS",
@@ -296,10 +297,10 @@ class TACConfig(BaseModel):
 
 
 def _config_error(exc: ValidationError) -> TACConfigError:
-    first = exc.errors()[0]
-    field_name = str(first["loc"][0]) if first.get("loc") else "configuration"
+    where, message = first_error(exc, "configuration")
+    field_name = where.partition(".")[0]
     variable = _ENV_NAMES.get(field_name, field_name)
-    message = str(first.get("msg", "is invalid")).removeprefix("Value error, ")
+    message = message.removeprefix("Value error, ")
     return TACConfigError(variable, message)
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from tac._errors import TACError
 
-class TACConfigError(ValueError, KeyError):
+
+class TACConfigError(TACError, ValueError, KeyError):
     """A setting is missing or invalid. The message names the variable and what is expected.
 
-    A subclass of both ``ValueError`` and ``KeyError`` so code written for the reference SDK
-    (which raised either) keeps catching it.
+    A :class:`~tac.context.TACError`, and both a ``ValueError`` and a ``KeyError`` so code
+    written for the reference SDK (which raised either) keeps catching it.
     """
 
     def __init__(self, variable: str, problem: str) -> None:

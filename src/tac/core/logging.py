@@ -22,6 +22,7 @@ __all__ = [
     "ConsoleFormatter",
     "ContextLogger",
     "JSONFormatter",
+    "clip",
     "get_logger",
     "mask_address",
     "mask_email",
@@ -42,34 +43,43 @@ _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 }
 
 
-def mask_phone(phone: str) -> str:
-    """``+15005550100`` → ``+1***0100`` (first two and last four characters kept)."""
-    digits = phone.strip()
+_MASK = "***"
+
+
+def mask_phone(value: str | None) -> str:
+    """``+15005550100`` → ``+1***0100`` (first two and last four characters kept).
+
+    Short, empty or missing values become ``***``, so a log line still shows one was there.
+    """
+    digits = (value or "").strip()
     if len(digits) < 7:
-        return "***"
+        return _MASK
     return f"{digits[:2]}***{digits[-4:]}"
 
 
-def mask_email(email: str) -> str:
-    """``jane.doe@example.com`` → ``j***@example.com``."""
-    local, at, domain = email.strip().partition("@")
+def mask_email(value: str | None) -> str:
+    """``jane.doe@example.com`` → ``j***@example.com``; not an email (or missing) → ``***``."""
+    local, at, domain = (value or "").strip().partition("@")
     if not at or not local:
-        return "***"
+        return _MASK
     return f"{local[0]}***@{domain}"
 
 
-def mask_address(address: str | None) -> str:
-    """Mask any channel address: phone (with ``whatsapp:``/``rcs:`` prefixes), email or id."""
-    if not address:
-        return ""
-    prefix, sep, rest = address.partition(":")
+def mask_address(value: str | None) -> str:
+    """Mask any channel address: phone (with ``whatsapp:``/``rcs:`` prefixes), email or id.
+
+    Empty or missing values become ``***`` (as in the reference SDK).
+    """
+    if not value or not value.strip():
+        return _MASK
+    prefix, sep, rest = value.partition(":")
     if sep and prefix.lower() in {"whatsapp", "rcs", "tel", "sip", "messenger"}:
         return f"{prefix}:{mask_address(rest)}"
-    if "@" in address:
-        return mask_email(address)
-    if address.lstrip("+").replace(" ", "").replace("-", "").isdigit():
-        return mask_phone(address)
-    return address if len(address) <= 4 else f"{address[:2]}***{address[-2:]}"
+    if "@" in value:
+        return mask_email(value)
+    if value.lstrip("+").replace(" ", "").replace("-", "").isdigit():
+        return mask_phone(value)
+    return value if len(value) <= 4 else f"{value[:2]}***{value[-2:]}"
 
 
 def redact(text: str) -> str:
@@ -81,14 +91,57 @@ def redact(text: str) -> str:
     return text
 
 
-def _redact_value(value: Any) -> Any:
+MAX_LOGGED_CHARS = 1000
+"""Longest value (argument or field) a log line carries from data; longer ones are cut."""
+_MAX_MESSAGE_CHARS = 4 * MAX_LOGGED_CHARS
+_MAX_EXCEPTION_CHARS = 16 * MAX_LOGGED_CHARS
+_MAX_ITEMS = 20  # of a list or mapping field
+_MAX_DEPTH = 4  # of nested fields
+# control characters, escaped so that data cannot start a forged line of its own
+_CONTROL = {i: f"\\x{i:02x}" for i in (*range(32), 127, 0x85)} | {
+    9: "\\t",
+    10: "\\n",
+    13: "\\r",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
+
+
+def clip(text: str, limit: int = MAX_LOGGED_CHARS) -> str:
+    """``text`` as a log line may carry it: control characters escaped, cut to ``limit``."""
+    if len(text) > limit:
+        text = f"{text[:limit]}…(+{len(text) - limit} chars)"
+    if not text.isprintable():
+        text = text.translate(_CONTROL)
+    return text
+
+
+def _redact_value(value: Any, depth: int = 0) -> Any:
     if isinstance(value, str):
-        return redact(value)
+        return redact(clip(value))
+    if isinstance(value, (bool, int, float)) or value is None:
+        return value
+    if depth >= _MAX_DEPTH:
+        return "…"
     if isinstance(value, Mapping):
-        return {k: _redact_value(v) for k, v in value.items()}
+        items = list(value.items())
+        out = {str(k)[:100]: _redact_value(v, depth + 1) for k, v in items[:_MAX_ITEMS]}
+        if len(items) > _MAX_ITEMS:
+            out["…"] = f"+{len(items) - _MAX_ITEMS} items"
+        return out
     if isinstance(value, (list, tuple)):
-        return [_redact_value(v) for v in value]
-    return value
+        out_list = [_redact_value(v, depth + 1) for v in value[:_MAX_ITEMS]]
+        if len(value) > _MAX_ITEMS:
+            out_list.append(f"…(+{len(value) - _MAX_ITEMS} items)")
+        return out_list
+    return redact(clip(str(value)))
+
+
+def _arg(value: Any) -> Any:
+    """A ``%`` argument as logged: numbers as they are, anything else as clipped text."""
+    if isinstance(value, (bool, int, float)) or value is None:
+        return value
+    return clip(str(value))
 
 
 class ContextLogger:
@@ -118,7 +171,9 @@ class ContextLogger:
         if not self._logger.isEnabledFor(level):
             return
         exc_info = fields.pop("exc_info", None)
-        text = redact(msg % args if args else msg)
+        if args:
+            msg = msg % tuple(_arg(a) for a in args)
+        text = redact(msg if len(msg) <= _MAX_MESSAGE_CHARS else clip(msg, _MAX_MESSAGE_CHARS))
         extra = {
             (k if k not in _RESERVED else f"field_{k}"): _redact_value(v)
             for k, v in {**self._context, **fields}.items()
@@ -170,7 +225,7 @@ class ConsoleFormatter(logging.Formatter):
         if fields:
             line += " " + " ".join(f"{k}={v}" for k, v in fields.items())
         if record.exc_info:
-            line += "\n" + redact(self.formatException(record.exc_info))
+            line += "\n" + redact(_exception_text(self, record))
         return line
 
 
@@ -196,8 +251,15 @@ class JSONFormatter(logging.Formatter):
             payload["trace_id"], payload["span_id"] = ids
         payload.update(_fields(record))
         if record.exc_info:
-            payload["exception"] = redact(self.formatException(record.exc_info))
+            payload["exception"] = redact(_exception_text(self, record))
         return json.dumps(payload, default=str)
+
+
+def _exception_text(formatter: logging.Formatter, record: logging.LogRecord) -> str:
+    text = formatter.formatException(record.exc_info)  # type: ignore[arg-type]
+    if len(text) > _MAX_EXCEPTION_CHARS:  # keep the end: the exception and where it was raised
+        text = f"…(-{len(text) - _MAX_EXCEPTION_CHARS} chars)" + text[-_MAX_EXCEPTION_CHARS:]
+    return text
 
 
 _OWN_HANDLER_FLAG = "_opentac_handler"

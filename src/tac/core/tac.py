@@ -24,6 +24,8 @@ from tac.core.config import TACConfig
 from tac.core.errors import TACConfigError
 from tac.core.logging import get_logger, setup_logging
 from tac.core.partner import PartnerConnector
+from tac.models._base import first_error
+from tac.models.address import profile_lookup_key, recall_query
 from tac.models.memory import MemoryMode, MemoryRetrievalRequest
 from tac.models.session import Channel, ConversationSession
 from tac.models.tac import TACMemoryResponse
@@ -33,12 +35,12 @@ from tac.state import SessionStore, create_session_store
 if TYPE_CHECKING:
     from tac.intelligence import OperatorProcessingResult, OperatorResultProcessor
 
-__all__ = ["TAC"]
+__all__ = ["TAC", "profile_lookup_key"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_MAX_QUERY_CHARS = 1024
 _FALLBACK_HISTORY = 50
+_CLOSED_MARK_SECONDS = 3600.0  # how long a first turn may run and still see CLOSED
 _SWEEP_INTERVAL_SECONDS = 30.0
 
 
@@ -64,9 +66,8 @@ class TAC:
             try:
                 config = TACConfig.model_validate(dict(config))
             except ValidationError as exc:
-                first = exc.errors()[0]
-                field = ".".join(str(p) for p in first.get("loc", ())) or "config"
-                raise TACConfigError(field, str(first.get("msg", "is invalid"))) from None
+                field, message = first_error(exc, "config")
+                raise TACConfigError(field, message) from None
         self.config: TACConfig = config
         setup_logging(config.log_level, config.log_format)
         self.logger = get_logger("core")
@@ -114,6 +115,7 @@ class TAC:
                 self.conversation_memory_client, ci_config, session_store=self.session_store
             )
         self._callbacks: dict[str, Callable[..., Any]] = {}
+        self._end_listeners: list[Callable[[ConversationSession], Any]] = []
         self._sweeper: asyncio.Task[None] | None = None
         self._warned_no_callback = False
 
@@ -218,11 +220,24 @@ class TAC:
     async def trigger_setup(self, session: ConversationSession) -> None:
         await self._fire("setup", session)
 
+    def add_session_end_listener(self, listener: Callable[[ConversationSession], Any]) -> None:
+        """Also run ``listener(session)`` (sync or async) when a session ends, before
+        ``on_conversation_ended``; for components that own per-conversation state."""
+        self._end_listeners.append(listener)
+
     async def trigger_conversation_ended(self, session: ConversationSession) -> None:
+        for listener in self._end_listeners:
+            await self._fire_listener(listener, session)
         await self._fire("conversation_ended", session)
 
     async def trigger_delivery_status(self, session: ConversationSession, status: Any) -> None:
         await self._fire("delivery_status", session, status)
+
+    async def _fire_listener(self, listener: Callable[..., Any], session: Any) -> None:
+        try:
+            await invoke(listener, session)
+        except Exception as exc:
+            await self.trigger_error(exc, {"conversation_id": session.conversation_id})
 
     async def trigger_error(self, exc: BaseException, context: dict[str, Any]) -> None:
         """Hand an error to ``on_error`` (or log it); never raises."""
@@ -286,6 +301,58 @@ class TAC:
         await self.trigger_conversation_ended(session)
         return True
 
+    async def close_conversation(self, conversation_id: str) -> bool:
+        """The conversation CLOSED: end its session, or (none yet: its first turn is still
+        running) leave a mark so that turn ends it right after (:meth:`end_if_closed`)."""
+        session = await self.session_store.close_conversation(
+            conversation_id, min(self.config.session_ttl_seconds, _CLOSED_MARK_SECONDS)
+        )
+        if session is None:
+            return False
+        self.logger.debug("session ended", conversation_id=conversation_id, reason="closed")
+        await self.trigger_conversation_ended(session)
+        return True
+
+    async def end_if_closed(self, conversation_id: str) -> bool:
+        """After a conversation's first turn: end it if CLOSED arrived during that turn."""
+        if not await self.session_store.was_closed(conversation_id):
+            return False
+        return await self.end_session(conversation_id, reason="closed")
+
+    async def discard_session(self, conversation_id: str) -> None:
+        """Remove a session without ``on_conversation_ended`` (it never really started)."""
+        await self.session_store.end_session(conversation_id)
+
+    async def store_reachable(self) -> None:
+        """Raise if the session store cannot be reached (a shared store is pinged)."""
+        ping = getattr(self.session_store, "ping", None)
+        if ping is not None:
+            await ping()
+
+    async def session_count(self) -> int:
+        """How many sessions are stored (all instances, with a shared store)."""
+        return await self.session_store.session_count()
+
+    # -- calls ---------------------------------------------------------------------------
+
+    async def link_call(self, call_sid: str, conversation_id: str) -> None:
+        """Remember that ``call_sid`` belongs to ``conversation_id`` (for its callbacks)."""
+        await self.session_store.link_call(
+            call_sid, conversation_id, self.config.session_ttl_seconds
+        )
+
+    async def conversation_for_call(self, call_sid: str) -> str | None:
+        return await self.session_store.conversation_for_call(call_sid)
+
+    async def set_pending_handoff(self, conversation_id: str, handoff_data: str) -> None:
+        """Keep a voice handoff for the call's instance to send after the current reply."""
+        await self.session_store.set_pending_handoff(
+            conversation_id, handoff_data, self.config.session_ttl_seconds
+        )
+
+    async def pop_pending_handoff(self, conversation_id: str) -> str | None:
+        return await self.session_store.pop_pending_handoff(conversation_id)
+
     async def sweep_expired_sessions(self) -> int:
         """End sessions idle past ``TAC_SESSION_TTL_SECONDS`` (the backstop end of life)."""
         ended = 0
@@ -339,7 +406,7 @@ class TAC:
     async def memory_for_turn(
         self, session: ConversationSession, mode: MemoryMode, message: str
     ) -> TACMemoryResponse | None:
-        """The memory argument for one turn under ``mode`` (CONTRACT: never → None)."""
+        """The memory argument for one turn under ``mode`` (``"never"`` → ``None``)."""
         if mode == "never":
             return None
         with _obs.observer.stage("tac.memory", **{"tac.memory.mode": mode}):
@@ -379,7 +446,7 @@ class TAC:
         profile_id: str | None = None
         if memory_client is not None:
             try:
-                profile_id = await self._ensure_profile_id(session, memory_client)
+                profile_id = await self._ensure_profile_id(session)
             except Exception as exc:
                 self._memory_warning("profile lookup failed", exc, session)
         if memory_client is None or profile_id is None:
@@ -388,7 +455,7 @@ class TAC:
         memory_config = self.config.memory_config
         request = MemoryRetrievalRequest(
             conversation_id=conversation_id,
-            query=_clean_query(query),
+            query=recall_query(query),
             observations_limit=memory_config.observations_limit,
             summaries_limit=memory_config.summaries_limit,
             communications_limit=memory_config.communications_limit,
@@ -420,21 +487,35 @@ class TAC:
             return await self._orchestrator_history(session)
         return TACMemoryResponse(recall_result)
 
-    async def _ensure_profile_id(
-        self, session: ConversationSession, memory_client: MemoryClient
-    ) -> str | None:
+    async def _ensure_profile_id(self, session: ConversationSession) -> str | None:
         if session.profile_id:
             return session.profile_id
         address = session.author_info.address if session.author_info else None
-        lookup = profile_lookup_key(session.channel, address)
-        if lookup is None:
+        session.profile_id = await self.find_profile(session.channel, address)
+        return session.profile_id
+
+    async def find_profile(
+        self, channel: Channel | str, address: str | None, *, create: bool = False
+    ) -> str | None:
+        """The Memory profile of the customer at ``address`` (looked up by phone or email).
+
+        ``create``: make one for a phone number nobody has yet. ``None`` without Memory, for
+        an address that cannot be looked up (chat identities), or when nothing is found.
+        """
+        memory = self.conversation_memory_client
+        lookup = profile_lookup_key(channel, address)
+        if memory is None or lookup is None:
             return None
         id_type, value = lookup
-        profiles = await memory_client.lookup_profile(id_type, value)
-        if not profiles:
+        found = await memory.lookup_profile(id_type, value)
+        if found:
+            return found[0]
+        if not create or id_type != "phone":
             return None
-        session.profile_id = profiles[0]
-        return session.profile_id
+        settings = self.config.memory_config
+        return await memory.create_profile(
+            {settings.phone_trait_group: {settings.phone_trait_field: value}}
+        )
 
     async def _orchestrator_history(self, session: ConversationSession) -> TACMemoryResponse:
         client = self.conversation_orchestrator_client
@@ -467,35 +548,3 @@ class TAC:
         self.http.user_agent_suffix = (
             f"{connector.package_name}/{package_version} ({connector.connector_name})"
         )
-
-
-def _clean_query(query: str | None) -> str | None:
-    """Recall accepts 1–1024 characters: blank → no query, longer → the most recent part."""
-    if query is None:
-        return None
-    query = query.strip()
-    if not query:
-        return None
-    return query[-_MAX_QUERY_CHARS:]
-
-
-def profile_lookup_key(channel: Channel | str, address: str | None) -> tuple[str, str] | None:
-    """How to look a customer up in Memory by address (CONTRACT: profile lookup by address).
-
-    ``+1…`` (voice/SMS) → phone; ``whatsapp:+1…``/``rcs:+1…`` → phone without the prefix;
-    ``name@host`` → email; chat identities and non-phone RCS senders → no lookup.
-    """
-    if not address:
-        return None
-    if Channel(channel) == Channel.CHAT:
-        return None
-    value = address.strip()
-    prefix, sep, rest = value.partition(":")
-    if sep and prefix.lower() in ("whatsapp", "rcs", "tel", "sms"):
-        value = rest.strip()
-    if "@" in value:
-        return ("email", value)
-    digits = value.replace(" ", "").replace("-", "").replace("(", "").replace(")", "")
-    if digits.startswith("+") and digits[1:].isdigit():
-        return ("phone", digits)
-    return None

@@ -9,8 +9,10 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ValidationError
 
+from tac._errors import TACError
 from tac.core.config import ConversationIntelligenceConfig
 from tac.core.logging import get_logger
+from tac.models._base import first_error
 from tac.models.intelligence import OperatorResult, OperatorResultEvent
 from tac.models.memory import ObservationCreate, SummaryCreate
 from tac.state.base import ClaimResult, SessionStore
@@ -30,7 +32,7 @@ _JSON_WRAPPER = "com.twilio.cai.intelligence.JSONResult"
 _TEXT_KEYS = ("summary", "observation", "content", "text")
 
 
-class InvalidOperatorEventError(ValueError):
+class InvalidOperatorEventError(TACError, ValueError):
     """The webhook body is not a rule-execution event; the message names the field."""
 
 
@@ -104,9 +106,8 @@ class OperatorResultProcessor:
         try:
             return OperatorResultEvent.model_validate(dict(payload))
         except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            where = ".".join(str(part) for part in first.get("loc", ())) or "body"
-            raise InvalidOperatorEventError(f"{where}: {first.get('msg', 'is invalid')}") from None
+            where, message = first_error(exc, "body")
+            raise InvalidOperatorEventError(f"{where}: {message}") from None
 
     async def process_event(
         self, payload: Mapping[str, Any] | OperatorResultEvent

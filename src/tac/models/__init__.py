@@ -131,13 +131,7 @@ __all__ += [
 
 
 def __getattr__(name: str) -> object:
-    if name == "TwiMLOptions":  # the reference's deprecated alias
-        import warnings
+    """The reference's deprecated names (``TwiMLOptions``), with a DeprecationWarning."""
+    from tac._compat.aliases import deprecated_attribute
 
-        warnings.warn(
-            "TwiMLOptions is deprecated; use VoiceTwiMLOptionsConversationRelay",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return VoiceTwiMLOptionsConversationRelay
-    raise AttributeError(f"module 'tac.models' has no attribute {name!r}")
+    return deprecated_attribute(__name__, name)

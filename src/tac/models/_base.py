@@ -9,8 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
+
+
+def first_error(exc: ValidationError, where: str = "value") -> tuple[str, str]:
+    """``(dotted location, message)`` of a validation error's first problem.
+
+    ``where`` stands in for an empty location (a model-level error). Every "invalid X: field:
+    message" error of opentac is built from this.
+    """
+    first = exc.errors(include_url=False)[0]
+    location = ".".join(str(part) for part in first.get("loc", ()))
+    return location or where, str(first.get("msg", "is invalid"))
 
 
 class WireModel(BaseModel):

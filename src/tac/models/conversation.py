@@ -8,7 +8,8 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
-from tac.models._base import WireModel
+from tac._errors import TACError
+from tac.models._base import WireModel, first_error
 
 __all__ = [
     "KNOWN_EVENT_TYPES",
@@ -284,7 +285,7 @@ class ConversationUpdatedData(WireModel):
     name: str | None = None
 
 
-class WebhookPayloadError(ValueError):
+class WebhookPayloadError(TACError, ValueError):
     """A webhook body that is not a valid event (the server answers 400 with this message)."""
 
 
@@ -319,11 +320,8 @@ class WebhookEvent(WireModel):
             event = cls.model_validate(payload)
             event._parsed = _EVENT_DATA[event_type].model_validate(data)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first.get("loc", ()))
-            raise WebhookPayloadError(
-                f"{event_type}: invalid {where or 'payload'}: {first.get('msg')}"
-            ) from None
+            where, message = first_error(exc, "payload")
+            raise WebhookPayloadError(f"{event_type}: invalid {where}: {message}") from None
         return event
 
     def communication(self) -> Communication:

@@ -86,6 +86,12 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _inert(what: str) -> None:
+    from tac._compat.aliases import warn_inert
+
+    warn_inert(what, "memory_mode='once' caches memory in the session store, per conversation")
+
+
 class ConversationSession(BaseModel):
     """Everything known about one conversation, passed to every callback.
 
@@ -117,16 +123,19 @@ class ConversationSession(BaseModel):
 
     @property
     def cached_memory(self) -> TACMemoryResponse | None:
-        """Memory cached on this object for ``memory_mode="once"`` (not persisted)."""
+        """The reference's ``once`` cache; inert here (the cache lives in the session store)."""
+        _inert("ConversationSession.cached_memory")
         return self._cached_memory
 
     @cached_memory.setter
     def cached_memory(self, value: TACMemoryResponse | None) -> None:
+        _inert("ConversationSession.cached_memory")
         self._cached_memory = value
 
     @property
     def cache_lock(self) -> asyncio.Lock:
-        """A lock guarding :attr:`cached_memory` (created lazily on the running loop)."""
+        """The reference's lock around :attr:`cached_memory`; inert here."""
+        _inert("ConversationSession.cache_lock")
         if self._cache_lock is None:
             self._cache_lock = asyncio.Lock()
         return self._cache_lock

@@ -107,7 +107,7 @@ class VoiceTwiMLOptions(OptionsModel):
     """Base of every voice provider's TwiML options."""
 
 
-# field -> ConversationRelay attribute (protocols.md §2)
+# field -> the ConversationRelay TwiML attribute it sets
 _RELAY_ATTRIBUTES: dict[str, str] = {
     "websocket_url": "url",
     "welcome_greeting": "welcomeGreeting",
@@ -556,3 +556,10 @@ class InitiateVoiceConversationResult(BaseModel):
     """The call Twilio placed."""
 
     call_sid: str
+
+
+def __getattr__(name: str) -> object:
+    """The reference's deprecated names (``TwiMLOptions``), with a DeprecationWarning."""
+    from tac._compat.aliases import deprecated_attribute
+
+    return deprecated_attribute(__name__, name)

@@ -125,7 +125,7 @@ class LiveObserver(Observer):
                 metrics.first_token_seconds.observe(("voice",), now - turn.started)
             if turn.span is not None:
                 turn.span.add_event("tac.first_token")
-        if last:
+        if last and turn.outcome != "replied":  # a reply counts once, however it is told
             turn.outcome = "replied"
             if metrics is not None:
                 metrics.turn_seconds.observe(

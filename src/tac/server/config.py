@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tac.core.config import _Env
 from tac.core.errors import TACConfigError
+from tac.models._base import first_error
 
 __all__ = ["TACServerConfig"]
 
@@ -24,9 +25,27 @@ class TACServerConfig(BaseModel):
     twiml_path: str = "/twiml"
     cintel_webhook_path: str | None = "/ci-webhook"
     shutdown_grace_period: float = Field(default=30.0, ge=0)
-    idempotency_lease_seconds: float = Field(default=60.0, gt=0)
+    idempotency_lease_seconds: float = Field(default=5.0, gt=0)
+    """Lease on an accepted event, renewed every third of it while its turn runs; with Redis,
+    an instance that stops loses its events to a live one within about twice this."""
+    health_path: str | None = "/healthz"
+    """Liveness probe: 200 while the process serves (``None``: no route)."""
+    ready_path: str | None = "/readyz"
+    """Readiness probe: 200 when the session store answers and the server is not draining."""
     max_request_body_bytes: int = Field(default=1_048_576, ge=1)
-    """Largest request body opentac's routes read (413 above it); Twilio's are a few KB."""
+    """Largest JSON body opentac's routes read (413 above it); Twilio's are a few KB."""
+    max_form_body_bytes: int = Field(default=16_384, ge=1)
+    """Largest form body (``/twiml``, the relay action, call events): forms are parsed before
+    their signature can be checked, so this bounds the work an unsigned request causes."""
+    header_timeout: float = Field(default=10.0, gt=0)
+    """Seconds a client has to send a request's headers (then the connection is closed)."""
+    body_timeout: float = Field(default=10.0, gt=0)
+    """Seconds a client has to send a request's body once its headers are in."""
+    websocket_setup_timeout: float = Field(default=10.0, gt=0)
+    """Seconds a ConversationRelay WebSocket has to send ``setup`` (then closed with 1008)."""
+    max_pending_connections: int = Field(default=512, ge=1)
+    """Connections allowed at once without a complete request (idle or still sending one);
+    more are refused with 503. Live calls and requests being answered do not count."""
     metrics_enabled: bool = False
     """Record Prometheus metrics and serve them at ``metrics_path`` (``opentac[metrics]``)."""
     metrics_path: str = "/metrics"
@@ -34,7 +53,12 @@ class TACServerConfig(BaseModel):
     """Open OpenTelemetry spans for turns and Twilio API calls (``opentac[otel]``)."""
 
     @field_validator(
-        "conversation_webhook_path", "twiml_path", "cintel_webhook_path", "metrics_path"
+        "conversation_webhook_path",
+        "twiml_path",
+        "cintel_webhook_path",
+        "health_path",
+        "ready_path",
+        "metrics_path",
     )
     @classmethod
     def _path(cls, value: str | None) -> str | None:
@@ -44,12 +68,22 @@ class TACServerConfig(BaseModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TACServerConfig:
-        """Read ``TWILIO_SERVER_HOST`` (default 0.0.0.0), ``TWILIO_SERVER_PORT`` (8000),
-        ``TAC_METRICS_ENABLED``, ``TAC_METRICS_PATH`` (``/metrics``) and ``TAC_TRACING_ENABLED``
-        (both off by default)."""
+        """Read ``TWILIO_SERVER_HOST`` (default 0.0.0.0), ``TWILIO_SERVER_PORT`` (8000) and
+        the limits: ``TAC_MAX_REQUEST_BODY_BYTES``, ``TAC_MAX_FORM_BODY_BYTES``,
+        ``TAC_HEADER_TIMEOUT_SECONDS``, ``TAC_BODY_TIMEOUT_SECONDS``,
+        ``TAC_WEBSOCKET_SETUP_TIMEOUT_SECONDS``, ``TAC_MAX_PENDING_CONNECTIONS``, and
+        observability: ``TAC_METRICS_ENABLED``, ``TAC_METRICS_PATH`` (``/metrics``) and
+        ``TAC_TRACING_ENABLED`` (both off by default)."""
         env = _Env(environ)
         port = env.integer("TWILIO_SERVER_PORT", 8000, 0, 65535)
-        observability: dict[str, Any] = {
+        big = 1 << 40
+        limits: dict[str, Any] = {
+            "max_request_body_bytes": env.integer("TAC_MAX_REQUEST_BODY_BYTES", 1_048_576, 1, big),
+            "max_form_body_bytes": env.integer("TAC_MAX_FORM_BODY_BYTES", 16_384, 1, big),
+            "header_timeout": _seconds(env, "TAC_HEADER_TIMEOUT_SECONDS"),
+            "body_timeout": _seconds(env, "TAC_BODY_TIMEOUT_SECONDS"),
+            "websocket_setup_timeout": _seconds(env, "TAC_WEBSOCKET_SETUP_TIMEOUT_SECONDS"),
+            "max_pending_connections": env.integer("TAC_MAX_PENDING_CONNECTIONS", 512, 1, big),
             "metrics_enabled": env.boolean("TAC_METRICS_ENABLED", False),
             "tracing_enabled": env.boolean("TAC_TRACING_ENABLED", False),
         }
@@ -59,8 +93,13 @@ class TACServerConfig(BaseModel):
                 raise TACConfigError(
                     "TAC_METRICS_PATH", f"must start with '/', got {metrics_path!r}"
                 )
-            observability["metrics_path"] = metrics_path
+            limits["metrics_path"] = metrics_path
         try:
-            return cls(host=env.get("TWILIO_SERVER_HOST") or "0.0.0.0", port=port, **observability)
+            return cls(host=env.get("TWILIO_SERVER_HOST") or "0.0.0.0", port=port, **limits)
         except ValidationError as exc:
-            raise TACConfigError("TWILIO_SERVER_HOST", str(exc.errors()[0]["msg"])) from None
+            raise TACConfigError("TWILIO_SERVER_HOST", first_error(exc)[1]) from None
+
+
+def _seconds(env: _Env, name: str) -> float:
+    value = env.number(name, 10.0, 0.001, 86_400.0)
+    return value

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
+import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tac.channels.base import BaseChannel
 from tac.core._tasks import TaskGroup
 from tac.core.errors import TACConfigError
+from tac.core.inbound import Inbound, InboundDelivery, claim_keys
 from tac.core.logging import get_logger
 from tac.core.tac import TAC
 from tac.intelligence import InvalidOperatorEventError
@@ -27,9 +30,12 @@ from tac.models.conversation import WebhookEvent, WebhookPayloadError
 from tac.models.session import Channel
 from tac.observability import _hooks as _obs
 from tac.server.config import TACServerConfig
+from tac.server.limits import RequestGuard, route_path, uvicorn_config
+from tac.server.limits import answer as _answer
 from tac.server.signature import build_http_signature_dependency
 from tac.server.websocket_adapter import FastAPIWebSocketAdapter
-from tac.state import ClaimResult
+from tac.state import store_unavailable
+from tac.state.inbound import InboundEvent
 
 __all__ = ["FastAPIWebSocketAdapter", "TACFastAPIServer"]
 
@@ -41,7 +47,7 @@ IDEMPOTENCY_HEADER = "i-twilio-idempotency-token"
 class TACFastAPIServer:
     """Registers the routes of your channels on a FastAPI app and runs it.
 
-    ``POST /webhook`` answers Twilio at once (CONTRACT.md: 403 bad signature, 400 bad body,
+    ``POST /webhook`` answers Twilio at once (403 bad signature, 400 bad body,
     200 otherwise) and runs the agent's turn as a tracked task; a redelivered event is
     acknowledged and dropped. Shutdown drains turns in progress within
     ``config.shutdown_grace_period`` seconds.
@@ -80,6 +86,14 @@ class TACFastAPIServer:
             self.webhook_channels.append(voice_channel)
         self._by_wire_name = {c.get_channel_name(): c for c in self.webhook_channels}
         self.tasks = TaskGroup()
+        self.draining = False
+        """True once shutdown began: webhooks get 503 and ``/readyz`` fails."""
+        self.inbound = Inbound(
+            tac,
+            tac.session_store.inbound,
+            lease_seconds=self.config.idempotency_lease_seconds,
+            run=self._take_over,
+        )
         self._check_signature = self.signature_dependency()
         self.app = app or FastAPI(title="opentac", docs_url=None, redoc_url=None)
         self._wrap_lifespan(self.app)
@@ -96,15 +110,23 @@ class TACFastAPIServer:
             # requests. It caps request bodies on opentac's routes, and takes POST /webhook
             # past the router, exception and exit-stack layers (a measurable share of each
             # webhook's cost). The route itself stays for anything that routes without it.
+            json_paths = {
+                self.config.conversation_webhook_path,
+                self.config.cintel_webhook_path or "",
+            }
             self.app.user_middleware.append(
                 Middleware(
                     _TwilioRoutes,
-                    paths=frozenset(ours),
+                    guard=RequestGuard(
+                        self.config,
+                        ours,
+                        json_paths & ours,
+                        signatures=self.tac.config.validate_signatures,
+                    ),
                     webhook_path=self.config.conversation_webhook_path
                     if self.webhook_channels
                     else None,
                     webhook=self._handle_webhook,
-                    max_body_bytes=self.config.max_request_body_bytes,
                 )
             )
 
@@ -138,6 +160,23 @@ class TACFastAPIServer:
             )
         for channel in self.webhook_channels:
             channel.register_routes(app, self)
+        if self.config.health_path:
+            app.add_route(self.config.health_path, self._healthz, include_in_schema=False)
+        if self.config.ready_path:
+            app.add_route(self.config.ready_path, self._readyz, include_in_schema=False)
+
+    async def _healthz(self, request: Request) -> Response:
+        return _answer(200, "ok")
+
+    async def _readyz(self, request: Request) -> Response:
+        """Ready: not draining, and the session store answers (within a second)."""
+        if self.draining:
+            return _answer(503, "draining")
+        try:
+            await asyncio.wait_for(self.tac.store_reachable(), 1.0)
+        except Exception as exc:
+            return _answer(503, "error", f"session store unreachable: {type(exc).__name__}")
+        return _answer(200, "ok")
 
     async def _handle_webhook(self, request: Request) -> Response:
         observer = _obs.observer
@@ -149,7 +188,7 @@ class TACFastAPIServer:
         body = await request.body()
         try:
             payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
             observer.webhook("malformed")
             return _answer(400, "error", "webhook body must be JSON")
         known, channel = await self._early_route(payload)
@@ -163,22 +202,43 @@ class TACFastAPIServer:
             observer.webhook("malformed")
             return _answer(400, "error", str(exc))
         if not known:
-            channel = await self.route_event(event) if event.is_known else None
+            try:
+                channel = await self.route_event(event) if event.is_known else None
+                if channel is None and await self._closed_without_session(event):
+                    return _OK.copy()
+            except Exception as exc:
+                logger.warning("webhook not routed, the session store is unreachable: %s", exc)
+                return _answer(503, "error", "session store unreachable")
             if channel is None or not channel.accepts(event):
                 _debug("webhook ignored", payload)
                 observer.webhook("ignored")
                 return _IGNORED.copy()
         assert channel is not None
+        if self.draining:
+            observer.webhook("unavailable")
+            return _answer(503, "error", "server is draining")
         turn = (
             observer.turn_begin(channel.get_channel_name(), event.data.get("conversationId"))
             if event.event_type == "COMMUNICATION_CREATED" and channel is not self.voice_channel
             else None
         )
         token = request.headers.get(IDEMPOTENCY_HEADER)
-        key = _claim_key(token, event.event_type, body)
-        with observer.stage("tac.claim"):
-            claim = await self.tac.session_store.claim(key, self.config.idempotency_lease_seconds)
-        if claim is not ClaimResult.CLAIMED:
+        data = event.data
+        inbound_event = InboundEvent(
+            keys=claim_keys(token, event.event_type, body, data),
+            body=body.decode("utf-8", "replace"),
+            token=token,
+            conversation_id=_conversation_of(event.event_type, data),
+        )
+        try:
+            with observer.stage("tac.claim"):
+                claim, delivery = await self.inbound.accept(inbound_event)
+        except Exception as exc:  # the store is unreachable: Twilio retries a 503
+            logger.warning("webhook not accepted, the session store is unreachable: %s", exc)
+            observer.webhook("unavailable")
+            observer.turn_end(turn, "cancelled")
+            return _answer(503, "error", "session store unreachable")
+        if delivery is None:
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug(
                     "duplicate webhook dropped", event_type=event.event_type, claim=claim.value
@@ -187,14 +247,38 @@ class TACFastAPIServer:
             observer.turn_end(turn, "duplicate")
             return _answer(200, "duplicate")
         try:
-            self.tasks.spawn(self._run(channel, event, token, key), name=f"webhook:{key[:24]}")
+            self.tasks.spawn(
+                self._run(channel, event, delivery), name=f"webhook:{inbound_event.id[:24]}"
+            )
         except RuntimeError:
-            await self.tac.session_store.release(key)
+            await self.inbound.release(inbound_event)
             observer.webhook("unavailable")
             observer.turn_end(turn, "cancelled")
             return _answer(503, "error", "server is shutting down")
         observer.webhook("answered")
         return _OK.copy()
+
+    async def _closed_without_session(self, event: WebhookEvent) -> bool:
+        """``CLOSED`` for a conversation with no session yet: its first turn may be running.
+
+        Leaves a mark that turn ends the session on (issue: a session outliving its
+        conversation). ``True`` when handled here.
+        """
+        if event.event_type != "CONVERSATION_UPDATED":
+            return False
+        if str(event.data.get("status", "")).upper() != "CLOSED":
+            return False
+        expected = self.tac.config.conversation_configuration_id
+        configuration = event.data.get("configurationId")
+        if expected and configuration and configuration != expected:
+            return False
+        conversation_id = event.data.get("id")
+        if not isinstance(conversation_id, str) or not conversation_id:
+            return False
+        if not self.messaging_channels:
+            return False
+        await self.tac.close_conversation(conversation_id)
+        return True
 
     async def _early_route(self, payload: Any) -> tuple[bool, BaseChannel | None]:
         """Route and pre-check an event before validating all of it.
@@ -233,25 +317,19 @@ class TACFastAPIServer:
         body = await request.body()
         try:
             payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
             return _answer(400, "error", "webhook body must be JSON")
         try:
             result = await self.tac.process_cintel_event(payload)
         except InvalidOperatorEventError as exc:
             return _answer(400, "error", f"not a Conversation Intelligence event: {exc}")
         except Exception as exc:
-            context = {"source": "conversation_intelligence"}
-            if isinstance(payload, dict) and isinstance(payload.get("conversationId"), str):
-                context["conversation_id"] = payload["conversationId"]
-            await self.tac.trigger_error(exc, context)
+            await self.tac.trigger_error(exc, _cintel_context(payload))
             return _answer(502, "error", f"Conversation Memory unavailable: {exc}")
         if not result.success:
             await self.tac.trigger_error(
                 RuntimeError(f"Conversation Intelligence results not written: {result.error}"),
-                {
-                    "source": "conversation_intelligence",
-                    "conversation_id": payload["conversationId"],
-                },
+                _cintel_context(payload),
             )
             return JSONResponse(result.model_dump(), status_code=502)
         return JSONResponse(result.model_dump())
@@ -273,17 +351,20 @@ class TACFastAPIServer:
         return None
 
     async def _run(
-        self, channel: BaseChannel, event: WebhookEvent, token: str | None, key: str
+        self, channel: BaseChannel, event: WebhookEvent, delivery: InboundDelivery
     ) -> None:
-        store = self.tac.session_store
         turn = _obs.current_turn()
         try:
-            await channel.process_webhook(event, token)
+            await channel.handle_event(event, delivery)
         except asyncio.CancelledError:
-            await store.release(key)  # not done: let Twilio's redelivery run it
+            with contextlib.suppress(Exception):  # not done: another instance runs it
+                await self.inbound.release(delivery.event)
             _obs.observer.turn_end(turn, "cancelled")
             raise
         except Exception as exc:
+            if store_unavailable(exc):
+                await delivery.abandon(exc)
+                return
             await self.tac.trigger_error(
                 exc,
                 {
@@ -293,7 +374,37 @@ class TACFastAPIServer:
                 },
             )
         _obs.observer.turn_end(turn)
-        await store.complete(key)
+        await delivery.finish(None, saved=True)
+
+    async def _take_over(self, inbound_event: InboundEvent, delivery: InboundDelivery) -> None:
+        """Run an event a stopped instance had accepted (its lease ran out)."""
+        try:
+            payload = json.loads(inbound_event.body)
+            event = WebhookEvent.parse(payload)
+            channel = await self.route_event(event)
+        except Exception as exc:
+            logger.warning("an event taken over could not be read: %s", exc)
+            await delivery.finish(None, saved=True)
+            return
+        if inbound_event.sending:
+            # its reply's send was recorded: it may have gone out, so it is never repeated
+            await delivery.finish(None, saved=True)
+            await self.tac.trigger_error(
+                RuntimeError("the instance answering this message stopped while sending"),
+                {
+                    "conversation_id": inbound_event.conversation_id,
+                    "event_type": event.event_type,
+                    "reply_uncertain": True,
+                },
+            )
+            return
+        if channel is None or not channel.accepts(event):
+            await delivery.finish(None, saved=True)
+            return
+        try:
+            self.tasks.spawn(self._run(channel, event, delivery), name="webhook:takeover")
+        except RuntimeError:
+            await self.inbound.release(inbound_event)
 
     def _enable_observability(self, app: FastAPI) -> None:
         """Metrics and tracing as the config says; ``GET {metrics_path}`` serves the metrics."""
@@ -322,6 +433,9 @@ class TACFastAPIServer:
         async def lifespan(app_: Any) -> AsyncIterator[Any]:
             async with original(app_) as state:
                 await self.tac.start()
+                self.inbound.start()
+                for channel in self.webhook_channels:
+                    await channel.start()
                 try:
                     yield state
                 finally:
@@ -329,61 +443,107 @@ class TACFastAPIServer:
 
         app.router.lifespan_context = lifespan
 
-    async def shutdown(self) -> None:
-        """Drain turns in progress, then close channels and the TAC's clients."""
+    def begin_drain(self) -> None:
+        """Stop taking work: webhooks get 503, ``/readyz`` fails, no events are taken over."""
+        if not self.draining:
+            logger.info("draining: new webhooks are answered 503")
+        self.draining = True
+        self.inbound.taking_over = False
+
+    async def drain(self) -> int:
+        """Finish turns in progress within the grace period; return how many were cancelled.
+
+        Cancelled turns' events are left to the other instances (with Redis).
+        """
+        self.begin_drain()
         cancelled = await self.tasks.drain(self.config.shutdown_grace_period)
         if cancelled:
             logger.warning("shutdown cancelled %d turns after the grace period", cancelled)
+        return cancelled
+
+    async def shutdown(self) -> None:
+        """Drain turns in progress, then close channels and the TAC's clients."""
+        await self.drain()
+        await self.inbound.aclose()
         for channel in self.webhook_channels:
             await channel.aclose()
         await self.tac.aclose()
 
     def start(self) -> None:
-        """Serve on ``config.host:config.port`` until interrupted (blocking)."""
-        import uvicorn
+        """Serve on ``config.host:config.port`` until interrupted (blocking).
 
+        SIGTERM (or Ctrl-C) drains first: the socket stays open, webhooks are answered 503
+        (Twilio retries them, through the proxy, on another instance) and ``/readyz`` fails,
+        while turns in progress finish within ``config.shutdown_grace_period``; then the
+        server stops. A second signal stops at once.
+        """
         from tac.core.logging import uvicorn_log_config
 
-        uvicorn.run(
+        level, log_format = self.tac.config.log_level, self.tac.config.log_format
+        server_config = uvicorn_config(
             self.app,
-            host=self.config.host,
-            port=self.config.port,
-            log_config=uvicorn_log_config(self.tac.config.log_level, self.tac.config.log_format),
-            access_log=False,
-            timeout_graceful_shutdown=int(self.config.shutdown_grace_period) + 1,
-            timeout_keep_alive=75,  # longer than clients' idle expiry: no reuse race
+            self.config,
+            log_config=uvicorn_log_config(level, log_format),  # opentac's format and masking
+            log_level=level.lower(),
         )
+        _DrainingServer(server_config, self).run()
+
+
+class _DrainingServer(uvicorn.Server):
+    """uvicorn's server, with a drain between the first stop signal and the shutdown."""
+
+    def __init__(self, config: Any, tac_server: TACFastAPIServer) -> None:
+        super().__init__(config)
+        self._tac_server = tac_server
+        self._drain_requested = False
+        self._drain: asyncio.Task[int] | None = None
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if self._drain_requested:
+            super().handle_exit(sig, frame)  # a second signal: stop now
+            return
+        self._captured_signals.append(sig)
+        self._drain_requested = True
+
+    async def on_tick(self, counter: int) -> bool:
+        if self._drain_requested and self._drain is None:
+            self._drain = asyncio.get_running_loop().create_task(self._tac_server.drain())
+        if self._drain is not None and self._drain.done():
+            self.should_exit = True
+        result: bool = await super().on_tick(counter)
+        return result
 
 
 class _BodyTooLarge(Exception):
-    """A request body went past ``TACServerConfig.max_request_body_bytes``."""
+    """A request body went past its route's cap (``TACServerConfig``)."""
 
 
 class _TwilioRoutes:
-    """ASGI middleware for opentac's own routes: a body cap, and ``POST /webhook`` direct."""
+    """ASGI middleware for opentac's own routes: the guard, and ``POST /webhook`` direct."""
 
     def __init__(
         self,
         app: ASGIApp,
-        paths: frozenset[str],
+        guard: RequestGuard,
         webhook_path: str | None,
         webhook: Callable[[Request], Awaitable[Response]],
-        max_body_bytes: int,
     ) -> None:
         self.app = app
-        self.paths = paths
+        self.guard = guard
         self.webhook_path = webhook_path
         self.webhook = webhook
-        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in self.paths or scope.get("root_path"):
+        # Twilio only POSTs; anything else (a probe, a 405) goes by untouched
+        path = route_path(scope) if scope["type"] == "http" and scope["method"] == "POST" else ""
+        limit = self.guard.limit(path)
+        if limit is None:
             await self.app(scope, receive, send)
             return
-        limit = self.max_body_bytes
-        if _content_length(scope) > limit:
-            _obs.observer.webhook("too_large")
-            await _too_large(limit)(scope, receive, send)
+        rejection = self.guard.reject(scope, path, limit)
+        if rejection is not None:
+            _obs.observer.webhook(_REJECTED.get(rejection.status_code, "malformed"))
+            await rejection(scope, receive, send)
             return
         received = 0
         started = False
@@ -403,7 +563,7 @@ class _TwilioRoutes:
             await send(message)
 
         try:
-            if scope["path"] == self.webhook_path and scope["method"] == "POST":
+            if path == self.webhook_path:
                 request = Request(scope, capped_receive)
                 try:
                     response = await self.webhook(request)
@@ -416,35 +576,29 @@ class _TwilioRoutes:
             _obs.observer.webhook("too_large")
             if started:
                 raise
-            await _too_large(limit)(scope, receive, send)
+            too_large = f"request body larger than {limit} bytes"
+            await _answer(413, "error", too_large)(scope, receive, send)
+        except ClientDisconnect:
+            return  # the client went away (or was closed for being slow): nobody to answer
 
 
-def _content_length(scope: Scope) -> int:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return 0
-    return 0
+def _cintel_context(payload: Any) -> dict[str, Any]:
+    """``on_error``'s context for a Conversation Intelligence event, whatever its shape."""
+    context: dict[str, Any] = {"source": "conversation_intelligence"}
+    if isinstance(payload, dict):
+        conversation_id = payload.get("conversationId") or payload.get("conversation_id")
+        if isinstance(conversation_id, str):
+            context["conversation_id"] = conversation_id
+    return context
 
 
-def _too_large(limit: int) -> JSONResponse:
-    return _answer(413, "error", f"request body larger than {limit} bytes")
-
-
-def _claim_key(token: str | None, event_type: str, body: bytes) -> str:
-    """CONTRACT: idempotency token + eventType; a hash of the body when the token is missing."""
-    if token:
-        return f"{token}:{event_type}"
-    return f"sha256:{hashlib.sha256(body).hexdigest()}:{event_type}"
-
-
-def _answer(status: int, outcome: str, message: str | None = None) -> JSONResponse:
-    body: dict[str, str] = {"status": outcome}
-    if message is not None:
-        body["message"] = message
-    return JSONResponse(body, status_code=status)
+def _conversation_of(event_type: str, data: dict[str, Any]) -> str | None:
+    """The conversation an event is about (its session is read with the claim)."""
+    if event_type.startswith("COMMUNICATION_"):
+        value = data.get("conversationId")
+    else:
+        value = data.get("id")
+    return value if isinstance(value, str) and value else None
 
 
 class _Answer(Response):
@@ -458,6 +612,8 @@ class _Answer(Response):
         answer.raw_headers = list(self.raw_headers)
         return answer
 
+
+_REJECTED = {403: "forged", 413: "too_large"}  # the guard's answers, as webhook outcomes
 
 _OK = _Answer(b'{"status":"ok"}')
 _IGNORED = _Answer(b'{"status":"ignored"}')

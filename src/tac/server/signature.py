@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from urllib.parse import parse_qsl
 
@@ -26,6 +27,8 @@ __all__ = [
 ]
 
 SIGNATURE_HEADER = "x-twilio-signature"
+# base64 of an HMAC-SHA1: 20 bytes → 27 characters and one '=' of padding
+_SIGNATURE_SHAPE = re.compile(r"[A-Za-z0-9+/]{27}=")
 
 
 def public_url(
@@ -54,6 +57,11 @@ def public_url(
         scheme = {"wss": "https", "ws": "http"}[scheme]
     url = f"{scheme}://{rest}{path}"
     return f"{url}?{query}" if query else url
+
+
+def well_formed(signature: str | None) -> bool:
+    """Whether ``signature`` looks like Twilio's (base64 of an HMAC-SHA1), unchecked."""
+    return signature is not None and _SIGNATURE_SHAPE.fullmatch(signature) is not None
 
 
 def _first(value: str | None) -> str | None:
@@ -154,6 +162,9 @@ def build_http_signature_dependency(
     async def check_signature(request: Request) -> None:
         if not enabled:
             return
+        if not well_formed(request.headers.get(SIGNATURE_HEADER)):
+            # decided before the body is read or parsed: no work for an unsigned request
+            raise HTTPException(status_code=403, detail="Invalid Twilio signature")
         content_type = request.headers.get("content-type", "")
         body: str | bytes | Mapping[str, str]
         if content_type.startswith("application/x-www-form-urlencoded"):

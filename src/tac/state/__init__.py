@@ -10,7 +10,13 @@ from urllib.parse import urlsplit, urlunsplit
 from tac.state.base import ClaimResult, SessionStore
 from tac.state.memory import InMemorySessionStore
 
-__all__ = ["ClaimResult", "InMemorySessionStore", "SessionStore", "create_session_store"]
+__all__ = [
+    "ClaimResult",
+    "InMemorySessionStore",
+    "SessionStore",
+    "create_session_store",
+    "store_unavailable",
+]
 
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
 
@@ -54,3 +60,14 @@ def _without_password(url: str) -> str:
     host = parts.netloc.rpartition("@")[2]
     user = parts.username or ""
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def store_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the shared store could not be reached (try again later)."""
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    kind = type(exc)
+    return kind.__module__.startswith("redis") and any(
+        base.__name__ in ("ConnectionError", "TimeoutError", "BusyLoadingError")
+        for base in kind.__mro__
+    )

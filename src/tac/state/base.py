@@ -14,13 +14,17 @@ neither lose nor double anything:
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from tac.models.session import ConversationSession
 
+if TYPE_CHECKING:
+    from tac.state.inbound import InboundLog
+    from tac.state.live_calls import LiveCalls
+
 __all__ = ["ClaimResult", "SessionStore"]
 
-DEFAULT_LEASE_SECONDS = 60.0
+DEFAULT_LEASE_SECONDS = 5.0
 DONE_TTL_SECONDS = 24 * 3600.0
 
 
@@ -39,10 +43,13 @@ class ClaimResult(str, Enum):
 class SessionStore(Protocol):
     """Durable per-conversation state. All methods are coroutine functions.
 
-    Sessions returned by :meth:`get_session` are copies for a shared backend: after changing
-    one, call :meth:`save_session` (the in-process backend returns the live object, and saving
-    it is cheap). Only :meth:`create_session` creates: a session that has ended stays ended.
+    Sessions returned by :meth:`get_session` are copies (in every backend): after changing
+    one, call :meth:`save_session`. Only :meth:`create_session` creates: a session that has
+    ended stays ended. :attr:`inbound` holds the claims of accepted webhooks.
     """
+
+    inbound: InboundLog
+    live_calls: LiveCalls
 
     async def get_session(self, conversation_id: str) -> ConversationSession | None:
         """The session, or ``None``. Reading does not extend its life."""
@@ -63,6 +70,17 @@ class SessionStore(Protocol):
 
     async def end_session(self, conversation_id: str) -> ConversationSession | None:
         """Remove the session, its cache and pending handoff; return it to exactly one caller."""
+        ...
+
+    async def close_conversation(
+        self, conversation_id: str, ttl_seconds: float
+    ) -> ConversationSession | None:
+        """End the session like :meth:`end_session`; with none stored, remember for
+        ``ttl_seconds`` that the conversation closed (:meth:`was_closed`), atomically."""
+        ...
+
+    async def was_closed(self, conversation_id: str) -> bool:
+        """Whether :meth:`close_conversation` found no session to end for this conversation."""
         ...
 
     async def pop_expired_sessions(self, limit: int = 100) -> list[ConversationSession]:

@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 
 from tac.models.session import ConversationSession
 from tac.state.base import DEFAULT_LEASE_SECONDS, DONE_TTL_SECONDS, ClaimResult
+from tac.state.inbound import InboundLog, InMemoryInboundLog
+from tac.state.live_calls import InMemoryLiveCalls, LiveCalls
 
 __all__ = ["InMemorySessionStore"]
 
@@ -21,30 +23,34 @@ class InMemorySessionStore:
     Every entry carries a deadline on the monotonic clock; sessions are swept by
     :meth:`pop_expired_sessions` (the core's sweeper fires ``on_conversation_ended`` for them),
     other entries by :meth:`purge_expired` and lazily on read. Safe within one event loop: no
-    method awaits between reading and writing.
+    method awaits between reading and writing. Sessions are kept as JSON and handed out as
+    copies, as a shared backend does: change one, then save it.
     """
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._sessions: dict[str, tuple[ConversationSession, float]] = {}
+        self._sessions: dict[str, tuple[str, float]] = {}  # id -> (session JSON, deadline)
         self._deadlines: list[tuple[float, str]] = []  # heap; may hold stale entries
         self._calls: dict[str, tuple[str, float]] = {}
         self._memory: dict[str, tuple[dict[str, Any], float]] = {}
         self._claims: dict[str, tuple[bool, float]] = {}  # key -> (done, deadline)
         self._handoffs: dict[str, tuple[str, float]] = {}
+        self._closed: dict[str, tuple[bool, float]] = {}
+        self.inbound: InboundLog = InMemoryInboundLog(self)
+        self.live_calls: LiveCalls = InMemoryLiveCalls()
 
     # -- sessions ----------------------------------------------------------------------
 
     async def get_session(self, conversation_id: str) -> ConversationSession | None:
         entry = self._sessions.get(conversation_id)
-        return None if entry is None else entry[0]
+        return None if entry is None else ConversationSession.model_validate_json(entry[0])
 
     async def create_session(
         self, session: ConversationSession, ttl_seconds: float
     ) -> tuple[ConversationSession, bool]:
         existing = self._sessions.get(session.conversation_id)
         if existing is not None:
-            return existing[0], False
+            return ConversationSession.model_validate_json(existing[0]), False
         self._put(session, ttl_seconds)
         return session, True
 
@@ -56,7 +62,7 @@ class InMemorySessionStore:
 
     def _put(self, session: ConversationSession, ttl_seconds: float) -> None:
         deadline = self._clock() + ttl_seconds
-        self._sessions[session.conversation_id] = (session, deadline)
+        self._sessions[session.conversation_id] = (session.model_dump_json(), deadline)
         heapq.heappush(self._deadlines, (deadline, session.conversation_id))
         if len(self._deadlines) > 4 * len(self._sessions) + 64:
             self._compact()
@@ -71,10 +77,22 @@ class InMemorySessionStore:
         self._handoffs.pop(conversation_id, None)
         if entry is None:
             return None
-        call_sid = entry[0].call_sid
+        session = ConversationSession.model_validate_json(entry[0])
+        call_sid = session.call_sid
         if call_sid and self._calls.get(call_sid, ("", 0.0))[0] == conversation_id:
             del self._calls[call_sid]  # only a link that still points at this conversation
-        return entry[0]
+        return session
+
+    async def close_conversation(
+        self, conversation_id: str, ttl_seconds: float
+    ) -> ConversationSession | None:
+        session = await self.end_session(conversation_id)
+        if session is None:
+            self._closed[conversation_id] = (True, self._clock() + ttl_seconds)
+        return session
+
+    async def was_closed(self, conversation_id: str) -> bool:
+        return self._live(self._closed, conversation_id) is not None
 
     async def pop_expired_sessions(self, limit: int = 100) -> list[ConversationSession]:
         now = self._clock()
@@ -119,12 +137,17 @@ class InMemorySessionStore:
     # -- idempotency -------------------------------------------------------------------
 
     async def claim(self, key: str, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> ClaimResult:
-        now = self._clock()
-        entry = self._claims.get(key)
-        if entry is not None and entry[1] > now:
-            return ClaimResult.DONE if entry[0] else ClaimResult.LEASED
-        self._claims[key] = (False, now + lease_seconds)
+        held = self._claim_state(key)
+        if held is not None:
+            return held
+        self._claims[key] = (False, self._clock() + lease_seconds)
         return ClaimResult.CLAIMED
+
+    def _claim_state(self, key: str) -> ClaimResult | None:
+        entry = self._claims.get(key)
+        if entry is not None and entry[1] > self._clock():
+            return ClaimResult.DONE if entry[0] else ClaimResult.LEASED
+        return None
 
     async def complete(self, key: str, ttl_seconds: float = DONE_TTL_SECONDS) -> None:
         self._claims[key] = (True, self._clock() + ttl_seconds)
@@ -156,6 +179,7 @@ class InMemorySessionStore:
             self._memory,
             self._claims,
             self._handoffs,
+            self._closed,
         )
         for table in tables:
             stale = [key for key, entry in table.items() if entry[1] <= now]

@@ -8,7 +8,11 @@ Keys (``prefix`` defaults to ``"tac:"``; every key has a TTL):
 ``tac:memory:{id}``             the ``once`` memory cache as JSON
 ``tac:handoff:{id}``            the pending handoff data
 ``tac:call:{call_sid}``         the conversation id a voice call belongs to
-``tac:claim:{key}``             ``leased`` (TTL = lease) or ``done`` (TTL = 24 h by default)
+``tac:claim:{key}``             ``leased`` (TTL = 1 h while its event waits or runs) or
+                                ``done`` (TTL = 24 h by default)
+``tac:inbound:{id}``            an accepted webhook (hash: owner, state, body, token, …; 1 h)
+``tac:inbound-leases``          sorted set: event id → lease deadline (ms, server time)
+``tac:closed:{id}``             a conversation CLOSED before its session was created
 ==============================  ===========================================================
 
 Every decision that several instances could race on runs as one Lua script, so it is atomic
@@ -19,8 +23,9 @@ instances whose clocks disagree still agree on which sessions are due.
 from __future__ import annotations
 
 import json
-import logging
 import math
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
 try:
@@ -30,12 +35,15 @@ except ImportError as exc:
         'RedisSessionStore needs the redis package: pip install "opentac[redis]"'
     ) from exc
 
+from tac.core.logging import get_logger
 from tac.models.session import ConversationSession
 from tac.state.base import DEFAULT_LEASE_SECONDS, DONE_TTL_SECONDS, ClaimResult
+from tac.state.inbound import InboundEvent, InboundLog
+from tac.state.live_calls import LiveCalls, RedisLiveCalls
 
 __all__ = ["RedisSessionStore"]
 
-logger = logging.getLogger("tac.state.redis")
+logger = get_logger("state.redis")
 
 DEFAULT_MARGIN_SECONDS = 3600.0
 
@@ -131,6 +139,143 @@ return out
 """
 )
 
+# ARGV: prefix, id, ttl_ms.
+_CLOSE = (
+    _LUA_HELPERS
+    + """
+local data = end_one(ARGV[1], ARGV[2])
+if not data then
+  redis.call('SET', ARGV[1] .. 'closed:' .. ARGV[2], '1', 'PX', ARGV[3])
+end
+return data
+"""
+)
+
+# KEYS: claim keys (ARGV[1] of them), inbound, leases[, session]. ARGV: n, id, owner, lease_ms,
+# hold_ms, body, token, conversation id, keys as JSON.
+_ACCEPT = (
+    _LUA_HELPERS
+    + """
+local n = tonumber(ARGV[1])
+for i = 1, n do
+  local held = redis.call('GET', KEYS[i])
+  if held then
+    return {held}
+  end
+end
+local hold = tonumber(ARGV[5])
+for i = 1, n do
+  redis.call('SET', KEYS[i], 'leased', 'PX', hold)
+end
+redis.call('HSET', KEYS[n + 1], 'owner', ARGV[3], 'state', 'q', 'body', ARGV[6],
+  'token', ARGV[7], 'cid', ARGV[8], 'keys', ARGV[9])
+redis.call('PEXPIRE', KEYS[n + 1], hold)
+track(KEYS[n + 2], ARGV[2], tonumber(ARGV[4]), hold)
+local session = false
+if KEYS[n + 3] then
+  session = redis.call('GET', KEYS[n + 3])
+end
+return {'claimed', session}
+"""
+)
+
+# KEYS: inbound, session, deadlines. ARGV: owner, session JSON ('' = none), ttl_ms, keep_ms, cid.
+_BEFORE_SEND = (
+    _LUA_HELPERS
+    + """
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'state', 's')
+if ARGV[2] ~= '' then
+  local keep = tonumber(ARGV[4])
+  if redis.call('SET', KEYS[2], ARGV[2], 'XX', 'PX', keep) then
+    track(KEYS[3], ARGV[5], tonumber(ARGV[3]), keep)
+  end
+end
+return 1
+"""
+)
+
+# ARGV: prefix, owner, done_ms, ttl_ms, keep_ms, then per event: id, n, n keys, cid, session.
+_FINISH = (
+    _LUA_HELPERS
+    + """
+local prefix, owner = ARGV[1], ARGV[2]
+local done, ttl, keep = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local leases = prefix .. 'inbound-leases'
+local i = 6
+while i <= #ARGV do
+  local id, n = ARGV[i], tonumber(ARGV[i + 1])
+  local ikey = prefix .. 'inbound:' .. id
+  local held = redis.call('HGET', ikey, 'owner')
+  if (not held) or held == owner then
+    for k = 1, n do
+      redis.call('SET', prefix .. 'claim:' .. ARGV[i + 1 + k], 'done', 'PX', done)
+    end
+    redis.call('DEL', ikey)
+    redis.call('ZREM', leases, id)
+    local cid, data = ARGV[i + n + 2], ARGV[i + n + 3]
+    if data ~= '' then
+      if redis.call('SET', prefix .. 'session:' .. cid, data, 'XX', 'PX', keep) then
+        track(prefix .. 'session-deadlines', cid, ttl, keep)
+      end
+    end
+  end
+  i = i + n + 4
+end
+return 1
+"""
+)
+
+# KEYS: leases. ARGV: prefix, owner, lease_ms, ids...
+_RENEW = (
+    _LUA_HELPERS
+    + """
+local deadline = now_ms() + tonumber(ARGV[3])
+local lost = {}
+for i = 4, #ARGV do
+  if redis.call('HGET', ARGV[1] .. 'inbound:' .. ARGV[i], 'owner') == ARGV[2] then
+    redis.call('ZADD', KEYS[1], 'XX', deadline, ARGV[i])
+  else
+    table.insert(lost, ARGV[i])
+  end
+end
+return lost
+"""
+)
+
+# KEYS: leases. ARGV: prefix, owner, lease_ms, limit.
+_TAKE_OVER = (
+    _LUA_HELPERS
+    + """
+local now = now_ms()
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[4]))
+local out = {}
+for _, id in ipairs(ids) do
+  local ikey = ARGV[1] .. 'inbound:' .. id
+  local f = redis.call('HMGET', ikey, 'state', 'body', 'token', 'cid', 'keys')
+  if not f[2] then
+    redis.call('ZREM', KEYS[1], id)
+  else
+    redis.call('HSET', ikey, 'owner', ARGV[2])
+    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), id)
+    table.insert(out, {f[1], f[2], f[3] or '', f[4] or '', f[5]})
+  end
+end
+return out
+"""
+)
+
+# KEYS: inbound, leases. ARGV: id, owner.
+_GIVE_BACK = """
+if redis.call('HGET', KEYS[1], 'owner') == ARGV[2] then
+  redis.call('HSET', KEYS[1], 'owner', '')
+  redis.call('ZADD', KEYS[2], 'XX', 0, ARGV[1])
+end
+return 1
+"""
+
 # KEYS: claim. ARGV: lease_ms.
 _CLAIM = """
 local held = redis.call('GET', KEYS[1])
@@ -200,6 +345,10 @@ class RedisSessionStore:
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
         self._getdel = client.register_script(_GETDEL)
+        self._close = client.register_script(_CLOSE)
+        inbound = RedisInboundLog(self)
+        self.inbound: InboundLog = inbound
+        self.live_calls: LiveCalls = RedisLiveCalls(client, prefix, inbound.owner)
 
     @classmethod
     def from_url(
@@ -259,6 +408,21 @@ class RedisSessionStore:
     async def end_session(self, conversation_id: str) -> ConversationSession | None:
         raw = await self._end(args=[self._prefix, conversation_id])
         return None if raw is None else self._decode(raw)
+
+    async def close_conversation(
+        self, conversation_id: str, ttl_seconds: float
+    ) -> ConversationSession | None:
+        raw = await self._close(
+            args=[self._prefix, conversation_id, _ms(ttl_seconds, "ttl_seconds")]
+        )
+        return None if raw is None else self._decode(raw)
+
+    async def was_closed(self, conversation_id: str) -> bool:
+        return bool(await self._client.exists(self._key("closed", conversation_id)))
+
+    async def ping(self) -> None:
+        """Raise if Redis cannot be reached (the readiness probe)."""
+        await self._client.ping()
 
     async def pop_expired_sessions(self, limit: int = 100) -> list[ConversationSession]:
         if limit < 1:
@@ -354,6 +518,147 @@ class RedisSessionStore:
 
     async def aclose(self) -> None:
         """Close the client if this store created it (:meth:`from_url`)."""
+        await self.live_calls.aclose()
         if self._owns_client:
             self._owns_client = False
             await self._client.aclose()
+
+
+HOLD_SECONDS = 3600.0
+"""How long an accepted event (and its leased claims) waits for some instance to run it."""
+
+
+class RedisInboundLog:
+    """The durable :class:`~tac.state.inbound.InboundLog` of a :class:`RedisSessionStore`.
+
+    Accepted events live in ``inbound:{id}`` hashes; their leases in a sorted set scored by
+    deadline (server time). Each instance has an owner id; only the owner renews, records the
+    send, and finishes an event, so an instance presumed dead cannot undo a takeover.
+    """
+
+    durable = True
+
+    def __init__(self, store: RedisSessionStore) -> None:
+        client = store._client
+        self._store = store
+        self._client = client
+        self._prefix = store._prefix
+        self._leases = f"{store._prefix}inbound-leases"
+        self.owner = uuid.uuid4().hex[:16]
+        self._accept = client.register_script(_ACCEPT)
+        self._before_send = client.register_script(_BEFORE_SEND)
+        self._finish = client.register_script(_FINISH)
+        self._renew = client.register_script(_RENEW)
+        self._take_over = client.register_script(_TAKE_OVER)
+        self._give_back = client.register_script(_GIVE_BACK)
+        self._hold_ms = _ms(HOLD_SECONDS, "hold")
+
+    async def accept(
+        self, event: InboundEvent, lease_seconds: float
+    ) -> tuple[ClaimResult, ConversationSession | None]:
+        prefix = self._prefix
+        keys = [f"{prefix}claim:{key}" for key in event.keys]
+        keys.append(f"{prefix}inbound:{event.id}")
+        keys.append(self._leases)
+        if event.conversation_id:
+            keys.append(f"{prefix}session:{event.conversation_id}")
+        result = await self._accept(
+            keys=keys,
+            args=[
+                len(event.keys),
+                event.id,
+                self.owner,
+                _ms(lease_seconds, "lease_seconds"),
+                self._hold_ms,
+                event.body,
+                event.token or "",
+                event.conversation_id or "",
+                json.dumps(event.keys),
+            ],
+        )
+        outcome = ClaimResult(_text(result[0]))
+        raw = result[1] if len(result) > 1 else None
+        session = self._store._decode(raw) if raw else None
+        return outcome, session
+
+    async def before_send(
+        self, event: InboundEvent, session: ConversationSession | None, ttl_seconds: float
+    ) -> bool:
+        ttl_ms = _ms(ttl_seconds, "ttl_seconds")
+        cid = session.conversation_id if session is not None else ""
+        sent = await self._before_send(
+            keys=[
+                f"{self._prefix}inbound:{event.id}",
+                f"{self._prefix}session:{cid}",
+                self._store._deadlines_key,
+            ],
+            args=[
+                self.owner,
+                session.model_dump_json() if session is not None else "",
+                ttl_ms,
+                ttl_ms + self._store._margin_ms,
+                cid,
+            ],
+        )
+        return bool(int(sent))
+
+    async def finish(
+        self,
+        events: Sequence[tuple[InboundEvent, ConversationSession | None]],
+        ttl_seconds: float,
+        done_ttl_seconds: float = DONE_TTL_SECONDS,
+    ) -> None:
+        if not events:
+            return
+        ttl_ms = _ms(ttl_seconds, "ttl_seconds")
+        args: list[Any] = [
+            self._prefix,
+            self.owner,
+            _ms(done_ttl_seconds, "done_ttl_seconds"),
+            ttl_ms,
+            ttl_ms + self._store._margin_ms,
+        ]
+        for event, session in events:
+            args += [event.id, len(event.keys), *event.keys]
+            if session is None:
+                args += ["", ""]
+            else:
+                args += [session.conversation_id, session.model_dump_json()]
+        await self._finish(args=args)
+
+    async def release(self, event: InboundEvent) -> None:
+        await self._give_back(
+            keys=[f"{self._prefix}inbound:{event.id}", self._leases], args=[event.id, self.owner]
+        )
+
+    async def renew(self, events: Sequence[InboundEvent], lease_seconds: float) -> list[str]:
+        if not events:
+            return []
+        lost = await self._renew(
+            keys=[self._leases],
+            args=[
+                self._prefix,
+                self.owner,
+                _ms(lease_seconds, "lease_seconds"),
+                *(e.id for e in events),
+            ],
+        )
+        return [_text(item) for item in lost]
+
+    async def take_over(self, lease_seconds: float, limit: int = 50) -> list[InboundEvent]:
+        rows = await self._take_over(
+            keys=[self._leases],
+            args=[self._prefix, self.owner, _ms(lease_seconds, "lease_seconds"), limit],
+        )
+        events = []
+        for state, body, token, cid, keys in rows:
+            events.append(
+                InboundEvent(
+                    keys=tuple(json.loads(_text(keys))),
+                    body=_text(body),
+                    token=_text(token) or None,
+                    conversation_id=_text(cid) or None,
+                    sending=_text(state) == "s",
+                )
+            )
+        return events

@@ -1,10 +1,12 @@
 """pytest plugin: ``sandbox``, ``sandbox_factory``, ``sandbox_settings``, ``customer`` and
 ``caller`` fixtures.
 
-Enable it with ``pytest_plugins = ["tac.testing.plugin"]`` in a ``conftest.py``. Each test gets
-a fresh in-process sandbox on a loopback port with an in-memory database. Override the
+Opt in with ``pytest_plugins = ["tac.testing.plugin"]`` in a ``conftest.py`` (or ``pytest -p
+tac.testing.plugin``); installing opentac registers nothing with pytest. Each test gets a fresh
+in-process sandbox on a loopback port with an in-memory database. Override the
 ``sandbox_settings`` fixture to change settings for a module or a whole suite. The async
-fixtures need ``pytest-asyncio``; the sandbox loads only when a test uses one.
+fixtures need ``pytest-asyncio``; the sandbox loads only when a test uses one, and a missing
+extra fails that test with what to install.
 """
 
 from __future__ import annotations
@@ -19,6 +21,18 @@ if TYPE_CHECKING:
     from tac.sandbox import Caller, Customer, Sandbox
 
 SandboxFactory = Callable[..., Awaitable["Sandbox"]]
+
+
+def _sandbox_class() -> type[Sandbox]:
+    try:
+        from tac.sandbox import Sandbox
+    except ModuleNotFoundError as exc:
+        raise pytest.UsageError(
+            f"tac.testing's sandbox fixtures need the 'testing' extra (missing module "
+            f'{exc.name!r}): pip install "opentac[testing]"'
+        ) from exc
+    return Sandbox
+
 
 try:
     import pytest_asyncio
@@ -47,7 +61,7 @@ if pytest_asyncio is not None:
 
         ``subprocess=True`` runs one as ``python -m tac sandbox``. All stop after the test.
         """
-        from tac.sandbox import Sandbox
+        sandbox_class = _sandbox_class()
 
         async with AsyncExitStack() as stack:
 
@@ -55,7 +69,7 @@ if pytest_asyncio is not None:
                 subprocess = bool(overrides.pop("subprocess", False))
                 options = {**sandbox_settings, **overrides}
                 return await stack.enter_async_context(
-                    Sandbox.start(subprocess=subprocess, **options)
+                    sandbox_class.start(subprocess=subprocess, **options)
                 )
 
             yield start

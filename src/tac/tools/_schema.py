@@ -8,6 +8,8 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from tac._errors import TACError
+
 __all__ = [
     "SchemaNotStrictError",
     "allows_null",
@@ -168,7 +170,7 @@ def _is_null_schema(node: Any) -> bool:
     return isinstance(node, dict) and node.get("type") == "null"
 
 
-class SchemaNotStrictError(ValueError):
+class SchemaNotStrictError(TACError, ValueError):
     """The schema cannot be expressed in OpenAI's strict mode (e.g. a free-form ``dict``)."""
 
 

@@ -13,7 +13,6 @@ import asyncio
 import functools
 import inspect
 import json
-import logging
 import re
 import types
 import typing
@@ -25,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic.fields import FieldInfo
 from pydantic_core import to_jsonable_python
 
+from tac.core.logging import get_logger
 from tac.models.session import ConversationSession
 from tac.tools._schema import (
     SchemaNotStrictError,
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["InjectedToolArg", "TACTool", "create_tool", "function_tool"]
 
-logger = logging.getLogger("tac.tools")
+logger = get_logger("tools")
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ARBITRARY = ConfigDict(arbitrary_types_allowed=True)

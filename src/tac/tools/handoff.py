@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from tac._errors import TACError
 from tac.context._http import TwilioHTTP, encode_path
 from tac.core.errors import TACConfigError
 from tac.core.logging import get_logger
@@ -141,7 +142,7 @@ async def post_studio_handoff(
     return answer
 
 
-class HandoffError(RuntimeError):
+class HandoffError(TACError, RuntimeError):
     """A handoff failed (given to ``on_error``); the message is what the LLM is told."""
 
 
@@ -229,9 +230,7 @@ def create_studio_handoff_tool(
             payload = build_handoff_payload(session, store_id, {**static, "reason": text})
             if channel == Channel.VOICE:
                 data = payload.to_json()
-                await tac.session_store.set_pending_handoff(
-                    cid, data, tac.config.session_ttl_seconds
-                )
+                await tac.set_pending_handoff(cid, data)
                 session.pending_handoff_data = PendingHandoffData(handoff_data=data)
             else:
                 customer = session.author_info.address if session.author_info else None

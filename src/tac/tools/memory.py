@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from tac.core.tac import profile_lookup_key
+from tac.models.address import profile_lookup_key, recall_query
 from tac.models.memory import MemoryRetrievalRequest, MemoryRetrievalResponse
 from tac.models.session import ConversationSession
 from tac.tools.base import TACTool, _make_tool
@@ -16,7 +16,6 @@ DEFAULT_MEMORY_TOOL_DESCRIPTION = (
     "Recall what is known about the current customer from previous interactions "
     "(observations, conversation summaries and recent messages) that is relevant to a query."
 )
-_MAX_QUERY = 1024
 _NO_PROFILE_NOTE = (
     "No customer profile is known for this conversation, so there is no stored memory."
 )
@@ -41,8 +40,7 @@ async def retrieve_profile_memory(
 
     An empty query recalls without one; a query longer than Recall accepts is cut to fit.
     """
-    text = query.strip()[:_MAX_QUERY] if isinstance(query, str) else ""
-    request = MemoryRetrievalRequest(query=text or None)
+    request = MemoryRetrievalRequest(query=recall_query(query if isinstance(query, str) else None))
     response = await conversation_memory_client.retrieve_memory(profile_id, request)
     return response.model_dump(by_alias=True, exclude_none=True, mode="json")
 

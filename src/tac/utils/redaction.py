@@ -1,10 +1,13 @@
-"""Mask phone numbers, emails and TwiML ``<Parameter>`` values before they reach a log."""
+"""Mask phone numbers, emails and TwiML ``<Parameter>`` values before they reach a log.
+
+The ``mask_*`` functions are :mod:`tac.core.logging`'s (one of each), at the reference's path.
+"""
 
 from __future__ import annotations
 
 import re
 
-from tac.core import logging as _logging
+from tac.core.logging import mask_address, mask_email, mask_phone
 
 __all__ = ["mask_address", "mask_email", "mask_phone", "redact_twiml_parameters"]
 
@@ -12,21 +15,6 @@ _MASK = "***"
 _PARAMETER_VALUE = re.compile(
     r"""(<Parameter\b[^>]*?\bvalue\s*=\s*)(?:"[^"]*"|'[^']*')""", re.IGNORECASE
 )
-
-
-def mask_phone(value: str | None) -> str:
-    """``+14155550123`` → ``+1***0123``; empty or ``None`` → ``***``."""
-    return _logging.mask_phone(value) if value else _MASK
-
-
-def mask_email(value: str | None) -> str:
-    """``ana@example.com`` → ``a***@example.com``; empty or ``None`` → ``***``."""
-    return _logging.mask_email(value) if value else _MASK
-
-
-def mask_address(value: str | None) -> str:
-    """Any channel address (phone, ``whatsapp:``/``rcs:`` phone, email, id), masked."""
-    return _logging.mask_address(value) if value else _MASK
 
 
 def redact_twiml_parameters(twiml: str | None) -> str:

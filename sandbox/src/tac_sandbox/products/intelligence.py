@@ -35,6 +35,7 @@ from tac_sandbox._context import SandboxContext
 from tac_sandbox._db import dumps, loads
 from tac_sandbox._errors import bad_request, not_found
 from tac_sandbox._ids import ttid
+from tac_sandbox.products import intelligence_admin
 from tac_sandbox.products._common import (
     iso,
     items,
@@ -366,6 +367,7 @@ def install(ctx: SandboxContext) -> None:
     ctx.on_shutdown(service.close)
     on_reset(ctx, service.reset)
     ctx.add_product("intelligence", _router(service))
+    ctx.add_product("intelligence", intelligence_admin.router(service))
     ctx.add_control(_control_router(service))
 
 

@@ -37,6 +37,7 @@ from tac_sandbox._db import Database, dumps, loads
 from tac_sandbox._errors import TwilioError, bad_request, not_found
 from tac_sandbox._ids import ttid
 from tac_sandbox._ranking import BM25
+from tac_sandbox.products import memory_admin
 from tac_sandbox.products._common import (
     iso,
     items,
@@ -842,6 +843,11 @@ def install(ctx: SandboxContext) -> None:
     ctx.bus.subscribe("conversation.created", on_conversation)
     ctx.bus.subscribe("conversation.updated", on_conversation)
     ctx.add_product("memory", _router(service))
+    ctx.db.migrate("memory-admin-1", memory_admin.SCHEMA)
+    admin = memory_admin.MemoryAdmin(service)
+    on_reset(ctx, admin.reset)
+    encoders = {"observations": _observation_json, "summaries": _summary_json}
+    ctx.add_product("memory", memory_admin.router(admin, encoders))
     ctx.add_control(_control_router(service))
 
 

@@ -3,9 +3,6 @@
 ``from tac.channels.voice import VoiceChannel, VoiceChannelConfig``
 """
 
-import warnings
-from typing import Any
-
 from tac.channels.voice._base import VoiceProvider, VoiceProviderConfig
 from tac.channels.voice.channel import (
     AmdHandler,
@@ -58,12 +55,8 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "TwiMLOptions":  # the reference's old name, kept for compatibility
-        warnings.warn(
-            "TwiMLOptions is deprecated; use VoiceTwiMLOptionsConversationRelay",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return VoiceTwiMLOptionsConversationRelay
-    raise AttributeError(f"module 'tac.channels.voice' has no attribute {name!r}")
+def __getattr__(name: str) -> object:
+    """The reference's deprecated names (``TwiMLOptions``), with a DeprecationWarning."""
+    from tac._compat.aliases import deprecated_attribute
+
+    return deprecated_attribute(__name__, name)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from fastapi import WebSocket
 
     from tac.channels.voice.channel import VoiceChannel
+    from tac.core.config import TACConfig
 
 __all__ = ["VoiceProvider", "VoiceProviderConfig"]
 
@@ -30,8 +31,9 @@ class VoiceProviderConfig(BaseModel):
 
     memory_mode: MemoryMode = "never"
 
-    def create_provider(self, channel: VoiceChannel) -> VoiceProvider:
-        """The provider this configuration describes, serving ``channel``."""
+    def create_provider(self, channel: VoiceChannel, tac_config: TACConfig) -> VoiceProvider:
+        """The provider this configuration describes, serving ``channel`` (the reference's
+        signature: ``tac_config`` is the app's configuration)."""
         raise TypeError(f"{type(self).__name__} does not describe a voice provider")
 
 

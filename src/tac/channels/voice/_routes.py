@@ -6,10 +6,12 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import Response
 from pydantic import ValidationError
+from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
 from tac.core.config import CALL_EVENT_KINDS, CallEventKind
 from tac.core.logging import get_logger
+from tac.models._base import first_error
 from tac.models.voice import (
     AmdEvent,
     CallStatusEvent,
@@ -17,6 +19,7 @@ from tac.models.voice import (
     RecordingEvent,
     TwiMLRequest,
 )
+from tac.server.limits import FirstMessageDeadline
 from tac.server.signature import build_websocket_signature_dependency
 
 if TYPE_CHECKING:
@@ -58,7 +61,7 @@ def register_voice_routes(
         try:
             twiml_request = TwiMLRequest.from_form(form)
         except ValidationError as exc:
-            return Response(f"invalid call webhook: {exc.errors()[0]['msg']}", status_code=400)
+            return Response(f"invalid call webhook: {first_error(exc)[1]}", status_code=400)
         try:
             document = await channel.handle_incoming_call(twiml_request)
         except Exception as exc:
@@ -78,7 +81,7 @@ def register_voice_routes(
         try:
             payload = ConversationRelayCallbackPayload.from_form(form)
         except ValidationError as exc:
-            return Response(f"invalid callback: {exc.errors()[0]['msg']}", status_code=400)
+            return Response(f"invalid callback: {first_error(exc)[1]}", status_code=400)
         if payload.account_sid and payload.account_sid != config.account_sid:
             return Response(EMPTY_TWIML, media_type="application/xml")
         document = await channel.handle_twilio_provider_callback(payload) or EMPTY_TWIML
@@ -93,9 +96,8 @@ def register_voice_routes(
             try:
                 event = model.from_form(form)
             except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(p) for p in first.get("loc", ()))
-                return Response(f"invalid {kind} callback: {where}: {first['msg']}", 400)
+                where, message = first_error(exc, "form")
+                return Response(f"invalid {kind} callback: {where}: {message}", 400)
             if event.account_sid and event.account_sid != config.account_sid:
                 logger.debug("call event for another account ignored", kind=kind)
                 return Response("", media_type="text/plain")
@@ -106,7 +108,14 @@ def register_voice_routes(
 
     routes = [
         Route(server.config.twiml_path, twiml, methods=["POST"], include_in_schema=False),
-        WebSocketRoute(config.voice_websocket_path, websocket_endpoint),
+        WebSocketRoute(
+            config.voice_websocket_path,
+            websocket_endpoint,
+            # ``setup`` must follow the handshake promptly (close 1008 otherwise)
+            middleware=[
+                Middleware(FirstMessageDeadline, seconds=server.config.websocket_setup_timeout)
+            ],
+        ),
         Route(config.voice_action_path, action, methods=["POST"], include_in_schema=False),
         *(
             Route(

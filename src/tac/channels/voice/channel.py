@@ -9,13 +9,13 @@ from pydantic import ValidationError
 
 from tac.channels.base import BaseChannel
 from tac.channels.voice._base import VoiceProvider, VoiceProviderConfig
-from tac.channels.voice.conversation_relay._protocol import RelayProtocol
 from tac.channels.voice.conversation_relay.provider import (
     ConversationRelayProvider,
     ConversationRelayProviderConfig,
 )
 from tac.core._callbacks import invoke
 from tac.core.logging import get_logger
+from tac.models._base import first_error
 from tac.models.conversation import WebhookEvent
 from tac.models.session import Channel, ConversationSession
 from tac.models.voice import (
@@ -79,9 +79,8 @@ class VoiceChannel(BaseChannel):
             try:
                 config = ConversationRelayProviderConfig.model_validate(dict(config))
             except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(p) for p in first.get("loc", ())) or "config"
-                raise ValueError(f"VoiceChannel config.{where}: {first.get('msg')}") from None
+                where, message = first_error(exc, "config")
+                raise ValueError(f"VoiceChannel config.{where}: {message}") from None
         if not isinstance(config, VoiceProviderConfig):
             raise TypeError(f"config must be a VoiceChannelConfig, got {type(config).__name__}")
         super().__init__(tac, memory_mode=config.memory_mode)
@@ -89,7 +88,7 @@ class VoiceChannel(BaseChannel):
         self._inbound_twiml_hook: InboundCallTwiMLHandler | None = None
         self._call_event_handlers: dict[str, Callable[..., Any]] = {}
         self._action_hook: Callable[..., Any] | None = None
-        self._provider: VoiceProvider = config.create_provider(self)
+        self._provider: VoiceProvider = config.create_provider(self, tac.config)
 
     @property
     def provider(self) -> VoiceProvider:
@@ -134,8 +133,14 @@ class VoiceChannel(BaseChannel):
         response: str | AsyncIterator[str],
         role: str | None = None,
     ) -> None:
-        """Speak ``response`` in the live call: a str, or an async iterator streamed as tokens."""
-        await self._provider.send_response(conversation_id, response)
+        """Speak ``response`` in the live call: a str, or an async iterator streamed as tokens.
+
+        A str reaches a call live on another instance too (through the shared store)."""
+        provider = self._provider
+        if isinstance(provider, ConversationRelayProvider):
+            await provider.speak(conversation_id, response)
+        else:
+            await provider.send_response(conversation_id, response)
 
     async def play(
         self,
@@ -147,9 +152,9 @@ class VoiceChannel(BaseChannel):
         interruptible: bool | None = None,
     ) -> None:
         """Play the audio file at ``url`` to the caller."""
-        await self._relay().send_frame(
+        await self._relay().control(
             conversation_id,
-            RelayProtocol.play,
+            "play",
             url,
             loop=loop,
             preemptible=preemptible,
@@ -158,7 +163,7 @@ class VoiceChannel(BaseChannel):
 
     async def send_digits(self, conversation_id: str, digits: str) -> None:
         """Play DTMF tones (``0-9``, ``#``, ``*``, ``w`` = half-second pause)."""
-        await self._relay().send_frame(conversation_id, RelayProtocol.send_digits, digits)
+        await self._relay().control(conversation_id, "sendDigits", digits)
 
     async def set_language(
         self,
@@ -168,13 +173,15 @@ class VoiceChannel(BaseChannel):
         transcription: str | None = None,
     ) -> None:
         """Switch the text-to-speech and/or transcription language of the call."""
-        await self._relay().send_frame(
-            conversation_id, RelayProtocol.language, tts=tts, transcription=transcription
+        await self._relay().control(
+            conversation_id, "language", tts=tts, transcription=transcription
         )
 
     async def hang_up(self, conversation_id: str, handoff_data: str | None = None) -> None:
-        """End the ConversationRelay session (``end``); ``handoff_data`` goes to the action URL."""
-        await self._relay().send_frame(conversation_id, RelayProtocol.end, handoff_data)
+        """End the ConversationRelay session (``end``); ``handoff_data`` goes to the action URL.
+
+        Works on whichever instance holds the call (with a shared store)."""
+        await self._relay().control(conversation_id, "end", handoff_data)
 
     async def end_call(self, call_sid: str) -> bool:
         """Hang up ``call_sid`` through the Calls API and end its session. Never raises."""
@@ -183,7 +190,7 @@ class VoiceChannel(BaseChannel):
         except Exception as exc:
             await self.tac.trigger_error(exc, {"call_sid": call_sid, "channel": "voice"})
             return False
-        conversation_id = await self.tac.session_store.conversation_for_call(call_sid)
+        conversation_id = await self.tac.conversation_for_call(call_sid)
         await self.tac.end_session(conversation_id or call_sid, reason="call ended")
         return True
 
@@ -221,6 +228,7 @@ class VoiceChannel(BaseChannel):
             session_status=event.session_status,
             error_code=event.error_code,
         )
+        await self._call_over(event.call_sid)
         if self._action_hook is None:
             return None
         try:
@@ -235,6 +243,8 @@ class VoiceChannel(BaseChannel):
     async def _call_event(self, kind: str, event: Any) -> None:
         if kind == "status" and event.call_status:
             _obs.observer.delivery_status("voice", event.call_status)
+        if kind == "status" and (event.call_status or "").lower() in _CALL_OVER:
+            await self._call_over(event.call_sid)
         handler = self._call_event_handlers.get(kind)
         if handler is None:
             return
@@ -301,11 +311,28 @@ class VoiceChannel(BaseChannel):
         status = str(event.data.get("status", "")).upper()
         if status == "INACTIVE":
             await self.tac.invalidate_memory_cache(conversation_id)
-        elif status == "CLOSED" and conversation_id not in self._relay().calls:
+        elif status == "CLOSED" and not await self._relay().live_anywhere(conversation_id):
+            # CLOSED never ends a live call's session (on any instance): the call's end does
             await self.tac.end_session(conversation_id, reason="closed")
+
+    async def start(self) -> None:
+        start = getattr(self._provider, "start", None)
+        if start is not None:
+            await start()
 
     async def aclose(self) -> None:
         await self._provider.aclose()
+
+    async def _call_over(self, call_sid: str) -> None:
+        """A callback said the call (or its ConversationRelay session) is over: end its session
+        unless an instance still holds the call (its socket's close ends it there)."""
+        try:
+            if await self._relay().live_anywhere(call_sid):
+                return
+            conversation_id = await self.tac.conversation_for_call(call_sid)
+            await self.tac.end_session(conversation_id or call_sid, reason="call ended")
+        except Exception as exc:
+            await self.tac.trigger_error(exc, {"call_sid": call_sid, "channel": "voice"})
 
     # -- routes --------------------------------------------------------------------------------
 
@@ -314,6 +341,9 @@ class VoiceChannel(BaseChannel):
         from tac.channels.voice._routes import register_voice_routes
 
         register_voice_routes(self, app, server)
+
+
+_CALL_OVER = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
 
 def _event(model: type[_E], payload: _E | Mapping[str, Any]) -> _E:

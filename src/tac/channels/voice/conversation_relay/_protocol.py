@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from tac._errors import TACError
+from tac.models._base import first_error
 from tac.models.voice import (
     DTMFMessage,
     ErrorMessage,
@@ -30,6 +32,7 @@ __all__ = [
     "RelayState",
     "RelayStateError",
     "UnknownMessage",
+    "close_reason",
 ]
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -43,11 +46,33 @@ class RelayState(str, Enum):
     CLOSED = "closed"
 
 
-class RelayProtocolError(ValueError):
-    """A frame from Twilio that breaks the protocol (not JSON, bad fields, setup missing)."""
+class RelayProtocolError(TACError, ValueError):
+    """A frame from Twilio that breaks the protocol (not JSON, bad fields, setup missing).
+
+    ``close_code`` is the WebSocket close code to end the session with (1007: not JSON,
+    1008: against the protocol, 1009: nested too deep); ``fatal`` errors end a session even
+    mid-call, the others only drop the frame. ``close_reason`` fits a close frame.
+    """
+
+    def __init__(self, message: str, *, close_code: int = 1008, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.close_code = close_code
+        self.fatal = fatal
+
+    @property
+    def close_reason(self) -> str:
+        return close_reason(str(self))
 
 
-class RelayStateError(RuntimeError):
+def close_reason(text: str, limit: int = 123) -> str:
+    """``text`` cut to fit a WebSocket close frame (``limit`` UTF-8 bytes, whole characters)."""
+    data = text.encode("utf-8", "replace")
+    if len(data) <= limit:
+        return text
+    return data[: limit - 3].decode("utf-8", "ignore") + "..."
+
+
+class RelayStateError(TACError, RuntimeError):
     """A frame cannot be sent in the current state (after ``end``, or once closed)."""
 
 
@@ -103,8 +128,10 @@ class RelayProtocol:
         """Parse one frame. Raises :class:`RelayProtocolError` for a frame that breaks the rules."""
         try:
             data = json.loads(frame)
-        except (ValueError, UnicodeDecodeError):
-            raise RelayProtocolError("frame is not JSON") from None
+        except ValueError:
+            raise RelayProtocolError("frame is not JSON", close_code=1007) from None
+        except RecursionError:
+            raise RelayProtocolError("frame nested too deep", close_code=1009, fatal=True) from None
         if not isinstance(data, dict):
             raise RelayProtocolError("frame is not a JSON object")
         kind = data.get("type")
@@ -223,6 +250,5 @@ class RelayProtocol:
 
 
 def _first_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first.get("loc", ()))
-    return f"{where or 'message'}: {first.get('msg')}"
+    where, message = first_error(exc, "message")
+    return f"{where}: {message}"

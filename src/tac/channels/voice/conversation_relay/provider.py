@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
+from tac._errors import TACError
 from tac.channels.voice._base import VoiceProvider, VoiceProviderConfig
 from tac.channels.voice.conversation_relay._protocol import (
     RelayProtocol,
@@ -28,8 +29,8 @@ from tac.channels.voice.conversation_relay.twiml import (
     merge_twiml_options,
 )
 from tac.core.logging import get_logger
+from tac.core.turns import run_turn
 from tac.models.session import AuthorInfo, Channel, ConversationSession
-from tac.models.tac import TACMemoryResponse
 from tac.models.voice import (
     CallOptions,
     DTMFMessage,
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from starlette.websockets import WebSocket
 
     from tac.channels.voice.channel import VoiceChannel
+    from tac.core.config import TACConfig
     from tac.core.tac import TAC
 
 __all__ = [
@@ -66,7 +68,7 @@ _INTERRUPT_WAIT_SECONDS = 5.0
 _CLOSE_WAIT_SECONDS = 5.0
 
 
-class CallNotConnectedError(LookupError):
+class CallNotConnectedError(TACError, LookupError):
     """No live ConversationRelay call for that conversation in this process."""
 
 
@@ -84,7 +86,9 @@ class ConversationRelayProviderConfig(VoiceProviderConfig):
     default_call_options: CallOptions | None = None
     orchestrator_lookup_timeout: float = Field(default=5.0, ge=0)
 
-    def create_provider(self, channel: VoiceChannel) -> ConversationRelayProvider:
+    def create_provider(
+        self, channel: VoiceChannel, tac_config: TACConfig
+    ) -> ConversationRelayProvider:
         return ConversationRelayProvider(channel, self)
 
 
@@ -129,6 +133,7 @@ class ConversationRelayProvider(VoiceProvider):
         """Live calls of this process by conversation id and by CallSid (same object)."""
         self._default_twiml: str | None = None
         self._drained = asyncio.Event()
+        self._keeper: asyncio.Task[None] | None = None
 
     @property
     def tac(self) -> TAC:
@@ -230,7 +235,7 @@ class ConversationRelayProvider(VoiceProvider):
             except RelayProtocolError as exc:
                 logger.warning("ConversationRelay session refused: %s", exc)
                 _obs.observer.websocket_failure("refused")
-                await websocket.close(code=1002, reason=str(exc)[:120])
+                await websocket.close(code=exc.close_code, reason=exc.close_reason)
                 return
             assert isinstance(event, SetupMessage)
             call = _Call(websocket, protocol, event)
@@ -254,6 +259,12 @@ class ConversationRelayProvider(VoiceProvider):
                 try:
                     event = protocol.receive(frame)
                 except RelayProtocolError as exc:
+                    if exc.fatal:
+                        logger.warning(
+                            "ConversationRelay call closed: %s", exc, call_sid=call.call_sid
+                        )
+                        await websocket.close(code=exc.close_code, reason=exc.close_reason)
+                        break
                     logger.warning(
                         "ConversationRelay frame dropped: %s", exc, call_sid=call.call_sid
                     )
@@ -328,12 +339,15 @@ class ConversationRelayProvider(VoiceProvider):
         stored, _ = await self.tac.start_session(session)
         call.conversation_id = stored.conversation_id
         call.session = stored
+        await self.tac.session_store.live_calls.register(
+            *{call.call_sid, stored.conversation_id},
+            ttl_seconds=self.tac.config.session_ttl_seconds,
+        )
         if stored.conversation_id != call.call_sid:
             self.calls[stored.conversation_id] = call
-            await self.tac.session_store.link_call(
-                call.call_sid, stored.conversation_id, self.tac.config.session_ttl_seconds
-            )
+            await self.tac.link_call(call.call_sid, stored.conversation_id)
         await self.tac.trigger_setup(stored)
+        await self.tac.save_session(stored)  # what on_setup changed, for every instance
         return stored
 
     async def _find_conversation(self, call_sid: str) -> str | None:
@@ -437,46 +451,37 @@ class ConversationRelayProvider(VoiceProvider):
         await self.tac.trigger_interrupt(session, event)
 
     async def _turn(self, call: _Call, prompt: PromptMessage) -> None:
-        session: ConversationSession | None = None
+        """One utterance through the turn engine; the reply is spoken as ``text`` frames."""
+        context: dict[str, Any] = {
+            "conversation_id": call.conversation_id,
+            "call_sid": call.call_sid,
+            "channel": "voice",
+        }
         observer = _obs.observer
         turn = observer.turn_begin("voice", call.conversation_id)
         try:
-            with observer.stage("tac.session.load"):
-                session = await self._ready(call)
+            try:
+                with observer.stage("tac.session.load"):
+                    session = await self._ready(call)
+            except Exception as exc:
+                await self.tac.trigger_error(exc, {**context, "callback": "on_message_ready"})
+                return
             _obs.bind_log_context(session.conversation_id, "voice")
             if turn is not None:
                 turn.conversation_id = session.conversation_id
-            text = prompt.voice_prompt
-            mode = self.config.memory_mode
-            memory: TACMemoryResponse | None = None
-            if mode != "never":
-                if call.degraded:
-                    memory = TACMemoryResponse.empty()
-                else:
-                    memory = await self.tac.memory_for_turn(session, mode, text)
-            reply = await self.tac.trigger_message_ready(text, session, memory)
-            if reply is not None:
-                with observer.stage("tac.reply"):
-                    await self.send_reply(call, reply)
+            await run_turn(
+                self.tac,
+                session,
+                prompt.voice_prompt,
+                mode=self.config.memory_mode,
+                sink=_RelaySink(self, call),
+                context=context,
+                degraded=call.degraded,
+            )
         except asyncio.CancelledError:
             if turn is not None and turn.outcome != "replied":
                 turn.outcome = "interrupted"
             raise
-        except (CallNotConnectedError, RelayStateError):
-            return  # the caller hung up, or the session was ended (``end``) mid-reply
-        except Exception as exc:
-            if call.protocol.reply_open:
-                with contextlib.suppress(CallNotConnectedError, RelayStateError):
-                    await self._send(call, call.protocol.text("", last=True))
-            await self.tac.trigger_error(
-                exc,
-                {
-                    "conversation_id": call.conversation_id,
-                    "call_sid": call.call_sid,
-                    "channel": "voice",
-                    "callback": "on_message_ready",
-                },
-            )
         finally:
             observer.turn_end(turn)
 
@@ -536,7 +541,7 @@ class ConversationRelayProvider(VoiceProvider):
             handoff = session.pending_handoff_data.handoff_data
             session.pending_handoff_data = None
         if handoff is None:
-            handoff = await self.tac.session_store.pop_pending_handoff(call.conversation_id)
+            handoff = await self.tac.pop_pending_handoff(call.conversation_id)
         if handoff is not None:
             logger.info("handing the call off", call_sid=call.call_sid)
             await self._send(call, call.protocol.end(handoff))
@@ -566,6 +571,9 @@ class ConversationRelayProvider(VoiceProvider):
                     await task
         if call.session is not None:
             try:
+                await self.tac.session_store.live_calls.unregister(
+                    *{call.call_sid, call.conversation_id}
+                )
                 await self.tac.end_session(call.conversation_id, reason="call ended")
             except Exception as exc:
                 await self.tac.trigger_error(
@@ -580,8 +588,75 @@ class ConversationRelayProvider(VoiceProvider):
         if not self.calls:
             self._drained.set()
 
+    async def start(self) -> None:
+        """Take the commands other instances send for calls live here (a shared store), and
+        keep live calls' sessions from idling out (a quiet call is still a live one)."""
+        await self.tac.session_store.live_calls.start(self._command)
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.get_running_loop().create_task(
+                self._keep_sessions(), name="relay-session-keeper"
+            )
+
+    async def _keep_sessions(self) -> None:
+        interval = min(max(self.tac.config.session_ttl_seconds / 3, 0.05), 60.0)
+        while True:
+            await asyncio.sleep(interval)
+            for call in list({id(c): c for c in self.calls.values()}.values()):
+                if call.session is None:
+                    continue
+                try:
+                    await self.tac.save_session(call.session)
+                except Exception as exc:
+                    logger.warning("live call's session not refreshed: %s", exc)
+
+    async def _command(self, command: dict[str, Any]) -> None:
+        """Carry out another instance's request on a call live here (``hang_up``, ``play``…)."""
+        call_id = str(command.get("call_id", ""))
+        if command.get("op") == "reply":
+            await self.send_response(call_id, str(command.get("text", "")))
+            return
+        build = _FRAMES.get(str(command.get("frame")))
+        if build is None:
+            return
+        await self.send_frame(call_id, build, *command.get("args", ()), **command.get("kwargs", {}))
+
+    async def control(self, conversation_id: str, frame: str, *args: Any, **kwargs: Any) -> None:
+        """Send a control frame (``end``, ``play``, ``sendDigits``, ``language``) to a live
+        call, on this instance or, through the shared store, on the instance holding it."""
+        try:
+            await self.send_frame(conversation_id, _FRAMES[frame], *args, **kwargs)
+            return
+        except CallNotConnectedError:
+            if conversation_id in self.calls:
+                raise
+            command = {"op": "frame", "frame": frame, "args": list(args), "kwargs": kwargs}
+            if not await self.tac.session_store.live_calls.send(conversation_id, command):
+                raise
+
+    async def speak(self, conversation_id: str, response: Any) -> None:
+        """Speak a reply in a live call, wherever it is live (a str, or a local stream)."""
+        try:
+            await self.send_response(conversation_id, response)
+        except CallNotConnectedError:
+            if conversation_id in self.calls or not isinstance(response, str):
+                raise
+            command = {"op": "reply", "text": response}
+            if not await self.tac.session_store.live_calls.send(conversation_id, command):
+                raise
+
+    async def live_anywhere(self, call_id: str) -> bool:
+        """Whether the call (conversation id or CallSid) is live here or on another instance."""
+        if call_id in self.calls:
+            return True
+        return await self.tac.session_store.live_calls.elsewhere(call_id)
+
     async def aclose(self) -> None:
         """Close every live call's socket (server shutdown); their sessions end as they close."""
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+            self._keeper = None
         self._drained.clear()
         for call in list({id(c): c for c in self.calls.values()}.values()):
             with contextlib.suppress(Exception):
@@ -589,3 +664,34 @@ class ConversationRelayProvider(VoiceProvider):
         if self.calls:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._drained.wait(), _CLOSE_WAIT_SECONDS)
+
+
+class _RelaySink:
+    """Voice replies: ``text`` frames on the call's WebSocket (tokens as they stream)."""
+
+    streams = True
+
+    def __init__(self, provider: ConversationRelayProvider, call: _Call) -> None:
+        self._provider = provider
+        self._call = call
+
+    async def deliver(self, reply: str | AsyncIterator[str]) -> None:
+        await self._provider.send_reply(self._call, reply)
+
+    async def fail(self) -> None:
+        call = self._call
+        if call.protocol.reply_open:
+            with contextlib.suppress(CallNotConnectedError, RelayStateError):
+                await self._provider._send(call, call.protocol.text("", last=True))
+
+    def quiet(self, exc: BaseException) -> bool:
+        # the caller hung up, or the session was ended (``end``) mid-reply
+        return isinstance(exc, CallNotConnectedError | RelayStateError)
+
+
+_FRAMES: dict[str, Any] = {
+    "end": RelayProtocol.end,
+    "play": RelayProtocol.play,
+    "sendDigits": RelayProtocol.send_digits,
+    "language": RelayProtocol.language,
+}

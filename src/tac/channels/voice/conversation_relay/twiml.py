@@ -13,13 +13,12 @@ from twilio.twiml.voice_response import (
     VoiceResponse,
 )
 
-from tac.channels.voice.twiml import TwiMLBuilderBase
 from tac.core.config import TACConfig
 from tac.models.voice import VoiceTwiMLOptionsConversationRelay
 
 __all__ = [
     "DEFAULT_WELCOME_GREETING",
-    "TwiMLBuilderConversationRelay",
+    "TwiMLBuilderConversationRelay",  # noqa: F822 (module __getattr__, from tac._compat)
     "default_relay_options",
     "generate_twiml",
     "merge_twiml_options",
@@ -107,28 +106,10 @@ def default_relay_options(config: TACConfig) -> VoiceTwiMLOptionsConversationRel
     return VoiceTwiMLOptionsConversationRelay(**values)
 
 
-class TwiMLBuilderConversationRelay(TwiMLBuilderBase):
-    """The TwiML of one ConversationRelay call from ``TACConfig`` and the channel's config.
+def __getattr__(name: str) -> object:
+    """``TwiMLBuilderConversationRelay`` lives in :mod:`tac._compat.twiml` (reference path)."""
+    if name == "TwiMLBuilderConversationRelay":
+        from tac._compat.twiml import TwiMLBuilderConversationRelay
 
-    Layers, later winning field by field: :func:`default_relay_options`, ``host``, the channel's
-    ``default_twiml_options``, ``per_call``; ``websocket_url`` wins over all of them.
-    """
-
-    def build(
-        self,
-        caller: str,
-        *,
-        host: VoiceTwiMLOptionsConversationRelay | None = None,
-        per_call: VoiceTwiMLOptionsConversationRelay | None = None,
-        websocket_url: str | None = None,
-    ) -> str:
-        """The TwiML document; ``caller`` names the API used in the missing-URL error."""
-        options = merge_twiml_options(
-            default_relay_options(self.tac_config),
-            host,
-            getattr(self.channel_config, "default_twiml_options", None),
-            per_call,
-        )
-        if websocket_url is None and not options.websocket_url:
-            raise self._missing_websocket_url_error(caller)
-        return generate_twiml(websocket_url, options)
+        return TwiMLBuilderConversationRelay
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any, TypeVar, cast
 
 from tac.adapters._prompt import AdapterOptions, MemoryPromptBuilder
+from tac.adapters._proxy import Proxy as _Proxy
 from tac.models.session import ConversationSession
 from tac.models.tac import TACMemoryResponse
 
@@ -15,24 +16,6 @@ ClientT = TypeVar("ClientT")
 
 _CHAT_METHODS = ("create", "stream", "parse")
 _RESPONSES_METHODS = ("create", "stream", "parse")
-
-
-class _Proxy:
-    """Forwards every attribute it does not define to the wrapped object."""
-
-    __slots__ = ("_memory", "_target")
-
-    def __init__(self, target: Any, memory: str) -> None:
-        self._target = target
-        self._memory = memory
-
-    def __getattr__(self, name: str) -> Any:
-        if name in _Proxy.__slots__:
-            raise AttributeError(name)
-        return getattr(self._target, name)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._target!r})"
 
 
 class _ClientProxy(_Proxy):

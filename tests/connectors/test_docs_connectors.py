@@ -1,0 +1,107 @@
+"""Every python snippet of docs/connectors/ runs: the examples serve real apps against the
+sandbox, with the model scripted (FakeModel for OpenAI, LangChain's fake chat model)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import agents
+import pytest
+
+from tac.sandbox import Sandbox, serve_app
+from tac.testing import FakeModel
+from tests._ports import free_port
+from tests.connectors._langchain_fakes import ScriptedChat, tool_call
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "connectors"
+FENCE = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def snippets(page: str) -> list[str]:
+    found = FENCE.findall((DOCS / page).read_text(encoding="utf-8"))
+    assert found, f"{page} has no python snippets"
+    return found
+
+
+def run(page: str, names: dict[str, Any]) -> dict[str, Any]:
+    names.setdefault("__name__", f"docs:{page}")
+    for number, block in enumerate(snippets(page), 1):
+        exec(compile(block, f"docs/connectors/{page}#{number}", "exec"), names)
+    return names
+
+
+@pytest.fixture
+def no_tracing() -> Iterator[None]:
+    agents.set_tracing_disabled(True)
+    yield
+    agents.set_tracing_disabled(False)
+
+
+@pytest.mark.unit
+def test_index_page() -> None:
+    run("index.md", {})
+
+
+@pytest.mark.integration
+async def test_openai_agents_page(monkeypatch: pytest.MonkeyPatch, no_tracing: None) -> None:
+    model = FakeModel()
+    model.call_tool("order_status", {"order_id": "A17"}).reply("A17 ships on Monday.")
+    port = free_port()
+    with model.serve():
+        async with Sandbox.start(app_url=f"http://127.0.0.1:{port}") as sandbox:
+            for key, value in {**sandbox.env, **model.env()}.items():
+                monkeypatch.setenv(key, value)
+            names = run("openai-agents.md", {})
+            async with serve_app(names["app"], port=port):
+                reply = await sandbox.customer("sms").ask("Where is my order A17?")
+            await names["tac"].aclose()
+    assert reply.text == "A17 ships on Monday."
+    assert "Order A17 ships on Monday." in model.requests[1].tool_outputs[0]
+    assert "# Customer Context" in model.requests[0].instructions
+    model.assert_complete()
+
+
+@pytest.mark.integration
+async def test_langgraph_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = ScriptedChat(
+        messages=iter([tool_call("opening_hours", {"day": "Sunday"}), "We're closed on Sunday."])
+    )
+    port = free_port()
+    async with Sandbox.start(app_url=f"http://127.0.0.1:{port}") as sandbox:
+        for key, value in sandbox.env.items():
+            monkeypatch.setenv(key, value)
+        names = run("langgraph.md", {"model": model})
+        async with serve_app(names["app"], port=port):
+            reply = await sandbox.customer("sms").ask("Are you open on Sunday?")
+        await names["tac"].aclose()
+    assert reply.text == "We're closed on Sunday."
+    assert model.seen[1][-1].content == '"Closed"'
+
+
+@pytest.mark.integration
+async def test_mcp_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mcp import Client
+
+    async with Sandbox.start() as sandbox:
+        for key, value in sandbox.env.items():
+            monkeypatch.setenv(key, value)
+        names = await asyncio.to_thread(run, "mcp.md", {})  # the page runs asyncio.run itself
+        port = free_port()
+        async with (
+            serve_app(names["mcp_app"], port=port),
+            Client(f"http://127.0.0.1:{port}/mcp") as client,
+        ):
+            hours = await client.call_tool("store_hours", {})
+        await names["tac"].aclose()
+    assert hours.structured_content == {"result": "9:00 to 18:00, Monday to Saturday"}
+
+
+@pytest.mark.unit
+def test_memory_adapters_page() -> None:
+    names = run("memory-adapters.md", {})
+    assert "Prefers email" in names["claude"]._memory
+    assert names["converse"].unwrapped is names["runtime"]
