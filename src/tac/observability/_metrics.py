@@ -204,12 +204,12 @@ class Metrics(Collector):
         self.inbound_takeovers = Family(
             "counter",
             "tac_inbound_takeovers",
-            "Durable inbound: events taken over from an instance whose lease expired",
+            "Durable inbound: events this instance took over from one whose lease expired",
         )
         self.lease_expiries = Family(
             "counter",
             "tac_inbound_lease_expiries",
-            "Durable inbound: event leases that expired before their turn was done",
+            "Durable inbound: leases this instance lost before its turn was done",
         )
         self._families = [value for value in vars(self).values() if isinstance(value, Family)]
         registry.register(self)
