@@ -59,13 +59,18 @@ async def observed_app(
     tracing: bool = False,
     memory_mode: str = "never",
     metrics_path: str = "/metrics",
+    session_store: Any = None,
+    lease_seconds: float = 5.0,
 ) -> AsyncIterator[ObservedApp]:
     """Sandbox + TAC (SMS and voice) served on loopback; observability off again on exit."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     try:
         async with Sandbox.start(app_url=url, webhook_attempts=3) as sandbox:
-            tac = TAC(TACConfig.from_env({**sandbox.env, "TWILIO_LOG_LEVEL": "WARNING"}))
+            tac = TAC(
+                TACConfig.from_env({**sandbox.env, "TWILIO_LOG_LEVEL": "WARNING"}),
+                session_store=session_store,
+            )
             sms = SMSChannel(tac, config={"memory_mode": memory_mode})
             voice = VoiceChannel(tac, config=VoiceChannelConfig(memory_mode=memory_mode))
             server = TACFastAPIServer(
@@ -79,6 +84,7 @@ async def observed_app(
                     metrics_enabled=metrics,
                     metrics_path=metrics_path,
                     tracing_enabled=tracing,
+                    idempotency_lease_seconds=lease_seconds,
                 ),
             )
             app = ObservedApp(sandbox, tac, server, url)

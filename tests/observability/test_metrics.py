@@ -7,19 +7,22 @@ import asyncio
 import hashlib
 import json
 import re
+import uuid
 from typing import Any
 
 import httpx
 import pytest
+from tests._redis import REDIS_URL, redis_listening
 from tests.observability._app import observed_app, sample
 from twilio.request_validator import RequestValidator
 
-from tac import observability
+from tac import TAC, TACConfig, observability
+from tac.channels import SMSChannel
 from tac.models import DeliveryStatus
 from tac.models.session import ConversationSession
 from tac.observability import _hooks
 from tac.observability._labels import operation_label
-from tac.server import TACServerConfig
+from tac.server import TACFastAPIServer, TACServerConfig
 
 pytestmark = pytest.mark.integration
 
@@ -338,3 +341,62 @@ async def test_voice_interrupts_close_codes_and_call_statuses_are_counted() -> N
     assert delta("tac_websocket_closes_total") == 1
     assert delta("tac_websocket_closes_total", code="1000") == 1  # the caller hung up
     assert delta("tac_delivery_status_total", channel="voice", status="busy") == 1
+
+
+@pytest.mark.skipif(
+    not redis_listening(), reason="no Redis on 127.0.0.1:6379 (make test starts one)"
+)
+async def test_durable_inbound_takeovers_and_lost_leases_are_counted() -> None:
+    from tac.state.redis import RedisSessionStore
+
+    prefix = f"tac-observe-{uuid.uuid4().hex}:"
+    hung = asyncio.Event()
+
+    async def stuck(message: str, session: ConversationSession, memory: Any) -> str:
+        if message == "hello":
+            return "first"
+        hung.set()
+        await asyncio.Event().wait()  # this instance stalls mid-turn
+        return "never"
+
+    store_a = RedisSessionStore.from_url(REDIS_URL, prefix=prefix)
+    async with observed_app(stuck, session_store=store_a, lease_seconds=0.5) as app:
+        customer = app.sandbox.customer("sms")
+        assert (await customer.ask("hello", timeout=5)).text == "first"
+        before = await app.scrape()
+        await app.server.inbound.aclose()  # A stops renewing its leases
+        await customer.send("are you there?")
+        await asyncio.wait_for(hung.wait(), 5)
+        tac_b = TAC(
+            TACConfig.from_env(app.sandbox.env),
+            session_store=RedisSessionStore.from_url(REDIS_URL, prefix=prefix),
+        )
+        tac_b.on_message_ready(lambda message, session, memory: f"B: {message}")
+        server_b = TACFastAPIServer(
+            tac_b,
+            messaging_channels=[SMSChannel(tac_b)],
+            config=TACServerConfig(idempotency_lease_seconds=0.5),
+        )
+        try:
+            taken = 0
+            for _ in range(100):
+                taken += await server_b.inbound.tick()
+                if taken:
+                    break
+                await asyncio.sleep(0.1)
+            assert taken == 1
+            assert (await customer.next_reply(timeout=10)).text == "B: are you there?"
+            await app.server.inbound.tick()  # A looks again: its lease is gone
+            after = await app.scrape()
+        finally:
+            await server_b.shutdown()
+    assert (
+        sample(after, "tac_inbound_takeovers_total") - sample(before, "tac_inbound_takeovers_total")
+        == 1
+    )
+    # A counts each lease the store says it lost (the stalled turn's at least)
+    assert (
+        sample(after, "tac_inbound_lease_expiries_total")
+        - sample(before, "tac_inbound_lease_expiries_total")
+        >= 1
+    )
