@@ -105,3 +105,74 @@ def test_memory_adapters_page() -> None:
     names = run("memory-adapters.md", {})
     assert "Prefers email" in names["claude"]._memory
     assert names["converse"].unwrapped is names["runtime"]
+
+
+@pytest.mark.integration
+async def test_aws_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.connectors._aws_standin import AWSStandIn
+
+    stand_in = AWSStandIn()
+    stand_in.chunks = ["Hello from Bedrock."]
+    port = free_port()
+    async with (
+        serve_app(stand_in.app) as aws_url,
+        Sandbox.start(app_url=f"http://127.0.0.1:{port}") as sandbox,
+    ):
+        env = {
+            **sandbox.env,
+            "AWS_ENDPOINT_URL": aws_url,  # boto3 sends every service there
+            "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+            "AWS_SECRET_ACCESS_KEY": "secret",
+        }
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        names = run("aws.md", {})
+        async with serve_app(names["app"], port=port):
+            reply = await sandbox.customer("sms").ask("hi")
+        await names["tac"].aclose()
+    assert reply.text == "Hello from Bedrock."
+    assert stand_in.agent_requests[0][1]["inputText"].endswith("User: hi")
+
+
+@pytest.mark.integration
+async def test_microsoft_page(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from agent_framework.openai import OpenAIChatCompletionClient
+
+    model = FakeModel()
+    model.call_tool("order_status", {"order_id": "A17"}).reply("It ships Monday.")
+    port = free_port()
+    monkeypatch.chdir(tmp_path)  # the page keeps sessions in ./agent-sessions
+    with model.serve():
+        client = OpenAIChatCompletionClient(model="m", api_key="k", base_url=model.base_url)
+        async with Sandbox.start(app_url=f"http://127.0.0.1:{port}") as sandbox:
+            for key, value in sandbox.env.items():
+                monkeypatch.setenv(key, value)
+            names = run("microsoft.md", {"client": client})
+            async with serve_app(names["app"], port=port):
+                reply = await sandbox.customer("sms").ask("Where is A17?")
+            await names["tac"].aclose()
+    assert reply.text == "It ships Monday."
+    assert "Order A17 ships on Monday." in model.requests[1].tool_outputs[-1]
+    assert list((tmp_path / "agent-sessions").iterdir())
+    config = names["voice_live"].config  # the Voice Live section (calls: test_voice_live.py)
+    assert config.ws_url.startswith("wss://my-resource.services.ai.azure.com/voice-live/")
+    assert [tool["name"] for tool in config.tools] == ["order_status"]
+
+
+@pytest.mark.integration
+async def test_google_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.connectors._adk_fakes import ScriptedLlm
+
+    model = ScriptedLlm(script=[("opening_hours", {"day": "Sunday"}), "We're closed on Sunday."])
+    port = free_port()
+    async with Sandbox.start(app_url=f"http://127.0.0.1:{port}") as sandbox:
+        for key, value in sandbox.env.items():
+            monkeypatch.setenv(key, value)
+        names = run("google.md", {"model": model})
+        async with serve_app(names["app"], port=port):
+            reply = await sandbox.customer("sms").ask("Open on Sunday?")
+        await names["tac"].aclose()
+    assert reply.text == "We're closed on Sunday."
+    result = model.seen[1].contents[-1].parts[0].function_response
+    assert result is not None
+    assert result.response == {"result": "Closed"}

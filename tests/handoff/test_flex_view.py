@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 PRODUCTS = [
     "tac_sandbox.products.memory",
     "tac_sandbox.products.studio",
-    "tac_sandbox._flex",
+    "tac_sandbox.products.flex",
 ]
 CUSTOMER = "+14155550123"
 CONV = "conv_conversation_0ap7mmmd7f0vf68q9wsz9z3h6d"
@@ -139,7 +139,7 @@ async def test_a_voice_handoff_and_the_filter() -> None:
 
 
 async def test_without_studio_there_are_no_tasks() -> None:
-    app = make_app(["tac_sandbox._flex"])
+    app = make_app(["tac_sandbox.products.flex"])
     async with client(app) as http:
         answer = await http.get("/sandbox/flex/tasks")
     assert answer.json() == {"tasks": []}

@@ -10,8 +10,8 @@ import pytest
 import pytest_asyncio
 from _caller_support import HANDOFF_DATA, AgentState, agent_app, relay_twiml, serve
 
-from tac_sandbox._caller import MALFORMED_LIMIT, CallEnded, Caller, CallerError, CallFailed
 from tac_sandbox._settings import SandboxIdentity
+from tac_sandbox.phone.caller import MALFORMED_LIMIT, CallEnded, Caller, CallerError, CallFailed
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 

@@ -29,7 +29,7 @@ async def sandbox(agent_server: AgentState) -> AsyncIterator[httpx.AsyncClient]:
     settings = SandboxSettings(
         db=":memory:", port=sock.getsockname()[1], app_url=agent_server.base_url
     )
-    app = create_app(settings, products=["tac_sandbox._voice_control"])
+    app = create_app(settings, products=["tac_sandbox.phone.control"])
     identity = app.state.sandbox.identity
     async with (
         serve(app, sock) as url,

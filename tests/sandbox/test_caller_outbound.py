@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 PRODUCTS = [
     "tac_sandbox.products.calls",
     "tac_sandbox.products.studio",
-    "tac_sandbox._voice_control",
+    "tac_sandbox.phone.control",
 ]
 CALLEE = "+14155550123"
 

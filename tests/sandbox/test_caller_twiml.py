@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tac_sandbox._caller import validate_app_message
 from tac_sandbox._signing import sign_form, sign_websocket
 from tac_sandbox._twiml import TwimlError, parse_relay_twiml
+from tac_sandbox.phone.caller import validate_app_message
 
 pytestmark = pytest.mark.unit
 

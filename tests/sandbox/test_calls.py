@@ -175,10 +175,9 @@ async def test_set_status_service_moves_a_call_and_publishes(app: Any) -> None:
     ctx = ctx_of(app)
     updates: list[dict[str, Any]] = []
     ctx.bus.subscribe("call.updated", updates.append)
-    set_status = ctx.service("calls.set_status")
-    get_call = ctx.service("calls.get")
-    assert set_status is not None
-    assert get_call is not None
+    calls = ctx.products.calls
+    assert calls is not None
+    set_status, get_call = calls.set_status, calls.get
     async with asgi_client(app) as http:
         created = await http.post(
             _calls_path(app) + ".json", data={"To": "+1", "From": "+1", "Twiml": TWIML}
@@ -186,7 +185,7 @@ async def test_set_status_service_moves_a_call_and_publishes(app: Any) -> None:
     sid = created.json()["sid"]
     await set_status(sid, "in-progress", answered_by="human")
     await set_status(sid, "completed")
-    call = await get_call(sid)
+    call = get_call(sid)
     assert call["answered_by"] == "human"
     assert call["start_time"] is not None
     assert call["duration"] is not None

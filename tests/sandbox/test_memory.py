@@ -155,8 +155,9 @@ async def test_identity_resolution_returns_the_existing_profile(app: Any) -> Non
 
 async def test_resolve_profile_service_links_addresses_to_profiles(app: Any) -> None:
     store, profiles = _paths(app)
-    resolve = ctx_of(app).service("memory.resolve_profile")
-    assert resolve is not None
+    memory = ctx_of(app).products.memory
+    assert memory is not None
+    resolve = memory.resolve_profile
     async with asgi_client(app) as http:
         known = await _profile(http, profiles, {"Contact": {"phone": "+14155550123"}})
         assert await resolve(store, "SMS", "+14155550123") == known
@@ -444,8 +445,9 @@ async def test_memory_faults_outage_error_rate_and_latency(app: Any) -> None:
         profile = await _profile(http, profiles, {"Contact": {"phone": "+14155550123"}})
         await http.put("/sandbox/faults/memory", json={"outage": True})
         down = await http.post(f"{profiles}/{profile}/Recall", json={})
-        resolve = ctx_of(app).service("memory.resolve_profile")
-        assert resolve is not None
+        memory = ctx_of(app).products.memory
+        assert memory is not None
+        resolve = memory.resolve_profile
         assert await resolve(store, "SMS", "+14155550123") is None
         await http.put("/sandbox/faults/memory", json={"error_rate": 1, "error_status": 429})
         limited = await http.get(f"{profiles}/{profile}")

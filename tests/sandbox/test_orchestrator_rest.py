@@ -355,15 +355,19 @@ async def test_configuration_validation_and_delete(api: Api) -> None:
     assert (await api.http.get(f"{url}/{config_id}")).status_code == 404
 
 
-def _install_resolver(ctx: SandboxContext) -> None:
-    calls: list[tuple[str, str, str]] = []
+class _FakeMemory:
+    """Only what the Orchestrator asks of Memory: identity resolution."""
 
-    async def resolve(store_id: str, channel: str, address: str) -> str | None:
-        calls.append((store_id, channel, address))
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, str]] = []
+
+    async def resolve_profile(self, store_id: str, channel: str, address: str) -> str | None:
+        self.calls.append((store_id, channel, address))
         return "mem_profile_1rh5048d9qrfn67babyc2dpgcr" if address == "+14155550123" else None
 
-    ctx.provide("memory.resolve_profile", resolve)
-    ctx.provide("test.resolver_calls", calls)
+
+def _install_resolver(ctx: SandboxContext) -> None:
+    ctx.products.memory = _FakeMemory()  # type: ignore[assignment]
 
 
 async def test_customers_get_profile_ids_from_memory(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -390,8 +394,9 @@ async def test_customers_get_profile_ids_from_memory(monkeypatch: pytest.MonkeyP
     assert known["profileId"] == "mem_profile_1rh5048d9qrfn67babyc2dpgcr"
     assert "profileId" not in agent
     assert "profileId" not in other["participants"][0]
-    calls = ctx.service("test.resolver_calls")
-    assert calls == [
+    memory = ctx.products.memory
+    assert isinstance(memory, _FakeMemory)
+    assert memory.calls == [
         (ctx.identity.memory_store_id, "SMS", "+14155550123"),
         (ctx.identity.memory_store_id, "SMS", "+14155550999"),
     ]

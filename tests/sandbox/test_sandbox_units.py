@@ -7,11 +7,11 @@ import re
 import pytest
 from twilio.request_validator import RequestValidator
 
-from tac_sandbox._customer import default_address
 from tac_sandbox._errors import TwilioError
 from tac_sandbox._notify import Changes
 from tac_sandbox._time import iso, iso_ms
 from tac_sandbox._webhooks import signed_url
+from tac_sandbox.phone.customers import default_address
 from tac_sandbox.products.conversations import _decode_token, _encode_token, _grouping_key
 
 pytestmark = pytest.mark.unit
@@ -128,3 +128,21 @@ async def test_unexpected_errors_still_answer_twilio_json(monkeypatch: pytest.Mo
     assert response.status_code == 500
     assert response.json()["code"] == 20500
     assert "RuntimeError" in response.json()["message"]
+
+
+def test_products_are_typed_and_the_named_lookup_maps_onto_them() -> None:
+    from tac_sandbox import SandboxSettings, create_app
+    from tac_sandbox.phone.control import VoicePhone
+    from tac_sandbox.products.calls import CallsService
+
+    ctx = create_app(SandboxSettings(db=":memory:")).state.sandbox
+    assert isinstance(ctx.products.phone, VoicePhone)
+    assert isinstance(ctx.products.calls, CallsService)
+    assert ctx.products.voice_conversations is ctx.products.phone.link
+    # Modules written against the older registry keep working.
+    assert ctx.service("voice.phone") is ctx.products.phone
+    assert ctx.service("webhooks") is ctx.products.webhooks
+    assert ctx.service("calls.set_status") == ctx.products.calls.set_status
+    assert ctx.service("nothing.here") is None
+    ctx.provide("lane.thing", 42)
+    assert ctx.service("lane.thing") == 42

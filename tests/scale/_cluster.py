@@ -25,6 +25,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from tac.sandbox import Customer, Sandbox
+from tests._nginx import check_config, loopback_config
 from tests._ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,7 +112,7 @@ class Redis:
 
 @dataclass
 class Nginx:
-    """Debian's nginx in front of the instances: round robin, as an operator would set it."""
+    """Debian's nginx in front of the instances, configured as docs/deployment.md says."""
 
     folder: Path
     upstreams: list[int]
@@ -122,54 +123,14 @@ class Nginx:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def config(self) -> str:
-        servers = "\n".join(
-            f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;" for p in self.upstreams
-        )
-        prefix = self.folder
-        return f"""
-worker_processes 1;
-daemon off;
-pid {prefix}/nginx.pid;
-error_log {prefix}/nginx-error.log warn;
-{"user root;" if os.geteuid() == 0 else ""}
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
-    upstream opentac {{
-{servers}
-        keepalive 64;
-    }}
-    server {{
-        listen 127.0.0.1:{self.port};
-        client_max_body_size 1m;
-        location / {{
-            proxy_pass http://opentac;
-            proxy_http_version 1.1;
-            proxy_set_header Host $http_host;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection $connection_upgrade;
-            proxy_set_header X-Forwarded-For $remote_addr;
-            proxy_read_timeout 3600s;
-            # An instance that refuses the connection, times out or answers 502/503 (draining,
-            # store unreachable) is skipped; webhooks are idempotent, so POSTs may be retried.
-            proxy_next_upstream error timeout http_502 http_503 non_idempotent;
-            proxy_next_upstream_tries 3;
-            proxy_connect_timeout 2s;
-        }}
-    }}
-}}
-"""
-
     def start(self) -> None:
         conf = self.folder / "nginx.conf"
-        conf.write_text(self.config())
+        # docs/deployment.md's configuration; all test traffic comes from one address, so
+        # without its per-client limits.
+        conf.write_text(
+            loopback_config(self.folder, self.port, self.upstreams, per_client_limits=False)
+        )
+        check_config(self.folder, conf)
         log = self.folder / "nginx.log"
         binary = shutil.which("nginx") or "/usr/sbin/nginx"
         self.process = _spawn([binary, "-p", str(self.folder), "-c", str(conf)], log)

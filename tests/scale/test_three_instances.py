@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 
 import httpx
@@ -34,11 +33,6 @@ from tests.scale._cluster import (
 
 pytestmark = [
     pytest.mark.integration,
-    # Until durable inbound lands (issue 12) these fail as the issue describes; the engine
-    # lane runs them with OPENTAC_SCALE_TESTS=1, and the skip goes when they pass.
-    pytest.mark.skipif(
-        os.environ.get("OPENTAC_SCALE_TESTS") != "1", reason="set OPENTAC_SCALE_TESTS=1"
-    ),
     pytest.mark.skipif(not have("nginx"), reason="Debian's nginx is not installed"),
     pytest.mark.skipif(not have("redis-server"), reason="redis-server is not installed"),
 ]
@@ -116,7 +110,8 @@ async def test_live_calls_keep_their_sessions_when_their_events_land_elsewhere()
     """A live call's CLOSED, a handoff request and its end callbacks reach other instances:
     no session ends under a live call unless the call ends too; each ends exactly once."""
     async with cluster() as c:
-        calls = [await c.sandbox.call() for _ in range(6)]
+        # Six callers: Orchestrator groups one caller's calls into one conversation.
+        calls = [await c.sandbox.call(from_=f"+1415555{1000 + i}") for i in range(6)]
         owners: dict[str, str] = {}
         conversations: list[str] = []
         for call in calls:

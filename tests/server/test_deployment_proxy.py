@@ -10,15 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from tests._nginx import check_config, loopback_config, nginx_binary
 from tests._ports import free_port
 from tests.voice._harness import ACCOUNT, AGENT_NUMBER, FROM, VoiceApp
 from websockets.asyncio.client import connect
@@ -26,56 +24,19 @@ from websockets.asyncio.client import connect
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(
-        shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(),
+        nginx_binary() is None,
         reason="Debian's nginx is not installed (scripts/ensure-services.sh)",
     ),
 ]
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def documented_block() -> str:
-    page = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
-    (block,) = re.findall(r"^```nginx\n(.*?)^```", page, re.MULTILINE | re.DOTALL)
-    return block
-
-
-def loopback(block: str, listen: int, upstream: int) -> str:
-    lines = [line for line in block.splitlines() if not line.strip().startswith("ssl_")]
-    text = "\n".join(lines)
-    text = re.sub(r"listen [^;]+;", f"listen 127.0.0.1:{listen};", text)
-    return text.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream};")
-
 
 @contextlib.contextmanager
-def run_nginx(folder: Path, block: str) -> Iterator[None]:
+def run_nginx(folder: Path, listen: int, upstream: int) -> Iterator[None]:
     conf = folder / "nginx.conf"
-    conf.write_text(
-        f"""
-worker_processes 1;
-daemon off;
-pid {folder}/nginx.pid;
-error_log {folder}/error.log warn;
-{"user root;" if os.geteuid() == 0 else ""}
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {folder}/body;
-    proxy_temp_path {folder}/proxy;
-    fastcgi_temp_path {folder}/fastcgi;
-    uwsgi_temp_path {folder}/uwsgi;
-    scgi_temp_path {folder}/scgi;
-{block}
-}}
-"""
-    )
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    check = subprocess.run(
-        [binary, "-t", "-p", str(folder), "-c", str(conf)], capture_output=True, text=True
-    )
-    assert check.returncode == 0, check.stderr
+    conf.write_text(loopback_config(folder, listen, [upstream]))
+    check_config(folder, conf)
     process = subprocess.Popen(
-        [binary, "-p", str(folder), "-c", str(conf)],
+        [nginx_binary() or "nginx", "-p", str(folder), "-c", str(conf)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -91,8 +52,7 @@ async def test_the_documented_proxy_serves_a_call(tmp_path: Path) -> None:
     public = f"http://127.0.0.1:{nginx_port}"
     async with VoiceApp(public_base_url=public) as app:
         app.tac.on_message_ready(lambda message, session, memory: f"heard {message}")
-        block = loopback(documented_block(), nginx_port, app.port)
-        with run_nginx(tmp_path, block):
+        with run_nginx(tmp_path, nginx_port, app.port):
             await _until_listening(nginx_port)
             form = {
                 "CallSid": "CA" + "2" * 32,

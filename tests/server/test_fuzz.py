@@ -26,6 +26,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from starlette.routing import Route
 from tests.intelligence.test_intelligence_processor import CONFIGURATION
 from tests.intelligence.test_intelligence_webhook import FakeTwilio
 from tests.voice._harness import ACCOUNT, AGENT_NUMBER, FROM, VoiceApp
@@ -334,6 +335,28 @@ def test_raw_bodies_on_form_routes_never_answer_5xx(running: Running) -> None:
     def check(path: str, body: bytes, content_type: str | None, signature: str | None) -> None:
         status = running.post_raw(path, body, content_type, signature)
         assert status < 500, (status, path, body[:100])
+
+    check()
+
+
+def test_every_route_with_any_method_never_answers_5xx(running: Running) -> None:
+    paths = sorted({r.path for r in running.app.server.app.routes if isinstance(r, Route)})
+    assert {"/webhook", "/twiml", "/healthz", "/readyz"} <= set(paths)
+
+    @FUZZ
+    @given(
+        path=st.sampled_from(paths),
+        method=st.sampled_from(["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "POST"]),
+        query=st.dictionaries(text, text, max_size=3),
+        body=st.binary(max_size=100),
+        signature=signatures,
+    )
+    def check(
+        path: str, method: str, query: dict[str, str], body: bytes, signature: str | None
+    ) -> None:
+        headers = {} if signature in (None, "valid") else {"X-Twilio-Signature": signature}
+        answer = running.http.request(method, path, params=query, content=body, headers=headers)
+        assert answer.status_code < 500, (answer.status_code, method, path)
 
     check()
 

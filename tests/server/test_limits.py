@@ -11,19 +11,27 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from tests._ports import free_port
 from tests.voice._harness import ACCOUNT, AGENT_NUMBER, FROM, VoiceApp
+from twilio.request_validator import RequestValidator
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tac.core.errors import TACConfigError
 from tac.server import TACServerConfig
 
 pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
 
 WELL_FORMED = "A" * 27 + "="  # the shape of a signature, not a valid one
 TWIML_FORM = {
@@ -191,9 +199,10 @@ async def test_json_nested_too_deep_is_400(shape: str) -> None:
 # -- slow and idle clients (item 4) -------------------------------------------------------------
 
 
-async def test_slow_headers_and_bodies_are_cut_off() -> None:
+@pytest.mark.parametrize("http", ["httptools", "h11"])
+async def test_slow_headers_and_bodies_are_cut_off(http: str) -> None:
     config = limits(header_timeout=0.2, body_timeout=0.2)
-    async with VoiceApp(server_config=config) as app:
+    async with VoiceApp(server_config=config, uvicorn_settings={"http": http}) as app:
         async with raw(app) as (reader, _):
             assert await closed(reader)  # connected, never sent a byte
         async with raw(app) as (reader, writer):
@@ -205,8 +214,37 @@ async def test_slow_headers_and_bodies_are_cut_off() -> None:
         assert (await app.post("/twiml", TWIML_FORM)).status_code == 200
 
 
-async def test_pending_connections_are_capped_idle_ones_evicted_first() -> None:
-    async with VoiceApp(server_config=limits(max_pending_connections=3)) as app:
+async def test_a_connection_answered_early_goes_on_serving() -> None:
+    """The rest of a body answered without being read is dropped, not taken for headers."""
+    async with VoiceApp() as app, raw(app) as (reader, writer):
+        body = b"{" + b"x" * 300_000 + b"}"  # bigger than the request head cap
+        writer.write(head("/webhook", len(body), signature=None, form=False) + body)
+        assert (await status_of(reader))[0] == 403
+        writer.write(b"GET /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert (await status_of(reader))[0] == 404
+
+
+async def test_oversized_headers_get_431_before_they_pile_up() -> None:
+    # httptools (uvicorn's default) has no limit of its own; h11 has one, set to the same size
+    async with VoiceApp(uvicorn_settings={"http": "httptools"}) as app:
+        async with raw(app) as (reader, writer):
+            writer.write(b"POST /twiml HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ")
+            with contextlib.suppress(ConnectionError):
+                for _ in range(64):  # 4 MiB of one header, never finished
+                    writer.write(b"a" * 65536)
+                    await writer.drain()
+            status, body = await status_of(reader)
+            assert status == 431
+            assert json.loads(body) == {"status": "error", "message": "request headers too large"}
+        assert (await app.post("/twiml", TWIML_FORM)).status_code == 200
+
+
+@pytest.mark.parametrize("http", ["httptools", "h11"])
+async def test_pending_connections_are_capped_idle_ones_evicted_first(http: str) -> None:
+    settings = {"http": http}
+    async with VoiceApp(
+        server_config=limits(max_pending_connections=3), uvicorn_settings=settings
+    ) as app:
         async with raw(app) as (_, w1), raw(app) as (_, w2), raw(app) as (_, w3):
             for writer in (w1, w2, w3):
                 writer.write(b"POST /twiml HTTP/1.1\r\n")  # all three still sending
@@ -241,6 +279,60 @@ async def test_a_websocket_without_setup_is_closed_1008() -> None:
             app.tac.on_message_ready(lambda message, session, memory: "hello")
             await call.say("hi")
             assert (await call.reply())[0] == "hello"
+
+
+async def test_start_serves_with_the_limits_from_the_environment() -> None:
+    """``server.start()`` in its own process (uvloop, as in production): the header deadline
+    cuts a slow client off, and does not touch a WebSocket once it is upgraded."""
+    port = free_port()
+    public = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "TWILIO_SERVER_PORT": str(port),
+        "TAC_PUBLIC_BASE_URL": public,
+        "TAC_HEADER_TIMEOUT_SECONDS": "0.3",
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.server._served_app",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        for _ in range(300):
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                break
+            except OSError:
+                assert process.returncode is None, "the app did not start"
+                await asyncio.sleep(0.05)
+        writer.write(b"POST /twiml HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # never finished
+        assert await closed(reader)
+        writer.close()
+        url = f"ws://127.0.0.1:{port}/ws"
+        signature = RequestValidator("test-auth-token").compute_signature(url, {})
+        async with connect(url, additional_headers={"X-Twilio-Signature": signature}) as ws:
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "setup",
+                        "callSid": "CA" + "4" * 32,
+                        "from": FROM,
+                        "to": AGENT_NUMBER,
+                        "accountSid": ACCOUNT,
+                    }
+                )
+            )
+            await asyncio.sleep(1)  # past the header deadline: an upgraded socket is not cut
+            await ws.send(json.dumps({"type": "prompt", "voicePrompt": "hi", "last": True}))
+            reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert reply == {"type": "text", "token": "heard hi", "last": True}
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.communicate(), 30)
 
 
 # -- ConversationRelay closes cleanly (item 6) and logs under attack (item 8) --------------------

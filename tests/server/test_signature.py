@@ -151,3 +151,35 @@ def test_public_url_schemes() -> None:
         public_url("/ws", "a=1", headers, public_base_url="https://x.io", websocket=True, **kwargs)
         == "wss://x.io/ws?a=1"
     )
+
+
+@pytest.mark.parametrize("signature", [None, "", "not base64!", "A" * 28, "A" * 27 + "=="])
+async def test_a_missing_or_malformed_signature_is_refused_before_the_body_is_read(
+    signature: str | None,
+) -> None:
+    app = _app()
+    headers = [(b"content-type", b"application/x-www-form-urlencoded")]
+    if signature is not None:
+        headers.append((b"x-twilio-signature", signature.encode()))
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/myapp.php",
+        "raw_path": b"/myapp.php",
+        "query_string": b"",
+        "headers": headers,
+        "scheme": "https",
+        "server": ("mycompany.com", 443),
+        "root_path": "",
+        "http_version": "1.1",
+    }
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        raise AssertionError("the body was read")
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 403

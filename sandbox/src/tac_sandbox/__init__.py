@@ -12,24 +12,24 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tac_sandbox._app import create_app
-    from tac_sandbox._caller import CallEnded, Caller, CallerError, CallFailed, Reply
     from tac_sandbox._client import SandboxClient, SandboxError
-    from tac_sandbox._customer import Customer, Message
     from tac_sandbox._server import Sandbox, serve_app
     from tac_sandbox._settings import SandboxIdentity, SandboxSettings
     from tac_sandbox._twilio import twilio_http_client
-    from tac_sandbox._voice_call import VoiceCall, VoiceReply
+    from tac_sandbox.phone.call import VoiceCall, VoiceReply
+    from tac_sandbox.phone.caller import CallEnded, Caller, CallerError, CallFailed, Reply
+    from tac_sandbox.phone.customers import Customer, Message
 
 _EXPORTS = {
-    "CallEnded": "tac_sandbox._caller",
-    "CallFailed": "tac_sandbox._caller",
-    "Caller": "tac_sandbox._caller",
-    "CallerError": "tac_sandbox._caller",
-    "Reply": "tac_sandbox._caller",
-    "VoiceCall": "tac_sandbox._voice_call",
-    "VoiceReply": "tac_sandbox._voice_call",
-    "Customer": "tac_sandbox._customer",
-    "Message": "tac_sandbox._customer",
+    "CallEnded": "tac_sandbox.phone.caller",
+    "CallFailed": "tac_sandbox.phone.caller",
+    "Caller": "tac_sandbox.phone.caller",
+    "CallerError": "tac_sandbox.phone.caller",
+    "Reply": "tac_sandbox.phone.caller",
+    "VoiceCall": "tac_sandbox.phone.call",
+    "VoiceReply": "tac_sandbox.phone.call",
+    "Customer": "tac_sandbox.phone.customers",
+    "Message": "tac_sandbox.phone.customers",
     "Sandbox": "tac_sandbox._server",
     "SandboxClient": "tac_sandbox._client",
     "SandboxError": "tac_sandbox._client",

@@ -28,8 +28,8 @@ PRODUCT_MODULES: tuple[str, ...] = (
     "tac_sandbox.products.studio",
     "tac_sandbox.products.calls",
     "tac_sandbox.products.intelligence",
-    "tac_sandbox._voice_control",
-    "tac_sandbox._flex",
+    "tac_sandbox.phone.control",
+    "tac_sandbox.products.flex",
     "tac_sandbox._console",
 )
 

@@ -67,7 +67,7 @@ def _require_local(request: Request) -> None:
     try:
         local = ipaddress.ip_address(client).is_loopback
     except ValueError:
-        local = client == "testclient"
+        local = False
     host = request.headers.get("host", "")
     name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
     if not local or name not in _LOOPBACK_NAMES:
@@ -86,7 +86,7 @@ def _control_router(ctx: SandboxContext) -> APIRouter:
         """The call's timeline from index ``after`` on; long-polls ``wait`` s for more."""
         if after < 0:
             raise bad_request("after must be 0 or more")
-        phone = ctx.service("voice.phone")
+        phone = ctx.products.phone
         if phone is None:
             raise not_found("Call", call_sid)
         caller = phone.get(call_sid)
@@ -121,7 +121,7 @@ def _log_entries(ctx: SandboxContext, after: float) -> list[dict[str, Any]]:
             break
         label = f"{record.method} {record.path}"
         entries.append(_entry(record.at, "api", label, record.status, record.duration_ms))
-    dispatcher = ctx.service("webhooks")
+    dispatcher = ctx.products.webhooks
     for delivery in dispatcher.deliveries() if dispatcher is not None else ():
         if delivery.at > after:
             label = f"{delivery.event_type} → {delivery.url}"

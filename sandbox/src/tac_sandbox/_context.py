@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from tac_sandbox._db import Database
 from tac_sandbox._events import EventBus
 from tac_sandbox._faults import Faults
+from tac_sandbox._products import Products
 from tac_sandbox._settings import SandboxIdentity, SandboxSettings
 
 Hook = Callable[[], Awaitable[None]]
@@ -47,7 +48,7 @@ class SandboxContext:
     A product module's ``install(ctx)`` adds its API router under ``/{product}`` with
     :meth:`add_product`, its control endpoints with :meth:`add_control`, background work with
     :meth:`on_startup`/:meth:`on_shutdown`, state to forget on reset with :meth:`on_reset`, and
-    functions other products may call with :meth:`provide` (looked up with :meth:`service`).
+    what it offers other products as its attribute of :attr:`products`.
     """
 
     settings: SandboxSettings
@@ -61,7 +62,7 @@ class SandboxContext:
     startup_hooks: list[Hook] = field(default_factory=list)
     shutdown_hooks: list[Hook] = field(default_factory=list)
     reset_hooks: list[Hook] = field(default_factory=list)
-    services: dict[str, Any] = field(default_factory=dict)
+    products: Products = field(default_factory=Products)
 
     def add_product(self, product: str, router: APIRouter) -> None:
         self.product_routers.append((product, router))
@@ -80,10 +81,18 @@ class SandboxContext:
         self.reset_hooks.append(hook)
 
     def provide(self, name: str, value: Any) -> None:
-        self.services[name] = value
+        """Offer ``value`` under ``name`` (modules not yet on :attr:`products`)."""
+        self.products.named[name] = value
 
     def service(self, name: str) -> Any | None:
-        return self.services.get(name)
+        """What :meth:`provide` offered, or the :attr:`products` attribute ``name`` names
+        (``"voice.phone"``, ``"webhooks"``, ``"calls.set_status"``); prefer :attr:`products`."""
+        if name in self.products.named:
+            return self.products.named[name]
+        alias = {"voice.phone": "phone"}.get(name, name)
+        owner, _, member = alias.partition(".")
+        found = getattr(self.products, owner, None)
+        return getattr(found, member, None) if member and found is not None else found
 
     def record(self, product: str, method: str, path: str, status: int, started: float) -> None:
         now = time.perf_counter()

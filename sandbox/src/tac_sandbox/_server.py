@@ -18,13 +18,13 @@ import httpx
 import uvicorn
 
 from tac_sandbox._app import create_app
-from tac_sandbox._caller import DEFAULT_FROM, Caller
 from tac_sandbox._client import SandboxClient
-from tac_sandbox._customer import Customer
 from tac_sandbox._db import Database
 from tac_sandbox._env import app_environment
 from tac_sandbox._settings import SandboxIdentity, SandboxSettings
-from tac_sandbox._voice_call import VoiceCall
+from tac_sandbox.phone.call import VoiceCall
+from tac_sandbox.phone.caller import DEFAULT_FROM, Caller
+from tac_sandbox.phone.customers import Customer
 
 # Idle keep-alive connections outlive the clients' own idle expiry (httpx: 5 s), so a client
 # never sends on a connection the server is closing at that moment.

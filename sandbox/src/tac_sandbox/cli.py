@@ -166,7 +166,7 @@ async def _chat_loop(args: argparse.Namespace, url: str, user: str, password: st
     import httpx
 
     from tac_sandbox._client import SandboxClient, SandboxError
-    from tac_sandbox._customer import Customer
+    from tac_sandbox.phone.customers import Customer
 
     async with SandboxClient(url, user, password) as client:
         try:

@@ -9,6 +9,10 @@ for itself. They live here, in one place, and are re-exported at the reference's
 * :mod:`tac._compat.session`: ``tac.session`` (``SessionManager``, ``SessionState``,
   ``ThreadSafeSessionManager``), which partner connectors import.
 * :mod:`tac._compat.websocket`: ``tac.channels.websocket_manager.WebSocketManager``.
+* :mod:`tac._compat.websocket_protocol`: ``tac.channels.websocket_protocol`` (the WebSocket
+  shape ``FastAPIWebSocketAdapter`` offers).
+* :mod:`tac._compat.analytics`: ``tac.core.analytics``'s ``track_event`` and
+  ``shutdown_analytics``, which do nothing (opentac sends no telemetry).
 * :mod:`tac._compat.twiml`: ``TwiMLBuilderBase`` and ``TwiMLBuilderConversationRelay``.
 * :mod:`tac._compat.base_client`: ``tac.context.base.BaseAPIClient``.
 * :mod:`tac._compat.signature_validation`: ``tac.server.signature_validation``.

@@ -6,7 +6,7 @@ the reference that tracks sockets itself.
 
 from __future__ import annotations
 
-from tac.channels.websocket_protocol import WebSocketProtocol
+from tac._compat.websocket_protocol import WebSocketProtocol
 
 __all__ = ["WebSocketManager"]
 

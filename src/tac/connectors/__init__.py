@@ -6,7 +6,13 @@ Framework connectors import their framework only in their own module:
 ``tac.connectors.langgraph`` (``pip install "opentac[langgraph]"``).
 """
 
-from tac.connectors._base import ChannelHandler, Connector, ConnectorRouter, Turn
+from tac.connectors._base import (
+    ChannelHandler,
+    ChannelsConnector,
+    Connector,
+    ConnectorRouter,
+    Turn,
+)
 from tac.connectors.history import (
     ConversationHistory,
     InMemoryConversationHistory,
@@ -17,6 +23,7 @@ from tac.connectors.streaming import ToolFinished, ToolStarted, collect, speak
 
 __all__ = [
     "ChannelHandler",
+    "ChannelsConnector",
     "Connector",
     "ConnectorRouter",
     "ConversationHistory",

@@ -273,5 +273,43 @@ class Connector(ABC):
     async def handle_session_end(self, session: ConversationSession) -> None:
         turn = self._turns.get(session.conversation_id)
         if turn is not None:
-            turn.ended = True
+            turn.ended = True  # forgotten when the turn finishes (a handoff tool ends it mid-turn)
+            return
         await self.forget(session)
+
+
+class ChannelsConnector(Connector):
+    """A connector that builds its channels (:class:`ConnectorChannels`) and owns them all,
+    as the partner packages' connectors do.
+
+    Attributes: ``channels``, ``voice``, ``sms``, ``chat``, ``rcs``, ``whatsapp``.
+    """
+
+    def __init__(
+        self,
+        tac: TAC,
+        *,
+        sms_config: Any = None,
+        voice_config: Any = None,
+        rcs_config: Any = None,
+        whatsapp_config: Any = None,
+        chat_config: Any = None,
+        filler: str | None = None,
+        history: ConversationHistory | None = None,
+    ) -> None:
+        from tac.connectors.channels import ConnectorChannels
+
+        self.channels = ConnectorChannels(
+            tac,
+            voice_config=voice_config,
+            sms_config=sms_config,
+            rcs_config=rcs_config,
+            whatsapp_config=whatsapp_config,
+            chat_config=chat_config,
+        )
+        self.voice = self.channels.voice
+        self.sms = self.channels.sms
+        self.chat = self.channels.chat
+        self.rcs = self.channels.rcs
+        self.whatsapp = self.channels.whatsapp
+        super().__init__(tac, channels=self.channels.names, filler=filler, history=history)

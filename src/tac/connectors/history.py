@@ -78,8 +78,13 @@ def _is_reply(item: Mapping[str, Any]) -> bool:
     return item.get("role") == "assistant" and item.get("type", "message") == "message"
 
 
+def _key(item: Mapping[str, Any]) -> str:
+    """Where an item keeps its content (Agent Framework says ``contents``)."""
+    return "contents" if "contents" in item and "content" not in item else "content"
+
+
 def _text_of(item: Mapping[str, Any]) -> str:
-    content = item.get("content")
+    content = item.get(_key(item))
     if isinstance(content, str):
         return content
     if isinstance(content, list):
@@ -93,7 +98,8 @@ def _text_of(item: Mapping[str, Any]) -> str:
 
 def _with_text(item: Mapping[str, Any], text: str) -> HistoryItem:
     new = copy.deepcopy(dict(item))
-    content = new.get("content")
+    key = _key(item)
+    content = new.get(key)
     if isinstance(content, list):
         parts: list[Any] = []
         placed = False
@@ -105,10 +111,10 @@ def _with_text(item: Mapping[str, Any], text: str) -> HistoryItem:
                 continue
             parts.append(part)
         if not placed:
-            parts.append({"type": "output_text", "text": text})
-        new["content"] = parts
+            parts.append({"type": "output_text" if key == "content" else "text", "text": text})
+        new[key] = parts
     else:
-        new["content"] = text
+        new[key] = text
     return new
 
 

@@ -28,6 +28,7 @@ __all__ = ["Inbound", "InboundDelivery", "claim_keys"]
 logger = get_logger("inbound")
 
 _FLUSH_DELAY_SECONDS = 0.05
+_SEND_RECORD_PATIENCE_SECONDS = 60.0
 
 
 def claim_keys(token: str | None, event_type: str, body: bytes, data: Any) -> tuple[str, ...]:
@@ -86,15 +87,25 @@ class InboundDelivery:
     async def before_send(self, session: ConversationSession) -> bool:
         if self.event.sending:
             return False
-        try:
-            ok = await self.inbound.log.before_send(
-                self.event, session, self.inbound.tac.config.session_ttl_seconds
-            )
-        except Exception as exc:
-            if store_unavailable(exc):
-                await self.abandon(exc)
-                return False
-            raise
+        log = self.inbound.log
+        ttl = self.inbound.tac.config.session_ttl_seconds
+        delay = 0.1
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + _SEND_RECORD_PATIENCE_SECONDS
+        while True:
+            try:
+                ok = await log.before_send(self.event, session, ttl)
+                break
+            except Exception as exc:
+                if not store_unavailable(exc):
+                    raise
+                # The script may have run before the connection broke. Only this instance
+                # knows it has not sent yet: try again (the lease stays renewed meanwhile).
+                if loop.time() + delay > give_up:
+                    await self.abandon(exc)
+                    return False
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
         if not ok:
             logger.warning(
                 "reply not sent: another instance took the event over",
@@ -141,6 +152,7 @@ class Inbound:
         self._flush_task: asyncio.Task[None] | None = None
         self._keeper: asyncio.Task[None] | None = None
         self.taking_over = True
+        self._takeovers_from = 0.0  # loop time before which no event is taken over
 
     async def accept(self, event: InboundEvent) -> tuple[ClaimResult, InboundDelivery | None]:
         """Claim ``event`` (and persist it, when durable); the delivery its turn finishes."""
@@ -207,6 +219,10 @@ class Inbound:
                 await self.tick()
             except Exception as exc:  # Redis away for a moment: try again next round
                 logger.warning("inbound lease upkeep failed: %s", exc)
+                # After an outage every instance's leases may have run out: give the owners
+                # a lease's time to renew theirs before taking anything over.
+                loop = asyncio.get_running_loop()
+                self._takeovers_from = loop.time() + interval + self.lease_seconds
 
     async def tick(self) -> int:
         """One round of upkeep; returns how many events were taken over."""
@@ -218,6 +234,8 @@ class Inbound:
             _obs.observer.lease_expired()
             self._running.pop(event_id, None)
         if not self.taking_over or self._run is None:
+            return 0
+        if asyncio.get_running_loop().time() < self._takeovers_from:
             return 0
         taken = await self.log.take_over(self.lease_seconds)
         for event in taken:

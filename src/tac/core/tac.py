@@ -31,6 +31,8 @@ from tac.models.session import Channel, ConversationSession
 from tac.models.tac import TACMemoryResponse
 from tac.observability import _hooks as _obs
 from tac.state import SessionStore, create_session_store
+from tac.state.inbound import InboundLog
+from tac.state.live_calls import LiveCalls
 
 if TYPE_CHECKING:
     from tac.intelligence import OperatorProcessingResult, OperatorResultProcessor
@@ -322,6 +324,16 @@ class TAC:
     async def discard_session(self, conversation_id: str) -> None:
         """Remove a session without ``on_conversation_ended`` (it never really started)."""
         await self.session_store.end_session(conversation_id)
+
+    @property
+    def live_calls(self) -> LiveCalls:
+        """Which instance holds each live call (with a shared store), and commands to it."""
+        return self.session_store.live_calls
+
+    @property
+    def inbound_log(self) -> InboundLog:
+        """Claims (and, with Redis, the events) of accepted webhooks."""
+        return self.session_store.inbound
 
     async def store_reachable(self) -> None:
         """Raise if the session store cannot be reached (a shared store is pinged)."""

@@ -37,6 +37,8 @@ class TACServerConfig(BaseModel):
     max_form_body_bytes: int = Field(default=16_384, ge=1)
     """Largest form body (``/twiml``, the relay action, call events): forms are parsed before
     their signature can be checked, so this bounds the work an unsigned request causes."""
+    max_header_bytes: int = Field(default=65_536, ge=1024)
+    """Largest request head (request line and headers) a client may send (431 above it)."""
     header_timeout: float = Field(default=10.0, gt=0)
     """Seconds a client has to send a request's headers (then the connection is closed)."""
     body_timeout: float = Field(default=10.0, gt=0)
@@ -70,20 +72,21 @@ class TACServerConfig(BaseModel):
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TACServerConfig:
         """Read ``TWILIO_SERVER_HOST`` (default 0.0.0.0), ``TWILIO_SERVER_PORT`` (8000) and
         the limits: ``TAC_MAX_REQUEST_BODY_BYTES``, ``TAC_MAX_FORM_BODY_BYTES``,
+        ``TAC_MAX_HEADER_BYTES``,
         ``TAC_HEADER_TIMEOUT_SECONDS``, ``TAC_BODY_TIMEOUT_SECONDS``,
         ``TAC_WEBSOCKET_SETUP_TIMEOUT_SECONDS``, ``TAC_MAX_PENDING_CONNECTIONS``, and
         observability: ``TAC_METRICS_ENABLED``, ``TAC_METRICS_PATH`` (``/metrics``) and
         ``TAC_TRACING_ENABLED`` (both off by default)."""
         env = _Env(environ)
         port = env.integer("TWILIO_SERVER_PORT", 8000, 0, 65535)
-        big = 1 << 40
-        limits: dict[str, Any] = {
-            "max_request_body_bytes": env.integer("TAC_MAX_REQUEST_BODY_BYTES", 1_048_576, 1, big),
-            "max_form_body_bytes": env.integer("TAC_MAX_FORM_BODY_BYTES", 16_384, 1, big),
-            "header_timeout": _seconds(env, "TAC_HEADER_TIMEOUT_SECONDS"),
-            "body_timeout": _seconds(env, "TAC_BODY_TIMEOUT_SECONDS"),
-            "websocket_setup_timeout": _seconds(env, "TAC_WEBSOCKET_SETUP_TIMEOUT_SECONDS"),
-            "max_pending_connections": env.integer("TAC_MAX_PENDING_CONNECTIONS", 512, 1, big),
+        limits: dict[str, float] = {}
+        for name, field, low in _LIMITS:
+            default = cls.model_fields[field].default
+            if isinstance(low, int):
+                limits[field] = env.integer(name, default, low, 1 << 40)
+            else:
+                limits[field] = env.number(name, default, low, 86_400.0)
+        observability: dict[str, Any] = {
             "metrics_enabled": env.boolean("TAC_METRICS_ENABLED", False),
             "tracing_enabled": env.boolean("TAC_TRACING_ENABLED", False),
         }
@@ -93,13 +96,25 @@ class TACServerConfig(BaseModel):
                 raise TACConfigError(
                     "TAC_METRICS_PATH", f"must start with '/', got {metrics_path!r}"
                 )
-            limits["metrics_path"] = metrics_path
+            observability["metrics_path"] = metrics_path
         try:
-            return cls(host=env.get("TWILIO_SERVER_HOST") or "0.0.0.0", port=port, **limits)
+            return cls(
+                host=env.get("TWILIO_SERVER_HOST") or "0.0.0.0",
+                port=port,
+                **limits,
+                **observability,
+            )
         except ValidationError as exc:
             raise TACConfigError("TWILIO_SERVER_HOST", first_error(exc)[1]) from None
 
 
-def _seconds(env: _Env, name: str) -> float:
-    value = env.number(name, 10.0, 0.001, 86_400.0)
-    return value
+_LIMITS: tuple[tuple[str, str, int | float], ...] = (
+    ("TAC_MAX_REQUEST_BODY_BYTES", "max_request_body_bytes", 1),
+    ("TAC_MAX_FORM_BODY_BYTES", "max_form_body_bytes", 1),
+    ("TAC_MAX_HEADER_BYTES", "max_header_bytes", 1024),
+    ("TAC_HEADER_TIMEOUT_SECONDS", "header_timeout", 0.001),
+    ("TAC_BODY_TIMEOUT_SECONDS", "body_timeout", 0.001),
+    ("TAC_WEBSOCKET_SETUP_TIMEOUT_SECONDS", "websocket_setup_timeout", 0.001),
+    ("TAC_MAX_PENDING_CONNECTIONS", "max_pending_connections", 1),
+)
+"""The limits ``from_env`` reads: (variable, field, lowest value; an int for whole numbers)."""

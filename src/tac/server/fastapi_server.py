@@ -90,7 +90,7 @@ class TACFastAPIServer:
         """True once shutdown began: webhooks get 503 and ``/readyz`` fails."""
         self.inbound = Inbound(
             tac,
-            tac.session_store.inbound,
+            tac.inbound_log,
             lease_seconds=self.config.idempotency_lease_seconds,
             run=self._take_over,
         )
@@ -344,7 +344,7 @@ class TACFastAPIServer:
             configuration = event.data.get("configurationId")
             if expected and configuration and configuration != expected:
                 return None
-            session = await self.tac.session_store.get_session(str(event.data.get("id", "")))
+            session = await self.tac.get_session(str(event.data.get("id", "")))
             if session is None:
                 return None
             return self._by_wire_name.get(Channel(session.channel).wire)

@@ -127,12 +127,20 @@ def _int(value: bytes) -> int:
 
 # -- connections (uvicorn) ----------------------------------------------------------------------
 
-_REFUSED = (
-    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
-    b"connection: close\r\ncontent-length: 61\r\n\r\n"
-    b'{"status":"error","message":"too many pending connections"}\r\n'
+
+def _raw_answer(status: int, reason: str, message: str) -> bytes:
+    """A whole HTTP response, written to a transport before any request could be read."""
+    body = b'{"status":"error","message":"' + message.encode() + b'"}'
+    head = f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+    head += f"connection: close\r\ncontent-length: {len(body)}\r\n\r\n"
+    return head.encode() + body
+
+
+_LINGER_SECONDS = 2.0
+_REFUSED = _raw_answer(503, "Service Unavailable", "too many pending connections")
+_HEADERS_TOO_LARGE = _raw_answer(
+    431, "Request Header Fields Too Large", "request headers too large"
 )
-assert len(_REFUSED.partition(b"\r\n\r\n")[2]) == 61
 
 
 class _Pending:
@@ -163,6 +171,7 @@ class _Deadlines:
 
     header_timeout: float
     body_timeout: float
+    max_header_bytes: int
     max_pending: int
     pending: _Pending
 
@@ -172,6 +181,8 @@ class _Deadlines:
     loop: asyncio.AbstractEventLoop
 
     _tac_timer: asyncio.TimerHandle | None = None
+    _tac_drained: Any = None  # the request whose body is being dropped
+    _tac_header_bytes = 0
     _tac_phase: str = ""
     _tac_state: str = ""  # "sending", "idle" or "" (not counted)
 
@@ -191,19 +202,39 @@ class _Deadlines:
         self._arm("headers", self.header_timeout)
 
     def data_received(self, data: bytes) -> None:
+        if self._tac_phase == "linger":
+            return  # answered and closing: what still comes is dropped unread
         if self._tac_state != "sending" and self._idle():
             # the first byte of a new request on a kept-alive connection
             self._set("sending")
             self._arm("headers", self.header_timeout)
         super().data_received(data)  # type: ignore[misc]
-        self._track()
+        self._track(len(data))
 
     def on_response_complete(self) -> None:
+        cycle = self.cycle
+        unread = cycle is not None and bool(cycle.more_body)  # answered before its body was in
         super().on_response_complete()  # type: ignore[misc]
         self._disarm()
         transport = self.transport
-        if transport is not None and not transport.is_closing():
+        if transport is None or transport.is_closing():
+            return
+        if unread:  # e.g. 413 from Content-Length, or 403 for a missing signature
+            # uvicorn reads the rest of the body and drops it, then serves the next request
+            # on the connection: that rest gets the body deadline, and is no request head
+            self._tac_drained = cycle
+            self._set("sending")
+            self._arm("drain", self.body_timeout)
+            return
+        if self._idle():
             self._set("idle")  # until the next request: uvicorn's keep-alive deadline
+        else:
+            self._track()  # a pipelined request is already under way
+
+    def on_message_begin(self) -> None:  # httptools only: a request starts
+        super().on_message_begin()  # type: ignore[misc]
+        if self._tac_phase == "drain":  # the drained body is over: the next request's head
+            self._arm("headers", self.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -216,21 +247,40 @@ class _Deadlines:
         cycle = self.cycle
         return cycle is None or bool(cycle.response_complete)
 
-    def _track(self) -> None:
+    def _track(self, received: int = 0) -> None:
         transport = self.transport
         if transport is None or not _owns(transport, self):  # upgraded or gone
             self._disarm()
             self._set("")
             return
         cycle = self.cycle
-        if self._idle():
-            return  # still reading headers (the deadline armed runs on)
+        if self._tac_phase == "drain":
+            if cycle is self._tac_drained:
+                return  # still dropping the rest of an answered request's body
+            self._disarm()  # h11: the next request's head is in
+        if self._idle():  # still reading headers (the deadline armed runs on)
+            self._tac_header_bytes += received
+            if self._tac_header_bytes > self.max_header_bytes and not transport.is_closing():
+                limit = self.max_header_bytes
+                logger.warning("request headers over %d bytes; connection closed", limit)
+                self._linger(transport, _HEADERS_TOO_LARGE)
+            return
         if cycle.more_body:
             if self._tac_phase != "body":
                 self._arm("body", self.body_timeout)
             return
         self._disarm()  # the request is in whole: being answered
         self._set("")
+
+    def _linger(self, transport: asyncio.Transport, answer: bytes) -> None:
+        """Answer and close, the way nginx does: send the answer and end our side, drop what
+        the client still sends for a moment (closing at once could reset the connection
+        before the client reads the answer), then close."""
+        self._set("")
+        transport.write(answer)
+        if transport.can_write_eof():
+            transport.write_eof()
+        self._arm("linger", _LINGER_SECONDS)
 
     def _set(self, state: str) -> None:
         before = self._tac_state
@@ -247,6 +297,7 @@ class _Deadlines:
     def _arm(self, phase: str, seconds: float) -> None:
         self._disarm()
         self._tac_phase = phase
+        self._tac_header_bytes = 0
         self._tac_timer = self.loop.call_later(seconds, self._expired)
 
     def _disarm(self) -> None:
@@ -262,6 +313,9 @@ class _Deadlines:
         transport = self.transport
         if transport is None or transport.is_closing() or not _owns(transport, self):
             return
+        if phase == "linger" or (phase == "drain" and self.cycle is self._tac_drained):
+            transport.close()
+            return
         if phase == "headers" and not self._idle():
             return
         if phase == "body" and (self._idle() or not self.cycle.more_body):
@@ -276,24 +330,31 @@ def _owns(transport: asyncio.Transport, protocol: object) -> bool:
     return current is protocol
 
 
-def _protocol_class(config: TACServerConfig) -> type[asyncio.Protocol]:
-    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+def _protocol_class(config: TACServerConfig, http: str | type[asyncio.Protocol]) -> type[Any]:
+    """uvicorn's HTTP protocol (``http``: a name uvicorn knows, or a class) with the limits."""
+    from uvicorn.config import HTTP_PROTOCOLS
+    from uvicorn.importer import import_from_string
 
+    base = import_from_string(HTTP_PROTOCOLS.get(http, http)) if isinstance(http, str) else http
     namespace = {
         "header_timeout": config.header_timeout,
         "body_timeout": config.body_timeout,
+        "max_header_bytes": config.max_header_bytes,
         "max_pending": config.max_pending_connections,
         "pending": _Pending(),
     }
-    return type("TACHTTPProtocol", (_Deadlines, AutoHTTPProtocol), namespace)
+    return type(f"TAC{base.__name__}", (_Deadlines, base), namespace)
 
 
 def uvicorn_config(app: Any, config: TACServerConfig, **settings: Any) -> uvicorn.Config:
     """A ``uvicorn.Config`` serving ``app`` with the limits of ``config`` in force.
 
-    ``settings`` are passed on to uvicorn (they win over the defaults set here).
+    ``settings`` are passed on to uvicorn (they win over the defaults set here); ``http``
+    (``"auto"``, ``"h11"``, ``"httptools"`` or a protocol class) gets the limits added.
     """
     import uvicorn
+
+    http = settings.pop("http", "auto")
 
     options: dict[str, Any] = {
         "host": config.host,
@@ -303,7 +364,8 @@ def uvicorn_config(app: Any, config: TACServerConfig, **settings: Any) -> uvicor
         "timeout_graceful_shutdown": int(config.shutdown_grace_period) + 1,
         "timeout_keep_alive": 75,  # longer than clients' idle expiry: no reuse race
         "ws_max_size": config.max_request_body_bytes,
-        "http": _protocol_class(config),
+        "h11_max_incomplete_event_size": config.max_header_bytes,
+        "http": _protocol_class(config, http),
     }
     options.update(settings)
     return uvicorn.Config(app, **options)

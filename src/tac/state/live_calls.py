@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, runtime_checkable
 
+from tac.core.logging import get_logger
+
 __all__ = ["InMemoryLiveCalls", "LiveCalls"]
 
-logger = logging.getLogger("tac.state.live_calls")
+logger = get_logger("state.live_calls")
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 

@@ -7,8 +7,7 @@ Calls are recorded; nothing dials: the sandbox's voice caller subscribes to the 
 
 Bus topics published: ``call.created`` ``{"call", "params"}`` and ``call.updated``
 ``{"call", "previous_status", "status", "params"}`` (``params``: the form fields, a list for a
-repeated field). Services: ``calls.get(sid) -> dict | None`` and
-``calls.set_status(sid, status, answered_by=None) -> dict`` for the voice caller.
+repeated field). The phone uses it as ``ctx.products.calls`` (``get``, ``set_status``).
 Control API: ``GET /sandbox/calls``.
 """
 
@@ -296,11 +295,7 @@ def install(ctx: SandboxContext) -> None:
     service = CallsService(ctx)
     on_reset(ctx, service.reset)
 
-    async def get_call(call_sid: str) -> dict[str, Any] | None:
-        return service.get(call_sid)
-
-    ctx.provide("calls.get", get_call)
-    ctx.provide("calls.set_status", service.set_status)
+    ctx.products.calls = service
     ctx.add_product("api", _router(service))
     ctx.add_control(_control_router(service))
 

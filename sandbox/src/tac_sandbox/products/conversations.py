@@ -578,12 +578,12 @@ class Orchestrator:
     async def _resolve_profile(
         self, store_id: str | None, addresses: list[dict[str, Any]]
     ) -> str | None:
-        resolve = self.ctx.service("memory.resolve_profile")
-        if resolve is None or not store_id or not addresses:
+        memory = self.ctx.products.memory
+        if memory is None or not store_id or not addresses:
             return None
         first = addresses[0]
         try:
-            profile_id = await resolve(store_id, first["channel"], first["address"])
+            profile_id = await memory.resolve_profile(store_id, first["channel"], first["address"])
         except Exception:
             logger.exception("identity resolution failed for %s", first["address"])
             return None
@@ -1314,7 +1314,7 @@ def _decode_token(token: str) -> int:
 def install(ctx: SandboxContext) -> None:
     """Mount Conversation Orchestrator v2 under ``/conversations`` and its control API."""
     settings = ctx.settings
-    webhooks = ctx.service("webhooks")
+    webhooks = ctx.products.webhooks
     if webhooks is None:
         webhooks = WebhookDispatcher(
             ctx.identity.auth_token,
@@ -1324,19 +1324,19 @@ def install(ctx: SandboxContext) -> None:
                 timeout_seconds=settings.webhook_timeout_seconds,
             ),
         )
-        ctx.provide("webhooks", webhooks)
+        ctx.products.webhooks = webhooks
         ctx.add_control(control_router(webhooks))
         ctx.on_shutdown(webhooks.close)
     orchestrator = Orchestrator(ctx, webhooks)
     orchestrator.ensure_default_configuration()
-    ctx.provide("conversations", orchestrator)
+    ctx.products.conversations = orchestrator
     ctx.on_startup(orchestrator.start)
     ctx.on_shutdown(orchestrator.stop)
     ctx.on_reset(orchestrator.reset)
     ctx.add_product(PRODUCT, _router(orchestrator))
     ctx.add_control(_control(orchestrator))
 
-    from tac_sandbox._customer import control_router as customer_router
+    from tac_sandbox.phone.customers import control_router as customer_router
 
     ctx.add_control(customer_router(orchestrator))
 

@@ -276,9 +276,8 @@ class IntelligenceService:
         }
 
     async def _write_memory(self, result: dict[str, Any], payload: dict[str, Any]) -> None:
-        add_summary = self.ctx.service("memory.add_summary")
-        add_observations = self.ctx.service("memory.add_observations")
-        if add_summary is None or add_observations is None:
+        memory = self.ctx.products.memory
+        if memory is None:
             logger.warning("Conversation Intelligence: no Memory product to write into")
             return
         store_id = self._store_id(payload)
@@ -287,8 +286,10 @@ class IntelligenceService:
             profile_id = participant.get("profileId")
             if participant.get("type") != "CUSTOMER" or not profile_id:
                 continue
-            await add_summary(store_id, profile_id, result["conversationId"], summary, SOURCE)
-            await add_observations(
+            await memory.add_summary(
+                store_id, profile_id, result["conversationId"], summary, SOURCE
+            )
+            await memory.add_observations(
                 store_id, profile_id, result["_observations"], result["conversationId"], SOURCE
             )
 
@@ -363,7 +364,7 @@ def install(ctx: SandboxContext) -> None:
     service = IntelligenceService(ctx)
     service.configuration()
     ctx.bus.subscribe("conversation.status_changed", service.on_status_changed)
-    ctx.provide("intelligence.drain", service.drain)
+    ctx.products.intelligence = service
     ctx.on_shutdown(service.close)
     on_reset(ctx, service.reset)
     ctx.add_product("intelligence", _router(service))

@@ -4,8 +4,8 @@ Knowledge bases (the sandbox's default one, more through the ControlPlane), know
 type ``Text`` through the API or loaded from a folder of ``.txt``/``.md`` files, chunked by
 paragraph, and Search ranked by BM25 relevance.
 
-Folders: ``POST /sandbox/knowledge/load {"path", "knowledgeBaseId"?}``, the service
-``knowledge.load_folder(path, kb_id=None) -> list[str]``, or the environment variable
+Folders: ``POST /sandbox/knowledge/load {"path", "knowledgeBaseId"?}``,
+``ctx.products.knowledge.load_folder(path, kb_id=None)``, or the environment variable
 ``OPENTAC_SANDBOX_KNOWLEDGE_DIR`` read at startup. Loading a file again replaces its chunks.
 """
 
@@ -307,7 +307,7 @@ def install(ctx: SandboxContext) -> None:
     ctx.db.migrate("knowledge-1", _SCHEMA)
     service = KnowledgeService(ctx)
     service.ensure_default_base()
-    ctx.provide("knowledge.load_folder", service.load_folder)
+    ctx.products.knowledge = service
 
     async def load_from_environment() -> None:
         folder = os.environ.get(FOLDER_ENV)

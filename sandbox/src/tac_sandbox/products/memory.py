@@ -11,12 +11,9 @@ Control API (under ``/sandbox/memory``): ``GET /profiles`` (every profile with i
 ``POST /resolve`` ``{"channel", "address", "storeId"?}`` (identity resolution, as the
 Orchestrator does it).
 
-Services for other products (``ctx.service(name)``):
-
-- ``memory.resolve_profile(store_id, channel, address) -> str | None``: identity resolution for a
-  new customer participant (see :func:`address_identifier`).
-- ``memory.add_summary(store_id, profile_id, conversation_id, content, source) -> str | None``
-- ``memory.add_observations(store_id, profile_id, contents, conversation_id, source) -> list[str]``
+Other products use it as ``ctx.products.memory`` (:class:`MemoryService`): ``resolve_profile``
+(identity resolution for a new customer participant, see :func:`address_identifier`),
+``add_summary`` and ``add_observations`` (Conversation Intelligence).
 """
 
 from __future__ import annotations
@@ -105,6 +102,8 @@ _DATA_TABLES = (
     "mem_summaries",
     "mem_communications",
     "mem_participants",
+    "mem_observation_revisions",  # memory_admin's
+    "mem_operations",
 )
 
 
@@ -817,9 +816,7 @@ def install(ctx: SandboxContext) -> None:
     ctx.db.migrate("memory-1", _SCHEMA)
     service = MemoryService(ctx)
     service.ensure_default_store()
-    ctx.provide("memory.resolve_profile", service.resolve_profile)
-    ctx.provide("memory.add_summary", service.add_summary)
-    ctx.provide("memory.add_observations", service.add_observations)
+    ctx.products.memory = service
     on_reset(ctx, service.reset)
 
     async def on_communication(payload: dict[str, Any]) -> None:
@@ -845,7 +842,6 @@ def install(ctx: SandboxContext) -> None:
     ctx.add_product("memory", _router(service))
     ctx.db.migrate("memory-admin-1", memory_admin.SCHEMA)
     admin = memory_admin.MemoryAdmin(service)
-    on_reset(ctx, admin.reset)
     encoders = {"observations": _observation_json, "summaries": _summary_json}
     ctx.add_product("memory", memory_admin.router(admin, encoders))
     ctx.add_control(_control_router(service))

@@ -281,11 +281,6 @@ class MemoryAdmin:
         doc: dict[str, Any] = loads(row["doc"]) if row is not None else dict(DEFAULT_SETTINGS)
         return doc
 
-    async def reset(self) -> None:
-        with self.db.transaction() as conn:
-            for table in ("mem_observation_revisions", "mem_operations"):
-                conn.execute(f"DELETE FROM {table}")
-
 
 def _group_json(doc: dict[str, Any], include_traits: bool) -> dict[str, Any]:
     shown = {k: v for k, v in doc.items() if k != "traits" or include_traits}

@@ -171,6 +171,7 @@ def install(ctx: SandboxContext) -> None:
     """Add Studio v2 under ``/studio``, the voice handoff under ``/webhooks``, and controls."""
     ctx.db.migrate("studio-1", _SCHEMA)
     service = StudioService(ctx)
+    ctx.products.studio = service
     on_reset(ctx, service.reset)
     ctx.add_product("studio", _studio_router(service))
     ctx.add_product("webhooks", _webhooks_router(service))

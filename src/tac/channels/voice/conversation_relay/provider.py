@@ -339,7 +339,7 @@ class ConversationRelayProvider(VoiceProvider):
         stored, _ = await self.tac.start_session(session)
         call.conversation_id = stored.conversation_id
         call.session = stored
-        await self.tac.session_store.live_calls.register(
+        await self.tac.live_calls.register(
             *{call.call_sid, stored.conversation_id},
             ttl_seconds=self.tac.config.session_ttl_seconds,
         )
@@ -571,9 +571,7 @@ class ConversationRelayProvider(VoiceProvider):
                     await task
         if call.session is not None:
             try:
-                await self.tac.session_store.live_calls.unregister(
-                    *{call.call_sid, call.conversation_id}
-                )
+                await self.tac.live_calls.unregister(*{call.call_sid, call.conversation_id})
                 await self.tac.end_session(call.conversation_id, reason="call ended")
             except Exception as exc:
                 await self.tac.trigger_error(
@@ -591,7 +589,7 @@ class ConversationRelayProvider(VoiceProvider):
     async def start(self) -> None:
         """Take the commands other instances send for calls live here (a shared store), and
         keep live calls' sessions from idling out (a quiet call is still a live one)."""
-        await self.tac.session_store.live_calls.start(self._command)
+        await self.tac.live_calls.start(self._command)
         if self._keeper is None or self._keeper.done():
             self._keeper = asyncio.get_running_loop().create_task(
                 self._keep_sessions(), name="relay-session-keeper"
@@ -630,7 +628,7 @@ class ConversationRelayProvider(VoiceProvider):
             if conversation_id in self.calls:
                 raise
             command = {"op": "frame", "frame": frame, "args": list(args), "kwargs": kwargs}
-            if not await self.tac.session_store.live_calls.send(conversation_id, command):
+            if not await self.tac.live_calls.send(conversation_id, command):
                 raise
 
     async def speak(self, conversation_id: str, response: Any) -> None:
@@ -641,14 +639,14 @@ class ConversationRelayProvider(VoiceProvider):
             if conversation_id in self.calls or not isinstance(response, str):
                 raise
             command = {"op": "reply", "text": response}
-            if not await self.tac.session_store.live_calls.send(conversation_id, command):
+            if not await self.tac.live_calls.send(conversation_id, command):
                 raise
 
     async def live_anywhere(self, call_id: str) -> bool:
         """Whether the call (conversation id or CallSid) is live here or on another instance."""
         if call_id in self.calls:
             return True
-        return await self.tac.session_store.live_calls.elsewhere(call_id)
+        return await self.tac.live_calls.elsewhere(call_id)
 
     async def aclose(self) -> None:
         """Close every live call's socket (server shutdown); their sessions end as they close."""

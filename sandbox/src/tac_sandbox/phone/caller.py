@@ -32,11 +32,11 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from tac_sandbox._edge import through_edge
 from tac_sandbox._ids import sid
 from tac_sandbox._settings import SandboxIdentity
 from tac_sandbox._signing import sign_form, sign_websocket
 from tac_sandbox._twiml import RelayTwiml, TwimlError, parse_relay_twiml, verbs
+from tac_sandbox.phone.edge import through_edge
 
 logger = logging.getLogger("tac_sandbox.caller")
 

@@ -4,7 +4,7 @@ Installed like a product (``install(ctx)``): control routes under ``/sandbox/voi
 answering of Calls API calls whose TwiML connects to ConversationRelay (bus topic
 ``call.created``), and the hang-up of answered calls the app ends through the Calls API
 (``call.updated``). Calls placed or answered here run inside the sandbox process; tests drive
-them over HTTP (``SandboxClient``/``VoiceCall``) or in-process (``ctx.service("voice.phone")``).
+them over HTTP (``SandboxClient``/``VoiceCall``) or in-process (``ctx.products.phone``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,10 @@ import httpx
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from tac_sandbox._caller import (
+from tac_sandbox._context import SandboxContext
+from tac_sandbox._errors import TwilioError, bad_request, not_found
+from tac_sandbox._signing import sign_form
+from tac_sandbox.phone.caller import (
     DEFAULT_FROM,
     CallEnded,
     Caller,
@@ -29,64 +32,13 @@ from tac_sandbox._caller import (
     CallFailed,
     tls_context,
 )
-from tac_sandbox._context import SandboxContext
-from tac_sandbox._edge import through_edge
-from tac_sandbox._errors import TwilioError, bad_request, not_found
-from tac_sandbox._signing import sign_form
-from tac_sandbox._voice_orchestrator import install_services
+from tac_sandbox.phone.edge import through_edge
+from tac_sandbox.phone.orchestrator import VoiceConversations
 from tac_sandbox.products._common import on_reset
 
 logger = logging.getLogger("tac_sandbox.voice")
 
 _LONG_POLL_MAX = 60.0
-
-
-class ServiceOrchestratorLink:
-    """The Orchestrator steps of a call, through the Conversation Orchestrator product's
-    services in this process."""
-
-    def __init__(self, ctx: SandboxContext) -> None:
-        self.ctx = ctx
-
-    def _service(self, name: str) -> Any:
-        found = self.ctx.service(name)
-        if found is None:
-            raise CallerError(
-                f"the sandbox has no {name!r} service: the Conversation Orchestrator product"
-                " (tac_sandbox.products.conversations) is not installed"
-            )
-        return found
-
-    async def create_voice_conversation(
-        self, configuration_id: str, call_sid: str, customer: str, agent: str
-    ) -> dict[str, Any]:
-        create = self._service("conversations.create_voice_conversation")
-        result: dict[str, Any] = await create(configuration_id, call_sid, customer, agent)
-        return result
-
-    async def end_voice_conversation(self, conversation_id: str) -> None:
-        await self._service("conversations.end_voice_conversation")(conversation_id)
-
-    async def add_voice_communication(
-        self,
-        conversation_id: str,
-        call_sid: str,
-        *,
-        author: str,
-        recipient: str,
-        text: str,
-        inbound: bool,
-    ) -> dict[str, Any]:
-        add = self._service("conversations.add_voice_communication")
-        result: dict[str, Any] = await add(
-            conversation_id,
-            call_sid,
-            author=author,
-            recipient=recipient,
-            text=text,
-            inbound=inbound,
-        )
-        return result
 
 
 class VoicePhone:
@@ -99,7 +51,7 @@ class VoicePhone:
         self._http: httpx.AsyncClient | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
-        self.link = ServiceOrchestratorLink(ctx)
+        self.link = VoiceConversations(ctx)
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -281,9 +233,9 @@ class _CallProgress:
 
     async def status(self, event: str, *, publish: str | None) -> None:
         if publish is not None:
-            set_status = self.phone.ctx.service("calls.set_status")
-            if set_status is not None:
-                await set_status(self.caller.call_sid, publish)
+            calls = self.phone.ctx.products.calls
+            if calls is not None:
+                await calls.set_status(self.caller.call_sid, publish)
         if event == "answered":
             self.answered_at = time.time()
         call_status = {"initiated": "queued", "answered": "in-progress"}.get(event, event)
@@ -327,14 +279,13 @@ class _CallProgress:
         await self._send(url, fields, method, "amd-callback")
 
     async def ended(self, caller: Caller) -> None:
-        set_status = self.phone.ctx.service("calls.set_status")
+        calls = self.phone.ctx.products.calls
         final = "completed" if caller.connected_at is not None else "failed"
-        if set_status is not None:
-            get = self.phone.ctx.service("calls.get")
-            current = await get(caller.call_sid) if get is not None else None
+        if calls is not None:
+            current = calls.get(caller.call_sid)
             if current is None or current.get("status") not in ("completed", "canceled"):
                 with contextlib.suppress(Exception):
-                    await set_status(caller.call_sid, final)
+                    await calls.set_status(caller.call_sid, final)
         await self._status_callback(final, "completed")
         await self._recording()
 
@@ -632,8 +583,8 @@ async def _act(action: Any) -> Any:
 def install(ctx: SandboxContext) -> None:
     """Add the phone: ``/sandbox/voice`` controls and the answering of outbound calls."""
     phone = VoicePhone(ctx)
-    install_services(ctx)
-    ctx.provide("voice.phone", phone)
+    ctx.products.phone = phone
+    ctx.products.voice_conversations = phone.link
     ctx.add_control(control_router(phone))
     ctx.bus.subscribe("call.created", phone.on_call_created)
     ctx.bus.subscribe("call.updated", phone.on_call_updated)

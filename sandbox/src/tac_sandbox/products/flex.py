@@ -153,7 +153,7 @@ class FlexView:
     # -- context -----------------------------------------------------------------------------
 
     def _participants(self, conversation_id: str | None) -> list[dict[str, Any]]:
-        orchestrator = self.ctx.service("conversations")
+        orchestrator = self.ctx.products.conversations
         if conversation_id is None or orchestrator is None:
             return []
         try:
@@ -165,7 +165,7 @@ class FlexView:
     def _history(
         self, conversation_id: str | None, participants: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
-        orchestrator = self.ctx.service("conversations")
+        orchestrator = self.ctx.products.conversations
         if conversation_id is None or orchestrator is None:
             return []
         try:

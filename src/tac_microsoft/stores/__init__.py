@@ -1,0 +1,6 @@
+"""Stores for Agent Framework sessions."""
+
+from tac_microsoft.stores.file import FileAgentSessionStore
+from tac_microsoft.stores.in_memory import InMemoryAgentSessionStore
+
+__all__ = ["FileAgentSessionStore", "InMemoryAgentSessionStore"]
