@@ -28,6 +28,7 @@ from tac.models.voice import (
     TwiMLRequest,
     VoiceTwiMLOptions,
 )
+from tac.observability import _hooks as _obs
 
 if TYPE_CHECKING:
     from fastapi import WebSocket
@@ -249,6 +250,8 @@ class VoiceChannel(BaseChannel):
     async def handle_call_event(self, kind: str, event: Any) -> None:
         """A call event (``status``, ``amd``, ``recording``): its handler, and a call that is
         over ends its session."""
+        if kind == "status" and event.call_status:
+            _obs.observer.delivery_status("voice", event.call_status)
         if kind == "status" and (event.call_status or "").lower() in _CALL_OVER:
             await self._call_over(event.call_sid)
         handler = self._call_event_handlers.get(kind)
