@@ -1,8 +1,14 @@
 """The local Twilio: Conversation Orchestrator, Memory, Knowledge, Studio, Calls and a phone.
 
 An independent implementation of Twilio's side (it imports nothing of the SDK), faithful enough
-that the official ``twilio`` library and opentac both work against it unchanged. Names load
-lazily, so the command line and the chat client do not import the server stack.
+that the official ``twilio`` library, opentac and the reference SDK work against it unchanged.
+Names load lazily, so the command line and the chat client do not import the server stack.
+
+Layout: :mod:`tac_sandbox.products` (one module or package per Twilio product, each with
+``install(ctx)``), :mod:`tac_sandbox.phone` (who calls and texts the app), and here the runner
+(``_app``: the ASGI app; ``_server``: :class:`Sandbox`; ``cli``; ``_client``: the control
+client) with what everything shares (``_context`` and its typed ``products``, ``_db``,
+``_webhooks``, ``_http``, ``_errors``).
 """
 
 from __future__ import annotations

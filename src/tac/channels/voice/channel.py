@@ -28,13 +28,13 @@ from tac.models.voice import (
     TwiMLRequest,
     VoiceTwiMLOptions,
 )
+from tac.observability import _hooks as _obs
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI, WebSocket
+    from fastapi import WebSocket
 
     from tac.channels.websocket_protocol import WebSocketProtocol
     from tac.core.tac import TAC
-    from tac.server.fastapi_server import TACFastAPIServer
 
 __all__ = [
     "AmdHandler",
@@ -121,8 +121,15 @@ class VoiceChannel(BaseChannel):
         self._action_hook = _callable("on_session_end_twiml", callback)
         return callback
 
-    async def _invoke(self, callback: Callable[..., Any], *args: Any) -> Any:
-        return await invoke(callback, *args)
+    @property
+    def inbound_twiml_hook(self) -> InboundCallTwiMLHandler | None:
+        """The ``on_inbound_call_twiml`` callback, if one is registered."""
+        return self._inbound_twiml_hook
+
+    def handles_call_event(self, kind: str) -> bool:
+        """Whether a handler is registered for call events of ``kind`` (``status``, ``amd``,
+        ``recording``): outbound calls ask Twilio for those callbacks only."""
+        return kind in self._call_event_handlers
 
     # -- voice controls ------------------------------------------------------------------------
 
@@ -207,15 +214,15 @@ class VoiceChannel(BaseChannel):
 
     async def handle_call_status_event(self, payload: CallStatusEvent | Mapping[str, Any]) -> None:
         """Run ``on_call_status`` for a status callback (a form mapping or the event)."""
-        await self._call_event("status", _event(CallStatusEvent, payload))
+        await self.handle_call_event("status", _event(CallStatusEvent, payload))
 
     async def handle_amd_event(self, payload: AmdEvent | Mapping[str, Any]) -> None:
         """Run ``on_amd`` for an answering-machine-detection callback."""
-        await self._call_event("amd", _event(AmdEvent, payload))
+        await self.handle_call_event("amd", _event(AmdEvent, payload))
 
     async def handle_recording_event(self, payload: RecordingEvent | Mapping[str, Any]) -> None:
         """Run ``on_recording`` for a recording status callback."""
-        await self._call_event("recording", _event(RecordingEvent, payload))
+        await self.handle_call_event("recording", _event(RecordingEvent, payload))
 
     async def handle_twilio_provider_callback(
         self, payload: ConversationRelayCallbackPayload | Mapping[str, Any]
@@ -240,7 +247,11 @@ class VoiceChannel(BaseChannel):
             return None
         return twiml if isinstance(twiml, str) and twiml else None
 
-    async def _call_event(self, kind: str, event: Any) -> None:
+    async def handle_call_event(self, kind: str, event: Any) -> None:
+        """A call event (``status``, ``amd``, ``recording``): its handler, and a call that is
+        over ends its session."""
+        if kind == "status" and event.call_status:
+            _obs.observer.delivery_status("voice", event.call_status)
         if kind == "status" and (event.call_status or "").lower() in _CALL_OVER:
             await self._call_over(event.call_sid)
         handler = self._call_event_handlers.get(kind)
@@ -341,11 +352,10 @@ class VoiceChannel(BaseChannel):
 
     # -- routes --------------------------------------------------------------------------------
 
-    def register_routes(self, app: FastAPI, server: TACFastAPIServer) -> None:
-        """``POST /twiml``, the WebSocket, the ``<Connect action>`` callback and call events."""
-        from tac.channels.voice._routes import register_voice_routes
-
-        register_voice_routes(self, app, server)
+    def register_routes(self, app: Any, server: Any) -> None:
+        """``POST /twiml``, the WebSocket, the ``<Connect action>`` callback and call events
+        (built by the server: ``server.add_voice_routes``)."""
+        server.add_voice_routes(app, self)
 
 
 _CALL_OVER = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})

@@ -52,6 +52,7 @@ from tac.channels.voice.media_streams.twiml import (
     generate_twiml,
     merge_stream_options,
 )
+from tac.core._callbacks import invoke
 from tac.core.logging import get_logger
 from tac.models._base import first_error
 from tac.models.conversation import (
@@ -269,9 +270,9 @@ class MediaStreamsProvider(VoiceProvider):
             raise TypeError("host_twiml_options must be VoiceTwiMLOptionsMediaStreams")
         request = twiml_request or TwiMLRequest()
         custom = None
-        hook = self.channel._inbound_twiml_hook
+        hook = self.channel.inbound_twiml_hook
         if hook is not None:
-            custom = await self.channel._invoke(hook, request)
+            custom = await invoke(hook, request)
             if custom is not None and not isinstance(custom, VoiceTwiMLOptionsMediaStreams):
                 raise TypeError(
                     "on_inbound_call_twiml must return VoiceTwiMLOptionsMediaStreams or "
@@ -337,10 +338,9 @@ class MediaStreamsProvider(VoiceProvider):
         for call_options in (self.config.default_call_options, options.call_options):
             if call_options is not None:
                 kwargs.update(call_options.to_call_kwargs())
-        handlers = self.channel._call_event_handlers
-        if "status" in handlers:
+        if self.channel.handles_call_event("status"):
             kwargs.setdefault("status_callback", config.call_event_url("status"))
-        if "amd" in handlers and kwargs.get("machine_detection"):
+        if self.channel.handles_call_event("amd") and kwargs.get("machine_detection"):
             kwargs.setdefault("async_amd_status_callback", config.call_event_url("amd"))
         call = await self.tac.calls_client.create_call(
             options.to,
