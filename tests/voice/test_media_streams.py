@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from tests.voice._harness import ACCOUNT, FROM, VoiceApp
 from tests.voice._media import stream_call
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tac.channels.voice import VoiceChannel
 from tac.channels.voice.media_streams.gpt_live import GPTLiveProviderConfig
@@ -350,3 +350,19 @@ def test_gpt_live_transcripts_coalesce_and_the_caller_speaking_clears_playback()
     assert interrupted == [Transcript("assistant", "Hello there."), SpeechStarted()]
     assert live.translate({"type": "session.input_transcript.delta", "delta": "!"}) == []
     assert live.translate({"type": "session.closed"}) == [Transcript("user", "Wait!")]
+
+
+async def test_a_start_without_a_call_sid_is_refused_with_the_field_named() -> None:
+    model = FakeRealtimeModel()
+    async with model.serve(), VoiceApp(config=realtime_config(model)) as app:
+        connection = await app.open()
+        await connection.send(json.dumps({"event": "connected", "protocol": "Call"}))
+        await connection.send(
+            json.dumps({"event": "start", "streamSid": "MZ1", "start": {"streamSid": "MZ1"}})
+        )
+        with pytest.raises(ConnectionClosed) as info:
+            await connection.recv()
+        assert info.value.rcvd is not None
+        assert info.value.rcvd.code == 1002
+        assert info.value.rcvd.reason == "invalid start: start.callSid: Field required"
+    assert model.sessions == []

@@ -395,7 +395,7 @@ class MediaStreamsProvider(VoiceProvider):
                 body = {"streamSid": data.get("streamSid"), **body}
                 return StreamStartMessage.model_validate(body)
             except ValidationError as exc:
-                where, problem = first_error(exc)
+                where, problem = first_error(exc, "start")
                 reason = f"invalid start: start.{where}: {problem}"
             except MediaStreamsProtocolError as exc:
                 reason = str(exc)
