@@ -26,7 +26,9 @@ apt_install() {  # apt_install PROGRAM PACKAGE...: install PACKAGEs unless PROGR
 
 apt_install redis-server redis-server
 apt_install nginx nginx
+apt_install prometheus prometheus
 apt_install chromium chromium fonts-liberation  # the console tests (Playwright drives it headless)
+apt_install espeak-ng espeak-ng  # speech for the Media Streams phone's WAV files
 
 redis_up() { (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; }
 if ! redis_up && command -v redis-server >/dev/null 2>&1; then

@@ -27,8 +27,9 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def build_parser(commands: Sequence[str] = ()) -> argparse.ArgumentParser:
-    """The parser, with ``commands`` fully registered and the others listed by name only."""
+def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser with ``commands`` fully registered (all of them by default) and the others
+    listed by name only, so that ``--help`` shows every command without importing it."""
     parser = argparse.ArgumentParser(
         prog="opentac",
         description="opentac: Twilio Agent Connect, open, with a local Twilio sandbox.",
@@ -39,7 +40,7 @@ def build_parser(commands: Sequence[str] = ()) -> argparse.ArgumentParser:
         dest="command", metavar="COMMAND", title="commands", parser_class=argparse.ArgumentParser
     )
     for name, (module_name, help_text, _) in _COMMANDS.items():
-        if name in commands:
+        if commands is None or name in commands:
             importlib.import_module(module_name).register(subparsers)
         else:
             subparsers.add_parser(name, help=help_text, add_help=False)
@@ -64,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     command = args_list[0] if args_list and args_list[0] in _COMMANDS else None
     try:
-        parser = build_parser([command] if command else [])
+        parser = build_parser([command] if command else ())
         args = parser.parse_args(args_list)
         handler: Any = getattr(args, "handler", None)
         if handler is None:

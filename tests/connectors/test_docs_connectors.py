@@ -15,7 +15,6 @@ import pytest
 from tac.sandbox import Sandbox, serve_app
 from tac.testing import FakeModel
 from tests._ports import free_port
-from tests.connectors._langchain_fakes import ScriptedChat, tool_call
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "connectors"
 FENCE = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -67,6 +66,9 @@ async def test_openai_agents_page(monkeypatch: pytest.MonkeyPatch, no_tracing: N
 
 @pytest.mark.integration
 async def test_langgraph_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("langgraph", reason="needs LangGraph (opentac[langgraph])")
+    from tests.connectors._langchain_fakes import ScriptedChat, tool_call
+
     model = ScriptedChat(
         messages=iter([tool_call("opening_hours", {"day": "Sunday"}), "We're closed on Sunday."])
     )
@@ -102,6 +104,8 @@ async def test_mcp_page(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.unit
 def test_memory_adapters_page() -> None:
+    for module in ("anthropic", "boto3", "google.genai"):
+        pytest.importorskip(module, reason=f"needs {module} (opentac[anthropic,aws,google])")
     names = run("memory-adapters.md", {})
     assert "Prefers email" in names["claude"]._memory
     assert names["converse"].unwrapped is names["runtime"]
@@ -109,6 +113,7 @@ def test_memory_adapters_page() -> None:
 
 @pytest.mark.integration
 async def test_aws_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("boto3", reason="needs boto3 (opentac[aws])")
     from tests.connectors._aws_standin import AWSStandIn
 
     stand_in = AWSStandIn()
@@ -136,6 +141,7 @@ async def test_aws_page(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.integration
 async def test_microsoft_page(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    pytest.importorskip("agent_framework.openai", reason="needs agent-framework-openai")
     from agent_framework.openai import OpenAIChatCompletionClient
 
     model = FakeModel()
@@ -161,6 +167,7 @@ async def test_microsoft_page(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
 
 @pytest.mark.integration
 async def test_google_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("google.adk", reason="needs google-adk (opentac[google])")
     from tests.connectors._adk_fakes import ScriptedLlm
 
     model = ScriptedLlm(script=[("opening_hours", {"day": "Sunday"}), "We're closed on Sunday."])

@@ -3,10 +3,13 @@ and WebSockets; the model is LangChain's fake chat model."""
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("langgraph", reason="needs LangGraph (opentac[langgraph])")
+
 import asyncio
 from typing import Any
 
-import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from tac.channels import ChatChannel, SMSChannel, SMSChannelConfig

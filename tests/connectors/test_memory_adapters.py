@@ -64,6 +64,7 @@ async def stand_in() -> AsyncIterator[tuple[StandIn, str]]:
 
 
 async def test_anthropic_system_gets_the_memory(stand_in: tuple[StandIn, str]) -> None:
+    pytest.importorskip("anthropic", reason="needs anthropic (opentac[anthropic])")
     from anthropic import AsyncAnthropic
 
     server, url = stand_in
@@ -85,6 +86,7 @@ async def test_anthropic_system_gets_the_memory(stand_in: tuple[StandIn, str]) -
 
 
 async def test_gemini_system_instruction_gets_the_memory(stand_in: tuple[StandIn, str]) -> None:
+    pytest.importorskip("google.genai", reason="needs google-genai (opentac[google])")
     from google import genai
     from google.genai import types
 
@@ -107,6 +109,7 @@ async def test_gemini_system_instruction_gets_the_memory(stand_in: tuple[StandIn
 
 
 def test_bedrock_converse_system_gets_the_memory() -> None:
+    pytest.importorskip("boto3", reason="needs boto3 (opentac[aws])")
     import boto3
     from botocore.stub import ANY, Stubber
 

@@ -8,7 +8,15 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tac import TAC, TACConfig
-from tac.connectors import Connector, ConnectorRouter, ToolFinished, ToolStarted, Turn, speak
+from tac.connectors import (
+    Connector,
+    ConnectorRouter,
+    InMemoryConversationHistory,
+    ToolFinished,
+    ToolStarted,
+    Turn,
+    speak,
+)
 from tac.connectors.streaming import RunEvent, collect
 from tac.models.session import ConversationSession
 
@@ -72,11 +80,13 @@ async def test_two_connectors_share_one_tac() -> None:
 
 async def test_history_ends_with_the_session() -> None:
     tac = make_tac()
-    echo = Echo(tac, "e")
-    await echo.history.append("conv1", [{"role": "user", "content": "x"}])
+    history = InMemoryConversationHistory()
+    echo = Echo(tac, "e", history=history)
+    assert echo.history is history
+    await history.append("conv1", [{"role": "user", "content": "x"}])
     await tac.start_session(session("sms"))
     assert await tac.end_session("conv1")
-    assert await echo.history.get("conv1") == []
+    assert await history.get("conv1") == []
 
 
 async def test_speak_says_the_filler_while_a_tool_is_slow() -> None:

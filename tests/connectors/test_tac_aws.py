@@ -3,12 +3,15 @@ local stand-in of the AWS endpoints), answering the sandbox's SMS and Conversati
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("boto3", reason="needs boto3 (opentac[aws])")
+
 import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 import pytest_asyncio
 from fastapi import Request
 from websockets.asyncio.server import ServerConnection, serve

@@ -3,10 +3,13 @@ Agent Engine query API, answering the sandbox's SMS and a ConversationRelay call
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("google.adk", reason="needs google-adk (opentac[google])")
+
 from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from google.adk.agents import Agent
 from google.adk.runners import Runner
 from google.adk.sessions import InMemorySessionService

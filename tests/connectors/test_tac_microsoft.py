@@ -3,10 +3,13 @@ tac.testing.FakeModel) answering the sandbox's SMS and a ConversationRelay call.
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("agent_framework.openai", reason="needs agent-framework-openai (dev extra)")
+
 from pathlib import Path
 from typing import Any
 
-import pytest
 from agent_framework import Agent
 from agent_framework.openai import OpenAIChatCompletionClient
 

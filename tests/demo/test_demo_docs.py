@@ -33,7 +33,7 @@ def test_commands_in_the_page_exist(page: str) -> None:
             assert re.search(rf"^{target}:", makefile, re.MULTILINE), command
         if "opentac" in words:
             arguments = words[words.index("opentac") + 1 :]
-            # with that command registered; exits (fails the test) on a wrong option
+            # The command named is registered in full; a wrong option exits (fails the test).
             build_parser(arguments[:1]).parse_args(arguments)
 
 

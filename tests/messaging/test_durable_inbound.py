@@ -346,3 +346,43 @@ async def test_sigterm_drains_answering_503_then_stops(start_app) -> None:
             if not serving.done():
                 drainer.should_exit = True
                 await serving
+
+
+@pytest.mark.parametrize("fast", [True, False])
+async def test_the_webhook_fast_path_is_an_option(fast: bool) -> None:
+    """Off, ``POST /webhook`` goes through the router: the app's exception handlers see its
+    403s. On (the default, cheaper per message), the answer is the same but they do not."""
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    from tac_sandbox import Sandbox, serve_app
+
+    seen: list[int] = []
+    user_app = FastAPI()
+
+    @user_app.exception_handler(StarletteHTTPException)
+    async def handler(request: Any, exc: StarletteHTTPException) -> JSONResponse:
+        seen.append(exc.status_code)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    async with Sandbox.start(app_url=url) as sandbox:
+        tac = TAC(TACConfig.from_env(sandbox.env))
+        tac.on_message_ready(lambda message, session, memory: f"echo: {message}")
+        server = TACFastAPIServer(
+            tac=tac,
+            messaging_channels=[SMSChannel(tac)],
+            config=TACServerConfig(host="127.0.0.1", port=port, webhook_fast_path=fast),
+            app=user_app,
+        )
+        async with serve_app(server.app, port=port), httpx.AsyncClient(base_url=url) as http:
+            assert (await sandbox.customer("sms").ask("hi", timeout=5)).text == "echo: hi"
+            forged = "A" * 27 + "="  # well-formed, wrong: the route's own check answers it
+            unsigned = await http.post(
+                "/webhook", content=b"{}", headers={"X-Twilio-Signature": forged}
+            )
+    assert unsigned.status_code == 403
+    assert unsigned.json() == {"detail": "Invalid Twilio signature"}
+    assert seen == ([] if fast else [403])

@@ -12,7 +12,8 @@ from tac_sandbox._notify import Changes
 from tac_sandbox._time import iso, iso_ms
 from tac_sandbox._webhooks import signed_url
 from tac_sandbox.phone.customers import default_address
-from tac_sandbox.products.conversations import _decode_token, _encode_token, _grouping_key
+from tac_sandbox.products.conversations._shared import _grouping_key
+from tac_sandbox.products.conversations.routes import _decode_token, _encode_token
 
 pytestmark = pytest.mark.unit
 

@@ -206,9 +206,11 @@ async def test_intelligence_configurations_and_operators(sandbox: Sandbox) -> No
     assert operator.output_format == "JSON"
 
 
-async def test_a_communication_only_between_participants(sandbox: Sandbox) -> None:
-    """Twilio records communications between a conversation's participants: an address that
-    is no participant's is a 400 naming the field, so every webhook carries participantId."""
+async def test_a_communication_comes_from_a_participant(sandbox: Sandbox) -> None:
+    """Twilio records a communication from one of the conversation's participants: an author
+    address that is no participant's is a 400 naming the field, so every webhook carries the
+    author's participantId (a recipient not yet a participant, an agent the app has still to
+    add, is kept without one)."""
     v2 = sandbox.twilio_client().conversations.v2
     config_id = sandbox.identity.conversation_configuration_id
     customer = {"channel": "SMS", "address": "+14155550104"}

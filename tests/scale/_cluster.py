@@ -198,9 +198,11 @@ class Cluster:
         return Counter(parts[1] for parts in self.lines("ended"))
 
     def diagnostics(self) -> str:
-        return "\n".join(
+        errors = "\n".join(" ".join(parts) for parts in self.lines("error")[-20:])
+        logs = "\n".join(
             f"--- {i.name} ---\n{i.log.read_text(errors='replace')[-4000:]}" for i in self.instances
         )
+        return f"--- on_error (last 20) ---\n{errors}\n{logs}"
 
 
 @contextlib.asynccontextmanager

@@ -28,7 +28,7 @@ FENCE = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 def blocks() -> list[str]:
     found = FENCE.findall(PAGE.read_text(encoding="utf-8"))
-    assert len(found) == 3
+    assert len(found) >= 3  # the speech-to-speech snippet runs in test_media_streams_docs
     return found
 
 

@@ -1,8 +1,14 @@
 """The local Twilio: Conversation Orchestrator, Memory, Knowledge, Studio, Calls and a phone.
 
 An independent implementation of Twilio's side (it imports nothing of the SDK), faithful enough
-that the official ``twilio`` library and opentac both work against it unchanged. Names load
-lazily, so the command line and the chat client do not import the server stack.
+that the official ``twilio`` library, opentac and the reference SDK work against it unchanged.
+Names load lazily, so the command line and the chat client do not import the server stack.
+
+Layout: :mod:`tac_sandbox.products` (one module or package per Twilio product, each with
+``install(ctx)``), :mod:`tac_sandbox.phone` (who calls and texts the app), and here the runner
+(``_app``: the ASGI app; ``_server``: :class:`Sandbox`; ``cli``; ``_client``: the control
+client) with what everything shares (``_context`` and its typed ``products``, ``_db``,
+``_webhooks``, ``_http``, ``_errors``).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ if TYPE_CHECKING:
     from tac_sandbox.phone.call import VoiceCall, VoiceReply
     from tac_sandbox.phone.caller import CallEnded, Caller, CallerError, CallFailed, Reply
     from tac_sandbox.phone.customers import Customer, Message
+    from tac_sandbox.phone.stream_caller import StreamCaller, StreamCallFailed
 
 _EXPORTS = {
     "CallEnded": "tac_sandbox.phone.caller",
@@ -35,6 +42,8 @@ _EXPORTS = {
     "SandboxError": "tac_sandbox._client",
     "SandboxIdentity": "tac_sandbox._settings",
     "SandboxSettings": "tac_sandbox._settings",
+    "StreamCallFailed": "tac_sandbox.phone.stream_caller",
+    "StreamCaller": "tac_sandbox.phone.stream_caller",
     "create_app": "tac_sandbox._app",
     "serve_app": "tac_sandbox._server",
     "twilio_http_client": "tac_sandbox._twilio",
@@ -53,6 +62,8 @@ __all__ = [
     "SandboxError",
     "SandboxIdentity",
     "SandboxSettings",
+    "StreamCallFailed",
+    "StreamCaller",
     "VoiceCall",
     "VoiceReply",
     "create_app",

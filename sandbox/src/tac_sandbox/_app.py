@@ -29,6 +29,7 @@ PRODUCT_MODULES: tuple[str, ...] = (
     "tac_sandbox.products.calls",
     "tac_sandbox.products.intelligence",
     "tac_sandbox.phone.control",
+    "tac_sandbox.phone.stream_control",
     "tac_sandbox.products.flex",
     "tac_sandbox._console",
 )

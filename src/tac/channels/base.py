@@ -10,11 +10,8 @@ from tac.models.memory import MemoryMode
 from tac.models.session import Channel
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
-
     from tac.core.inbound import InboundDelivery
     from tac.core.tac import TAC
-    from tac.server.fastapi_server import TACFastAPIServer
 
 __all__ = ["AGENT_TYPES", "BaseChannel"]
 
@@ -60,7 +57,7 @@ class BaseChannel(ABC):
     ) -> None:
         """Send a reply in a conversation on this channel."""
 
-    def register_routes(self, app: FastAPI, server: TACFastAPIServer) -> None:
+    def register_routes(self, app: Any, server: Any) -> None:
         """Add the channel's own routes (voice: TwiML, WebSocket, callbacks). Default: none."""
         return None
 

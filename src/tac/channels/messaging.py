@@ -45,6 +45,7 @@ from tac.models.conversation import (
     SendMessageActionRequest,
     WebhookEvent,
 )
+from tac.models.delivery import FAILED_DELIVERY_STATUSES, DeliveryStatus
 from tac.models.memory import MemoryMode
 from tac.models.outbound import (
     InitiateChatConversationOptions,
@@ -52,6 +53,7 @@ from tac.models.outbound import (
     InitiateMessagingConversationOptions,
 )
 from tac.models.session import AuthorInfo, ConversationSession
+from tac.observability import _hooks as _obs
 
 __all__ = ["MessagingChannel", "MessagingChannelConfig"]
 
@@ -178,7 +180,24 @@ class MessagingChannel(BaseChannel):
                 if not isinstance(text, str) or not text.strip():
                     return False
             return True
+        if event.event_type == "COMMUNICATION_UPDATED":
+            return self._delivery_failed(event.data)
         return event.event_type == "CONVERSATION_UPDATED"
+
+    def _delivery_failed(self, data: Mapping[str, Any]) -> bool:
+        """Whether a ``COMMUNICATION_UPDATED`` reports a failed delivery (it then takes the
+        claimed path to ``on_delivery_status``); other statuses are only counted, unclaimed."""
+        failed = False
+        recipients = data.get("recipients")
+        for recipient in recipients if isinstance(recipients, list) else ():
+            status = recipient.get("deliveryStatus") if isinstance(recipient, dict) else None
+            if not isinstance(status, str):
+                continue
+            if status.upper() in FAILED_DELIVERY_STATUSES:
+                failed = True
+            else:
+                _obs.observer.delivery_status(self._name, status)
+        return failed
 
     async def process_webhook(
         self, webhook_data: WebhookEvent | dict[str, Any], idempotency_token: str | None = None
@@ -196,6 +215,46 @@ class MessagingChannel(BaseChannel):
             await self._on_communication(event.communication(), delivery)
         elif event.event_type == "CONVERSATION_UPDATED":
             await self._on_conversation_updated(event)
+        elif event.event_type == "COMMUNICATION_UPDATED":
+            await self._on_delivery_status(event.communication())
+
+    async def _on_delivery_status(self, communication: Communication) -> None:
+        """Failed deliveries → ``on_delivery_status(session, status)`` (once per recipient)."""
+        conversation_id = communication.conversation_id
+        if not conversation_id:
+            return
+        failed = [
+            recipient
+            for recipient in communication.recipients
+            if (recipient.delivery_status or "").upper() in FAILED_DELIVERY_STATUSES
+        ]
+        if not failed:
+            return
+        session = await self.tac.get_session(conversation_id)
+        if session is None:  # ended meanwhile: the callback still hears of it
+            session = ConversationSession(conversation_id=conversation_id, channel=self.channel)
+        for recipient in failed:
+            status = recipient.delivery_status or ""
+            _obs.observer.delivery_status(self._name, status)
+            self.logger.warning(
+                "message not delivered: %s",
+                status,
+                conversation_id=conversation_id,
+                address=mask_address(recipient.address),
+            )
+            await self.tac.trigger_delivery_status(
+                session,
+                DeliveryStatus(
+                    status=status,
+                    conversation_id=conversation_id,
+                    communication_id=communication.id,
+                    channel=self.channel,
+                    address=recipient.address,
+                    participant_id=recipient.participant_id,
+                    text=communication.content.text,
+                    communication=communication,
+                ),
+            )
 
     async def _on_conversation_updated(self, event: WebhookEvent) -> None:
         conversation = event.conversation()
@@ -223,6 +282,7 @@ class MessagingChannel(BaseChannel):
         if not conversation_id:
             self.logger.warning("COMMUNICATION_CREATED without conversationId ignored")
             return
+        _obs.bind_log_context(conversation_id, self._name)
         if delivery is not None and delivery.session_loaded:
             session = delivery.session  # read with the claim, in the same round trip
         else:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from tac.connectors.history import ConversationHistory, create_history
+from tac.connectors.history import ConversationHistory
 from tac.connectors.streaming import RunEvent, collect, speak
 from tac.core._callbacks import invoke
 from tac.core.logging import get_logger
@@ -180,9 +180,8 @@ class Connector(ABC):
     Args:
         tac: the app's TAC.
         channels: the channels this connector answers (``"voice"``, ``"sms"``, …).
-        history: where conversations' messages live (default: :func:`create_history`, which
-            follows ``TAC_STATE_URL``). Connectors whose framework keeps its own state (a
-            LangGraph checkpointer) may not use it.
+        history: where conversations' messages live, for connectors whose framework keeps
+            none (``None``: the framework keeps its own, e.g. a LangGraph checkpointer).
         filler: a short line to say on voice when a tool keeps the caller waiting longer than
             ``filler_after_seconds`` (``None``: say nothing).
     """
@@ -197,7 +196,7 @@ class Connector(ABC):
         filler_after_seconds: float = 1.0,
     ) -> None:
         self.tac = tac
-        self.history: ConversationHistory = history if history is not None else create_history(tac)
+        self.history: ConversationHistory | None = history
         self.filler = filler
         self.filler_after_seconds = filler_after_seconds
         self._turns: dict[str, Turn] = {}
@@ -212,11 +211,13 @@ class Connector(ABC):
 
     async def trim_reply(self, session: ConversationSession, heard: str) -> None:
         """Cut the conversation's last reply to ``heard`` (default: in :attr:`history`)."""
-        await self.history.trim_last_reply(session.conversation_id, heard)
+        if self.history is not None:
+            await self.history.trim_last_reply(session.conversation_id, heard)
 
     async def forget(self, session: ConversationSession) -> None:
         """Drop everything kept for the conversation (its session ended)."""
-        await self.history.clear(session.conversation_id)
+        if self.history is not None:
+            await self.history.clear(session.conversation_id)
 
     # -- ChannelHandler --------------------------------------------------------------------
 
@@ -269,6 +270,11 @@ class Connector(ABC):
             turn.heard = heard  # applied once the turn has saved what it produced
             return
         await self.trim_reply(session, heard)
+
+    async def aclose(self) -> None:
+        """Release the history's connections (call at shutdown)."""
+        if self.history is not None:
+            await self.history.aclose()
 
     async def handle_session_end(self, session: ConversationSession) -> None:
         turn = self._turns.get(session.conversation_id)

@@ -102,12 +102,9 @@ class LangGraphConnector(Connector):
         filler: str | None = None,
         filler_after_seconds: float = 1.0,
     ) -> None:
-        from tac.connectors.history import InMemoryConversationHistory
-
         super().__init__(
             tac,
             channels=channels,
-            history=InMemoryConversationHistory(max_items=1),  # the checkpointer keeps history
             filler=filler,
             filler_after_seconds=filler_after_seconds,
         )

@@ -22,7 +22,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from tac.adapters import AdapterOptions, MemoryPromptBuilder
 from tac.connectors._base import Connector, Turn
-from tac.connectors.history import ConversationHistory, HistoryItem
+from tac.connectors.history import ConversationHistory, HistoryItem, create_history
 from tac.connectors.streaming import RunEvent, ToolFinished, ToolStarted
 from tac.models.session import Channel, ConversationSession
 from tac.tools.base import TACTool
@@ -112,7 +112,9 @@ class OpenAIAgentsConnector(Connector):
         handoff: add TAC's Studio handoff tool when ``TWILIO_STUDIO_HANDOFF_FLOW_SID`` is set.
         memory_options: what of the memory and profile goes into the instructions.
         run_config: passed to ``Runner.run_streamed``; ``max_turns`` too.
-        channels, history, filler, filler_after_seconds: see :class:`~tac.connectors.Connector`.
+        history: where conversations' items live (default :func:`create_history`: Redis when
+            ``TAC_STATE_URL`` names one, else in-process).
+        channels, filler, filler_after_seconds: see :class:`~tac.connectors.Connector`.
     """
 
     def __init__(
@@ -130,10 +132,11 @@ class OpenAIAgentsConnector(Connector):
         filler: str | None = None,
         filler_after_seconds: float = 1.0,
     ) -> None:
+        self.history: ConversationHistory = history if history is not None else create_history(tac)
         super().__init__(
             tac,
             channels=channels,
-            history=history,
+            history=self.history,
             filler=filler,
             filler_after_seconds=filler_after_seconds,
         )

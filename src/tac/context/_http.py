@@ -38,6 +38,7 @@ from tac.context.errors import (
     TwilioTransportError,
 )
 from tac.core.logging import get_logger
+from tac.observability import _hooks as _obs
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -487,9 +488,12 @@ class TwilioHTTP:
             if self._closed:
                 raise RuntimeError("TwilioHTTP is closed; create a new one")
             started = loop.time()
+            probe = _obs.observer.twilio_request(product, method, path, url, send_headers)
             try:
                 response = await self.sender.send(method, url, send_headers, body)
             except httpx.HTTPError as exc:
+                if probe is not None:
+                    probe.failed(exc)
                 error = _transport_error(exc, method, url)
                 elapsed_ms = (loop.time() - started) * 1000
                 logger.debug(
@@ -516,6 +520,8 @@ class TwilioHTTP:
                     await self._sleep(delay)
                     continue
                 raise error from exc
+            if probe is not None:
+                probe.done(response.status_code)
             elapsed_ms = (loop.time() - started) * 1000
             logger.debug(
                 "%s %s%s -> %d (attempt %d, %.1f ms)",

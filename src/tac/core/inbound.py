@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from tac.core.logging import get_logger
 from tac.models.session import ConversationSession
+from tac.observability import _hooks as _obs
 from tac.state import ClaimResult, store_unavailable
 from tac.state.inbound import InboundEvent, InboundLog
 
@@ -230,6 +231,7 @@ class Inbound:
         lost = await self.log.renew(running, self.lease_seconds)
         for event_id in lost:
             logger.warning("lost the lease of an event (this instance was too slow)")
+            _obs.observer.lease_expired()
             self._running.pop(event_id, None)
         if not self.taking_over or self._run is None:
             return 0
@@ -241,6 +243,7 @@ class Inbound:
                 "took over an event of an instance that stopped",
                 conversation_id=event.conversation_id,
             )
+            _obs.observer.inbound_takeover()
             self._running[event.id] = event
             delivery = InboundDelivery(self, event, None, session_loaded=False)
             await self._run(event, delivery)

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any, Literal
 
+from tac.observability import _hooks as _obs
+
 __all__ = [
     "ConsoleFormatter",
     "ContextLogger",
@@ -27,6 +29,7 @@ __all__ = [
     "mask_phone",
     "redact",
     "setup_logging",
+    "uvicorn_log_config",
 ]
 
 ROOT_LOGGER_NAME = "tac"
@@ -227,7 +230,11 @@ class ConsoleFormatter(logging.Formatter):
 
 
 class JSONFormatter(logging.Formatter):
-    """One JSON object per line: ``ts``, ``level``, ``logger``, ``message`` and the fields."""
+    """One JSON object per line: ``ts``, ``level``, ``logger``, ``message`` and the fields.
+
+    Inside a turn, ``conversation_id`` and ``channel`` are added when the line does not carry
+    them; with tracing on, ``trace_id`` and ``span_id`` of the current span too.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
@@ -236,6 +243,12 @@ class JSONFormatter(logging.Formatter):
             "logger": record.name,
             "message": redact(record.getMessage()),
         }
+        turn = _obs.log_context()
+        if turn is not None:
+            payload["conversation_id"], payload["channel"] = turn
+        ids = _obs.observer.log_ids()
+        if ids is not None:
+            payload["trace_id"], payload["span_id"] = ids
         payload.update(_fields(record))
         if record.exc_info:
             payload["exception"] = redact(_exception_text(self, record))
@@ -269,3 +282,31 @@ def setup_logging(level: str = "INFO", log_format: Literal["console", "json"] = 
     handler.setFormatter(formatter)
     setattr(handler, _OWN_HANDLER_FLAG, True)
     logger.addHandler(handler)
+
+
+def uvicorn_log_config(
+    level: str = "INFO", log_format: Literal["console", "json"] = "console"
+) -> dict[str, Any]:
+    """A ``logging.config`` dict for uvicorn: its lines in opentac's format, level and redaction.
+
+    ``uvicorn.run(app, log_config=uvicorn_log_config("WARNING", "json"))``.
+    """
+    formatter = f"{__name__}.{'JSONFormatter' if log_format == 'json' else 'ConsoleFormatter'}"
+    level = level.upper()
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"opentac": {"()": formatter}},
+        "handlers": {
+            "opentac": {
+                "class": "logging.StreamHandler",
+                "formatter": "opentac",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "loggers": {
+            "uvicorn": {"handlers": ["opentac"], "level": level, "propagate": False},
+            "uvicorn.error": {"level": level},
+            "uvicorn.access": {"handlers": ["opentac"], "level": level, "propagate": False},
+        },
+    }

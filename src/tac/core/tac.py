@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -28,6 +29,7 @@ from tac.models.address import profile_lookup_key, recall_query
 from tac.models.memory import MemoryMode, MemoryRetrievalRequest
 from tac.models.session import Channel, ConversationSession
 from tac.models.tac import TACMemoryResponse
+from tac.observability import _hooks as _obs
 from tac.state import SessionStore, create_session_store
 from tac.state.inbound import InboundLog
 from tac.state.live_calls import LiveCalls
@@ -183,6 +185,11 @@ class TAC:
         """``callback(session)`` exactly once when a conversation ends."""
         return self._register("conversation_ended", callback)
 
+    def on_delivery_status(self, callback: F) -> F:
+        """``callback(session, status)`` when a message is not delivered (``status`` is a
+        :class:`~tac.models.DeliveryStatus`: FAILED or UNDELIVERED)."""
+        return self._register("delivery_status", callback)
+
     def on_error(self, callback: F) -> F:
         """``callback(exc, context)`` for errors outside the agent's reach (never raises)."""
         return self._register("error", callback)
@@ -200,7 +207,8 @@ class TAC:
                 self._warned_no_callback = True
                 self.logger.warning("a message arrived but no on_message_ready is registered")
             return None
-        result = await invoke(callback, message, session, memory)
+        with _obs.observer.callback_started():
+            result = await invoke(callback, message, session, memory)
         if result is None or isinstance(result, str) or hasattr(result, "__aiter__"):
             return result  # type: ignore[no-any-return]
         raise TypeError(f"on_message_ready must return str or None, got {type(result).__name__}")
@@ -224,6 +232,9 @@ class TAC:
             await self._fire_listener(listener, session)
         await self._fire("conversation_ended", session)
 
+    async def trigger_delivery_status(self, session: ConversationSession, status: Any) -> None:
+        await self._fire("delivery_status", session, status)
+
     async def _fire_listener(self, listener: Callable[..., Any], session: Any) -> None:
         try:
             await invoke(listener, session)
@@ -232,6 +243,7 @@ class TAC:
 
     async def trigger_error(self, exc: BaseException, context: dict[str, Any]) -> None:
         """Hand an error to ``on_error`` (or log it); never raises."""
+        _obs.observer.error(context)
         callback = self._callbacks.get("error")
         if callback is None:
             self.logger.error(
@@ -262,11 +274,17 @@ class TAC:
     # -- sessions ------------------------------------------------------------------------
 
     async def get_session(self, conversation_id: str) -> ConversationSession | None:
-        return await self.session_store.get_session(conversation_id)
+        with _obs.observer.stage("tac.session.load"):
+            return await self.session_store.get_session(conversation_id)
 
     async def start_session(self, session: ConversationSession) -> tuple[ConversationSession, bool]:
         """Store ``session`` unless one exists; return the stored one and whether it is new."""
-        return await self.session_store.create_session(session, self.config.session_ttl_seconds)
+        stored, created = await self.session_store.create_session(
+            session, self.config.session_ttl_seconds
+        )
+        if created:
+            _obs.observer.session_started(stored.channel)
+        return stored, created
 
     async def save_session(self, session: ConversationSession) -> bool:
         """Persist changes to a session and extend its idle life.
@@ -281,6 +299,7 @@ class TAC:
         if session is None:
             return False
         self.logger.debug("session ended", conversation_id=conversation_id, reason=reason)
+        _obs.observer.session_ended(session.channel, reason)
         await self.trigger_conversation_ended(session)
         return True
 
@@ -355,6 +374,7 @@ class TAC:
                 self.logger.info(
                     "session idle past its TTL", conversation_id=session.conversation_id
                 )
+                _obs.observer.session_ended(session.channel, "idle")
                 await self.trigger_conversation_ended(session)
             ended += len(expired)
             if len(expired) < 100:
@@ -401,18 +421,19 @@ class TAC:
         """The memory argument for one turn under ``mode`` (``"never"`` → ``None``)."""
         if mode == "never":
             return None
-        if mode == "always":
-            return await self.retrieve_memory(
-                session, query=message, conversation_id=session.conversation_id
+        with _obs.observer.stage("tac.memory", **{"tac.memory.mode": mode}):
+            if mode == "always":
+                return await self.retrieve_memory(
+                    session, query=message, conversation_id=session.conversation_id
+                )
+            cached = await self.session_store.get_cached_memory(session.conversation_id)
+            if cached is not None:
+                return TACMemoryResponse.from_cache(cached)
+            memory = await self.retrieve_memory(session)
+            await self.session_store.set_cached_memory(
+                session.conversation_id, memory.to_cache(), self.config.session_ttl_seconds
             )
-        cached = await self.session_store.get_cached_memory(session.conversation_id)
-        if cached is not None:
-            return TACMemoryResponse.from_cache(cached)
-        memory = await self.retrieve_memory(session)
-        await self.session_store.set_cached_memory(
-            session.conversation_id, memory.to_cache(), self.config.session_ttl_seconds
-        )
-        return memory
+            return memory
 
     async def invalidate_memory_cache(self, conversation_id: str) -> None:
         """Forget the ``once`` cache (after INACTIVE) so the next turn fetches again."""
@@ -452,10 +473,16 @@ class TAC:
             communications_limit=memory_config.communications_limit,
             relevance_threshold=memory_config.relevance_threshold,
         )
+        started = time.perf_counter()
         recall_result, profile_result = await asyncio.gather(
             memory_client.retrieve_memory(profile_id, request),
             memory_client.get_profile(profile_id, trait_groups=memory_config.trait_groups),
             return_exceptions=True,
+        )
+        _obs.observer.memory(
+            "memory_api",
+            time.perf_counter() - started,
+            not isinstance(recall_result, BaseException),
         )
         if isinstance(profile_result, BaseException):
             if not isinstance(profile_result, Exception):
@@ -505,13 +532,16 @@ class TAC:
     async def _orchestrator_history(self, session: ConversationSession) -> TACMemoryResponse:
         client = self.conversation_orchestrator_client
         assert client is not None
+        started = time.perf_counter()
         try:
             communications = await client.list_communications(
                 session.conversation_id, page_size=_FALLBACK_HISTORY, limit=_FALLBACK_HISTORY
             )
         except Exception as exc:
+            _obs.observer.memory("fallback", time.perf_counter() - started, False)
             self._memory_warning("Orchestrator history unavailable", exc, session)
             return TACMemoryResponse.empty()
+        _obs.observer.memory("fallback", time.perf_counter() - started, True)
         return TACMemoryResponse(communications, customer=session.author_info)
 
     def _memory_warning(self, what: str, exc: BaseException, session: ConversationSession) -> None:

@@ -24,6 +24,7 @@ from tac.context.errors import TACError, outcome_uncertain
 from tac.models.memory import MemoryMode
 from tac.models.session import ConversationSession
 from tac.models.tac import TACMemoryResponse
+from tac.observability import _hooks as _obs
 
 if TYPE_CHECKING:
     from tac.core.tac import TAC
@@ -110,12 +111,17 @@ async def deliver_reply(
     session: ConversationSession, reply: Reply, sink: ReplySink, delivery: Delivery | None
 ) -> bool:
     """Step 3: record the send (inbound events), then send. ``True`` once the session is saved."""
+    observer = _obs.observer
     if delivery is not None:
         if not await delivery.before_send(session):
             return True  # taken over elsewhere: that instance saw the send recorded, or sends
-        await sink.deliver(reply)
+        with observer.stage("tac.reply"):
+            await sink.deliver(reply)
+        observer.reply_sent()
         return True
-    await sink.deliver(reply)
+    with observer.stage("tac.reply"):
+        await sink.deliver(reply)
+    observer.reply_sent()
     return False
 
 

@@ -23,6 +23,7 @@ from tac.models.conversation import (
     SendMessageActionPayload,
     SendMessageActionRequest,
 )
+from tac.models.delivery import DeliveryStatus
 from tac.models.handoff import HandoffPayload
 from tac.models.intelligence import (
     CommunicationsRange,
@@ -82,6 +83,7 @@ __all__ = [
     "ConversationRequest",
     "ConversationResponse",
     "ConversationSession",
+    "DeliveryStatus",
     "ExecutionDetails",
     "HandoffPayload",
     "InitiateChatConversationOptions",

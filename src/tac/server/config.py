@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -31,6 +32,10 @@ class TACServerConfig(BaseModel):
     """Liveness probe: 200 while the process serves (``None``: no route)."""
     ready_path: str | None = "/readyz"
     """Readiness probe: 200 when the session store answers and the server is not draining."""
+    webhook_fast_path: bool = True
+    """``POST /webhook`` straight to its handler, past the router and exception layers (the
+    app's own middleware still sees it). ``False``: through the router like any route, so the
+    app's exception handlers see its 403s too, at a measured cost (docs/performance.md)."""
     max_request_body_bytes: int = Field(default=1_048_576, ge=1)
     """Largest JSON body opentac's routes read (413 above it); Twilio's are a few KB."""
     max_form_body_bytes: int = Field(default=16_384, ge=1)
@@ -47,6 +52,11 @@ class TACServerConfig(BaseModel):
     max_pending_connections: int = Field(default=512, ge=1)
     """Connections allowed at once without a complete request (idle or still sending one);
     more are refused with 503. Live calls and requests being answered do not count."""
+    metrics_enabled: bool = False
+    """Record Prometheus metrics and serve them at ``metrics_path`` (``opentac[metrics]``)."""
+    metrics_path: str = "/metrics"
+    tracing_enabled: bool = False
+    """Open OpenTelemetry spans for turns and Twilio API calls (``opentac[otel]``)."""
 
     @field_validator(
         "conversation_webhook_path",
@@ -54,6 +64,7 @@ class TACServerConfig(BaseModel):
         "cintel_webhook_path",
         "health_path",
         "ready_path",
+        "metrics_path",
     )
     @classmethod
     def _path(cls, value: str | None) -> str | None:
@@ -67,18 +78,38 @@ class TACServerConfig(BaseModel):
         the limits: ``TAC_MAX_REQUEST_BODY_BYTES``, ``TAC_MAX_FORM_BODY_BYTES``,
         ``TAC_MAX_HEADER_BYTES``,
         ``TAC_HEADER_TIMEOUT_SECONDS``, ``TAC_BODY_TIMEOUT_SECONDS``,
-        ``TAC_WEBSOCKET_SETUP_TIMEOUT_SECONDS`` and ``TAC_MAX_PENDING_CONNECTIONS``."""
+        ``TAC_WEBSOCKET_SETUP_TIMEOUT_SECONDS``, ``TAC_MAX_PENDING_CONNECTIONS``,
+        ``TAC_WEBHOOK_FAST_PATH``, and observability: ``TAC_METRICS_ENABLED``,
+        ``TAC_METRICS_PATH`` (``/metrics``) and ``TAC_TRACING_ENABLED`` (both off by default)."""
         env = _Env(environ)
         port = env.integer("TWILIO_SERVER_PORT", 8000, 0, 65535)
-        limits: dict[str, float] = {}
+        limits: dict[str, float | bool] = {
+            "webhook_fast_path": env.boolean("TAC_WEBHOOK_FAST_PATH", True)
+        }
         for name, field, low in _LIMITS:
             default = cls.model_fields[field].default
             if isinstance(low, int):
                 limits[field] = env.integer(name, default, low, 1 << 40)
             else:
                 limits[field] = env.number(name, default, low, 86_400.0)
+        observability: dict[str, Any] = {
+            "metrics_enabled": env.boolean("TAC_METRICS_ENABLED", False),
+            "tracing_enabled": env.boolean("TAC_TRACING_ENABLED", False),
+        }
+        metrics_path = env.get("TAC_METRICS_PATH")
+        if metrics_path is not None:
+            if not metrics_path.startswith("/"):
+                raise TACConfigError(
+                    "TAC_METRICS_PATH", f"must start with '/', got {metrics_path!r}"
+                )
+            observability["metrics_path"] = metrics_path
         try:
-            return cls(host=env.get("TWILIO_SERVER_HOST") or "0.0.0.0", port=port, **limits)
+            return cls(
+                host=env.get("TWILIO_SERVER_HOST") or "0.0.0.0",
+                port=port,
+                **limits,
+                **observability,
+            )
         except ValidationError as exc:
             raise TACConfigError("TWILIO_SERVER_HOST", first_error(exc)[1]) from None
 

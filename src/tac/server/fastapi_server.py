@@ -19,6 +19,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tac.channels.base import BaseChannel
+from tac.channels.voice import VoiceChannel
 from tac.core._tasks import TaskGroup
 from tac.core.errors import TACConfigError
 from tac.core.inbound import Inbound, InboundDelivery, claim_keys
@@ -28,6 +29,7 @@ from tac.intelligence import InvalidOperatorEventError
 from tac.models.conversation import KNOWN_EVENT_TYPES as _KNOWN_EVENTS
 from tac.models.conversation import WebhookEvent, WebhookPayloadError
 from tac.models.session import Channel
+from tac.observability import _hooks as _obs
 from tac.server.config import TACServerConfig
 from tac.server.limits import RequestGuard, route_path, uvicorn_config
 from tac.server.limits import answer as _answer
@@ -98,6 +100,7 @@ class TACFastAPIServer:
         self._wrap_lifespan(self.app)
         before = set(map(id, self.app.router.routes))
         self._register_routes(self.app)
+        self._enable_observability(self.app)
         ours = {
             route.path
             for route in self.app.router.routes
@@ -122,7 +125,7 @@ class TACFastAPIServer:
                         signatures=self.tac.config.validate_signatures,
                     ),
                     webhook_path=self.config.conversation_webhook_path
-                    if self.webhook_channels
+                    if self.webhook_channels and self.config.webhook_fast_path
                     else None,
                     webhook=self._handle_webhook,
                 )
@@ -157,11 +160,17 @@ class TACFastAPIServer:
                 include_in_schema=False,
             )
         for channel in self.webhook_channels:
-            channel.register_routes(app, self)
+            channel.register_routes(app, self)  # voice: add_voice_routes
         if self.config.health_path:
             app.add_route(self.config.health_path, self._healthz, include_in_schema=False)
         if self.config.ready_path:
             app.add_route(self.config.ready_path, self._readyz, include_in_schema=False)
+
+    def add_voice_routes(self, app: FastAPI, channel: VoiceChannel) -> None:
+        """The voice channel's routes on ``app`` (TwiML, WebSocket, callbacks)."""
+        from tac.server._voice_routes import register_voice_routes
+
+        register_voice_routes(channel, app, self)
 
     async def _healthz(self, request: Request) -> Response:
         return _answer(200, "ok")
@@ -177,19 +186,27 @@ class TACFastAPIServer:
         return _answer(200, "ok")
 
     async def _handle_webhook(self, request: Request) -> Response:
-        await self._check_signature(request)
+        observer = _obs.observer
+        try:
+            await self._check_signature(request)
+        except HTTPException:
+            observer.webhook("forged")
+            raise
         body = await request.body()
         try:
             payload = json.loads(body)
         except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
+            observer.webhook("malformed")
             return _answer(400, "error", "webhook body must be JSON")
         known, channel = await self._early_route(payload)
         if known and channel is None:
             _debug("webhook ignored", payload)
+            observer.webhook("ignored")
             return _IGNORED.copy()
         try:
             event = WebhookEvent.parse(payload)
         except WebhookPayloadError as exc:
+            observer.webhook("malformed")
             return _answer(400, "error", str(exc))
         if not known:
             try:
@@ -201,10 +218,17 @@ class TACFastAPIServer:
                 return _answer(503, "error", "session store unreachable")
             if channel is None or not channel.accepts(event):
                 _debug("webhook ignored", payload)
+                observer.webhook("ignored")
                 return _IGNORED.copy()
         assert channel is not None
         if self.draining:
+            observer.webhook("unavailable")
             return _answer(503, "error", "server is draining")
+        turn = (
+            observer.turn_begin(channel.get_channel_name(), event.data.get("conversationId"))
+            if event.event_type == "COMMUNICATION_CREATED" and channel is not self.voice_channel
+            else None
+        )
         token = request.headers.get(IDEMPOTENCY_HEADER)
         data = event.data
         inbound_event = InboundEvent(
@@ -214,15 +238,20 @@ class TACFastAPIServer:
             conversation_id=_conversation_of(event.event_type, data),
         )
         try:
-            claim, delivery = await self.inbound.accept(inbound_event)
+            with observer.stage("tac.claim"):
+                claim, delivery = await self.inbound.accept(inbound_event)
         except Exception as exc:  # the store is unreachable: Twilio retries a 503
             logger.warning("webhook not accepted, the session store is unreachable: %s", exc)
+            observer.webhook("unavailable")
+            observer.turn_end(turn, "cancelled")
             return _answer(503, "error", "session store unreachable")
         if delivery is None:
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug(
                     "duplicate webhook dropped", event_type=event.event_type, claim=claim.value
                 )
+            observer.webhook("duplicate")
+            observer.turn_end(turn, "duplicate")
             return _answer(200, "duplicate")
         try:
             self.tasks.spawn(
@@ -230,7 +259,10 @@ class TACFastAPIServer:
             )
         except RuntimeError:
             await self.inbound.release(inbound_event)
+            observer.webhook("unavailable")
+            observer.turn_end(turn, "cancelled")
             return _answer(503, "error", "server is shutting down")
+        observer.webhook("answered")
         return _OK.copy()
 
     async def _closed_without_session(self, event: WebhookEvent) -> bool:
@@ -328,11 +360,13 @@ class TACFastAPIServer:
     async def _run(
         self, channel: BaseChannel, event: WebhookEvent, delivery: InboundDelivery
     ) -> None:
+        turn = _obs.current_turn()
         try:
             await channel.handle_event(event, delivery)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):  # not done: another instance runs it
                 await self.inbound.release(delivery.event)
+            _obs.observer.turn_end(turn, "cancelled")
             raise
         except Exception as exc:
             if store_unavailable(exc):
@@ -346,6 +380,7 @@ class TACFastAPIServer:
                     "event_type": event.event_type,
                 },
             )
+        _obs.observer.turn_end(turn)
         await delivery.finish(None, saved=True)
 
     async def _take_over(self, inbound_event: InboundEvent, delivery: InboundDelivery) -> None:
@@ -377,6 +412,24 @@ class TACFastAPIServer:
             self.tasks.spawn(self._run(channel, event, delivery), name="webhook:takeover")
         except RuntimeError:
             await self.inbound.release(inbound_event)
+
+    def _enable_observability(self, app: FastAPI) -> None:
+        """Metrics and tracing as the config says; ``GET {metrics_path}`` serves the metrics."""
+        if self.config.tracing_enabled:
+            from tac.observability import enable_tracing
+
+            enable_tracing()
+        if not self.config.metrics_enabled:
+            return
+        from tac.observability import enable_metrics, render_metrics
+
+        registry = enable_metrics()
+
+        async def metrics(request: Request) -> Response:
+            body, content_type = render_metrics(registry)
+            return Response(body, media_type=content_type)
+
+        app.add_route(self.config.metrics_path, metrics, methods=["GET"], include_in_schema=False)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -431,7 +484,16 @@ class TACFastAPIServer:
         while turns in progress finish within ``config.shutdown_grace_period``; then the
         server stops. A second signal stops at once.
         """
-        _DrainingServer(uvicorn_config(self.app, self.config), self).run()
+        from tac.core.logging import uvicorn_log_config
+
+        level, log_format = self.tac.config.log_level, self.tac.config.log_format
+        server_config = uvicorn_config(
+            self.app,
+            self.config,
+            log_config=uvicorn_log_config(level, log_format),  # opentac's format and masking
+            log_level=level.lower(),
+        )
+        _DrainingServer(server_config, self).run()
 
 
 class _DrainingServer(uvicorn.Server):
@@ -487,6 +549,7 @@ class _TwilioRoutes:
             return
         rejection = self.guard.reject(scope, path, limit)
         if rejection is not None:
+            _obs.observer.webhook(_REJECTED.get(rejection.status_code, "malformed"))
             await rejection(scope, receive, send)
             return
         received = 0
@@ -517,6 +580,7 @@ class _TwilioRoutes:
             else:
                 await self.app(scope, capped_receive, tracked_send)
         except _BodyTooLarge:
+            _obs.observer.webhook("too_large")
             if started:
                 raise
             too_large = f"request body larger than {limit} bytes"
@@ -555,6 +619,8 @@ class _Answer(Response):
         answer.raw_headers = list(self.raw_headers)
         return answer
 
+
+_REJECTED = {403: "forged", 413: "too_large"}  # the guard's answers, as webhook outcomes
 
 _OK = _Answer(b'{"status":"ok"}')
 _IGNORED = _Answer(b'{"status":"ignored"}')

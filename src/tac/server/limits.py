@@ -235,6 +235,7 @@ class _Deadlines:
         super().on_message_begin()  # type: ignore[misc]
         if self._tac_phase == "drain":  # the drained body is over: the next request's head
             self._arm("headers", self.header_timeout)
+            self._tac_header_bytes = -self.max_header_bytes  # this chunk is mostly body
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()

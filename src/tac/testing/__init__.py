@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         UnconsumedModelSteps,
         UnexpectedModelRequest,
     )
+    from tac.testing.fake_realtime import FakeRealtimeModel, FakeRealtimeSession
 
 # Loaded on first use, so that ``tac.testing.plugin`` (and this package) import nothing heavy.
 _LAZY: dict[str, str] = {
@@ -61,6 +62,8 @@ _LAZY: dict[str, str] = {
         ],
         "tac.testing.fake_model",
     ),
+    "FakeRealtimeModel": "tac.testing.fake_realtime",
+    "FakeRealtimeSession": "tac.testing.fake_realtime",
 }
 
 
@@ -78,6 +81,8 @@ __all__ = [
     "Customer",
     "FakeModel",
     "FakeModelError",
+    "FakeRealtimeModel",
+    "FakeRealtimeSession",
     "Message",
     "ModelRequest",
     "Sandbox",

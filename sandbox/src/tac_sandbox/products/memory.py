@@ -242,8 +242,8 @@ def _check_traits(traits: dict[str, Any]) -> None:
 # --- the product -----------------------------------------------------------------------------
 
 
-class MemoryService:
-    """Memory's state in SQLite and the operations the routes and other products share."""
+class ProfileStore:
+    """Stores, profiles and identity resolution, observations and summaries, in SQLite."""
 
     def __init__(self, ctx: SandboxContext) -> None:
         self.ctx = ctx
@@ -558,7 +558,10 @@ class MemoryService:
         except TwilioError:
             return None
 
-    # communications (Memory's own copy)
+
+class MemoryService(ProfileStore):
+    """Memory's state and the operations the routes and other products share: the profile
+    store, plus Memory's own copy of communications and Recall over all of it."""
 
     def remember_participant(self, participant: dict[str, Any]) -> None:
         participant_id = participant.get("id")

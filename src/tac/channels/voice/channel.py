@@ -28,13 +28,13 @@ from tac.models.voice import (
     TwiMLRequest,
     VoiceTwiMLOptions,
 )
+from tac.observability import _hooks as _obs
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI, WebSocket
+    from fastapi import WebSocket
 
     from tac.channels.websocket_protocol import WebSocketProtocol
     from tac.core.tac import TAC
-    from tac.server.fastapi_server import TACFastAPIServer
 
 __all__ = [
     "AmdHandler",
@@ -121,8 +121,15 @@ class VoiceChannel(BaseChannel):
         self._action_hook = _callable("on_session_end_twiml", callback)
         return callback
 
-    async def _invoke(self, callback: Callable[..., Any], *args: Any) -> Any:
-        return await invoke(callback, *args)
+    @property
+    def inbound_twiml_hook(self) -> InboundCallTwiMLHandler | None:
+        """The ``on_inbound_call_twiml`` callback, if one is registered."""
+        return self._inbound_twiml_hook
+
+    def handles_call_event(self, kind: str) -> bool:
+        """Whether a handler is registered for call events of ``kind`` (``status``, ``amd``,
+        ``recording``): outbound calls ask Twilio for those callbacks only."""
+        return kind in self._call_event_handlers
 
     # -- voice controls ------------------------------------------------------------------------
 
@@ -195,26 +202,27 @@ class VoiceChannel(BaseChannel):
 
     def get_websocket(self, conversation_id: str) -> WebSocket | None:
         """The live call's WebSocket in this process, if any."""
-        return self._relay().get_websocket(conversation_id)
+        get_websocket = getattr(self._provider, "get_websocket", None)
+        return None if get_websocket is None else get_websocket(conversation_id)
 
     def get_conversation_session_by_call_sid(self, call_sid: str) -> ConversationSession | None:
         """The session of a call live in this process (``None`` before ``setup`` or after)."""
-        call = self._relay().calls.get(call_sid)
+        call = getattr(self._provider, "calls", {}).get(call_sid)
         return None if call is None else call.session
 
     # -- Twilio's callbacks (the routes call these) -------------------------------------------
 
     async def handle_call_status_event(self, payload: CallStatusEvent | Mapping[str, Any]) -> None:
         """Run ``on_call_status`` for a status callback (a form mapping or the event)."""
-        await self._call_event("status", _event(CallStatusEvent, payload))
+        await self.handle_call_event("status", _event(CallStatusEvent, payload))
 
     async def handle_amd_event(self, payload: AmdEvent | Mapping[str, Any]) -> None:
         """Run ``on_amd`` for an answering-machine-detection callback."""
-        await self._call_event("amd", _event(AmdEvent, payload))
+        await self.handle_call_event("amd", _event(AmdEvent, payload))
 
     async def handle_recording_event(self, payload: RecordingEvent | Mapping[str, Any]) -> None:
         """Run ``on_recording`` for a recording status callback."""
-        await self._call_event("recording", _event(RecordingEvent, payload))
+        await self.handle_call_event("recording", _event(RecordingEvent, payload))
 
     async def handle_twilio_provider_callback(
         self, payload: ConversationRelayCallbackPayload | Mapping[str, Any]
@@ -239,7 +247,11 @@ class VoiceChannel(BaseChannel):
             return None
         return twiml if isinstance(twiml, str) and twiml else None
 
-    async def _call_event(self, kind: str, event: Any) -> None:
+    async def handle_call_event(self, kind: str, event: Any) -> None:
+        """A call event (``status``, ``amd``, ``recording``): its handler, and a call that is
+        over ends its session."""
+        if kind == "status" and event.call_status:
+            _obs.observer.delivery_status("voice", event.call_status)
         if kind == "status" and (event.call_status or "").lower() in _CALL_OVER:
             await self._call_over(event.call_sid)
         handler = self._call_event_handlers.get(kind)
@@ -308,7 +320,7 @@ class VoiceChannel(BaseChannel):
         status = str(event.data.get("status", "")).upper()
         if status == "INACTIVE":
             await self.tac.invalidate_memory_cache(conversation_id)
-        elif status == "CLOSED" and not await self._relay().live_anywhere(conversation_id):
+        elif status == "CLOSED" and not await self._live_anywhere(conversation_id):
             # CLOSED never ends a live call's session (on any instance): the call's end does
             await self.tac.end_session(conversation_id, reason="closed")
 
@@ -320,11 +332,18 @@ class VoiceChannel(BaseChannel):
     async def aclose(self) -> None:
         await self._provider.aclose()
 
+    async def _live_anywhere(self, call_id: str) -> bool:
+        """Whether the provider holds the call here or on another instance."""
+        live_anywhere = getattr(self._provider, "live_anywhere", None)
+        if live_anywhere is None:
+            return call_id in getattr(self._provider, "calls", {})
+        return bool(await live_anywhere(call_id))
+
     async def _call_over(self, call_sid: str) -> None:
         """A callback said the call (or its ConversationRelay session) is over: end its session
         unless an instance still holds the call (its socket's close ends it there)."""
         try:
-            if await self._relay().live_anywhere(call_sid):
+            if await self._live_anywhere(call_sid):
                 return
             conversation_id = await self.tac.conversation_for_call(call_sid)
             await self.tac.end_session(conversation_id or call_sid, reason="call ended")
@@ -333,11 +352,10 @@ class VoiceChannel(BaseChannel):
 
     # -- routes --------------------------------------------------------------------------------
 
-    def register_routes(self, app: FastAPI, server: TACFastAPIServer) -> None:
-        """``POST /twiml``, the WebSocket, the ``<Connect action>`` callback and call events."""
-        from tac.channels.voice._routes import register_voice_routes
-
-        register_voice_routes(self, app, server)
+    def register_routes(self, app: Any, server: Any) -> None:
+        """``POST /twiml``, the WebSocket, the ``<Connect action>`` callback and call events
+        (built by the server: ``server.add_voice_routes``)."""
+        server.add_voice_routes(app, self)
 
 
 _CALL_OVER = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})

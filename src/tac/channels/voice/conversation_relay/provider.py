@@ -28,6 +28,7 @@ from tac.channels.voice.conversation_relay.twiml import (
     generate_twiml,
     merge_twiml_options,
 )
+from tac.core._callbacks import invoke
 from tac.core.logging import get_logger
 from tac.core.turns import run_turn
 from tac.models.session import AuthorInfo, Channel, ConversationSession
@@ -45,6 +46,7 @@ from tac.models.voice import (
     VoiceTwiMLOptions,
     VoiceTwiMLOptionsConversationRelay,
 )
+from tac.observability import _hooks as _obs
 
 if TYPE_CHECKING:
     from starlette.websockets import WebSocket
@@ -154,7 +156,7 @@ class ConversationRelayProvider(VoiceProvider):
             host_twiml_options, VoiceTwiMLOptionsConversationRelay
         ):
             raise TypeError("host_twiml_options must be VoiceTwiMLOptionsConversationRelay")
-        hook = self.channel._inbound_twiml_hook
+        hook = self.channel.inbound_twiml_hook
         if hook is None and host_twiml_options is None:
             if self._default_twiml is None:
                 options = merge_twiml_options(
@@ -164,7 +166,7 @@ class ConversationRelayProvider(VoiceProvider):
             return self._default_twiml
         custom = None
         if hook is not None:
-            custom = await self.channel._invoke(hook, twiml_request or TwiMLRequest())
+            custom = await invoke(hook, twiml_request or TwiMLRequest())
             if custom is not None and not isinstance(custom, VoiceTwiMLOptionsConversationRelay):
                 raise TypeError(
                     "on_inbound_call_twiml must return VoiceTwiMLOptionsConversationRelay or "
@@ -201,12 +203,11 @@ class ConversationRelayProvider(VoiceProvider):
             if call_options is not None:
                 kwargs.update(call_options.to_call_kwargs())
         config = self.tac.config
-        handlers = self.channel._call_event_handlers
-        if "status" in handlers:
+        if self.channel.handles_call_event("status"):
             kwargs.setdefault("status_callback", config.call_event_url("status"))
-        if "amd" in handlers and kwargs.get("machine_detection"):
+        if self.channel.handles_call_event("amd") and kwargs.get("machine_detection"):
             kwargs.setdefault("async_amd_status_callback", config.call_event_url("amd"))
-        if "recording" in handlers and kwargs.get("record"):
+        if self.channel.handles_call_event("recording") and kwargs.get("record"):
             kwargs.setdefault("recording_status_callback", config.call_event_url("recording"))
         call = await self.tac.calls_client.create_call(
             options.to,
@@ -227,11 +228,13 @@ class ConversationRelayProvider(VoiceProvider):
         try:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
+                _obs.observer.websocket_closed(message.get("code"))
                 return
             try:
                 event = protocol.receive(message.get("text") or message.get("bytes") or b"")
             except RelayProtocolError as exc:
                 logger.warning("ConversationRelay session refused: %s", exc)
+                _obs.observer.websocket_failure("refused")
                 await websocket.close(code=exc.close_code, reason=exc.close_reason)
                 return
             assert isinstance(event, SetupMessage)
@@ -239,6 +242,7 @@ class ConversationRelayProvider(VoiceProvider):
             try:
                 await self._open(call)
             except Exception as exc:  # e.g. the session store is down: no session, no call
+                _obs.observer.websocket_failure("setup")
                 await self._report(call, exc, "setup")
                 await websocket.close(code=1011)
                 return
@@ -247,6 +251,7 @@ class ConversationRelayProvider(VoiceProvider):
             while True:
                 message = await receive()
                 if message["type"] == "websocket.disconnect":
+                    _obs.observer.websocket_closed(message.get("code"))
                     break
                 frame = message.get("text")
                 if frame is None:
@@ -263,6 +268,7 @@ class ConversationRelayProvider(VoiceProvider):
                     logger.warning(
                         "ConversationRelay frame dropped: %s", exc, call_sid=call.call_sid
                     )
+                    _obs.observer.websocket_failure("frame_dropped")
                     continue
                 try:
                     await dispatch(call, event)
@@ -270,6 +276,8 @@ class ConversationRelayProvider(VoiceProvider):
                     await self._report(call, exc, type(event).__name__)
         except (RuntimeError, OSError) as exc:  # the socket went away under us
             logger.debug("ConversationRelay socket lost: %s", exc)
+            _obs.observer.websocket_failure("lost")
+            _obs.observer.websocket_closed(None)
         finally:
             protocol.close()
             if call is not None:
@@ -289,6 +297,7 @@ class ConversationRelayProvider(VoiceProvider):
     async def _open(self, call: _Call) -> None:
         """``setup`` arrived: register the call and establish its session."""
         self.calls[call.call_sid] = call
+        _obs.observer.call_opened()
         if self.tac.is_orchestrator_enabled():
             # found in the background: frames keep flowing; the first turn awaits it
             call.ready = asyncio.get_running_loop().create_task(
@@ -420,6 +429,7 @@ class ConversationRelayProvider(VoiceProvider):
             session = await self._ready(call)
             await self.tac.trigger_dtmf(session, event.digit)
         elif isinstance(event, ErrorMessage):
+            _obs.observer.websocket_failure("relay_error")
             logger.warning(
                 "ConversationRelay reported an error: %s", event.description, call_sid=call.call_sid
             )
@@ -436,6 +446,7 @@ class ConversationRelayProvider(VoiceProvider):
         if call.protocol.reply_open:
             with contextlib.suppress(CallNotConnectedError):
                 await self._send(call, call.protocol.text("", last=True))
+        _obs.observer.interrupt("voice")
         session = await self._ready(call)
         await self.tac.trigger_interrupt(session, event)
 
@@ -446,20 +457,33 @@ class ConversationRelayProvider(VoiceProvider):
             "call_sid": call.call_sid,
             "channel": "voice",
         }
+        observer = _obs.observer
+        turn = observer.turn_begin("voice", call.conversation_id)
         try:
-            session = await self._ready(call)
-        except Exception as exc:
-            await self.tac.trigger_error(exc, {**context, "callback": "on_message_ready"})
-            return
-        await run_turn(
-            self.tac,
-            session,
-            prompt.voice_prompt,
-            mode=self.config.memory_mode,
-            sink=_RelaySink(self, call),
-            context=context,
-            degraded=call.degraded,
-        )
+            try:
+                with observer.stage("tac.session.load"):
+                    session = await self._ready(call)
+            except Exception as exc:
+                await self.tac.trigger_error(exc, {**context, "callback": "on_message_ready"})
+                return
+            _obs.bind_log_context(session.conversation_id, "voice")
+            if turn is not None:
+                turn.conversation_id = session.conversation_id
+            await run_turn(
+                self.tac,
+                session,
+                prompt.voice_prompt,
+                mode=self.config.memory_mode,
+                sink=_RelaySink(self, call),
+                context=context,
+                degraded=call.degraded,
+            )
+        except asyncio.CancelledError:
+            if turn is not None and turn.outcome != "replied":
+                turn.outcome = "interrupted"
+            raise
+        finally:
+            observer.turn_end(turn)
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -483,8 +507,10 @@ class ConversationRelayProvider(VoiceProvider):
         A pending handoff is sent as ``end`` right after the final ``text``.
         """
         protocol = call.protocol
+        observer = _obs.observer
         if isinstance(response, str):
             await self._send(call, protocol.text(response, last=True))
+            observer.reply_sent()
         elif hasattr(response, "__aiter__"):
             iterator = response.__aiter__()
             try:
@@ -495,11 +521,13 @@ class ConversationRelayProvider(VoiceProvider):
                         )
                     if chunk:
                         await self._send(call, protocol.text(chunk, last=False))
+                        observer.reply_sent(last=False)
             finally:
                 close = getattr(iterator, "aclose", None)
                 if close is not None:
                     await close()
             await self._send(call, protocol.text("", last=True))
+            observer.reply_sent()
         else:
             raise TypeError(
                 f"response must be a str or an async iterator of str, got {type(response).__name__}"
@@ -549,6 +577,7 @@ class ConversationRelayProvider(VoiceProvider):
                 await self.tac.trigger_error(
                     exc, {"conversation_id": call.conversation_id, "channel": "voice"}
                 )
+        _obs.observer.call_closed()
         # dropped last, so an empty registry means every call's end has been handled
         if self.calls.get(call.call_sid) is call:
             del self.calls[call.call_sid]

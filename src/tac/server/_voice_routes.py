@@ -1,4 +1,5 @@
-"""The voice channel's FastAPI routes (loaded only when a server registers them)."""
+"""The voice channel's routes: TwiML, the ConversationRelay WebSocket, the action callback and
+call events. The server builds them; the channel's handlers know nothing of the web framework."""
 
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from tac.channels.voice.channel import VoiceChannel
     from tac.server.fastapi_server import TACFastAPIServer
 
-logger = get_logger("channels.voice")
+logger = get_logger("server.voice")
 
 _EVENT_MODELS: dict[str, type[CallStatusEvent | AmdEvent | RecordingEvent]] = {
     "status": CallStatusEvent,
@@ -101,7 +102,7 @@ def register_voice_routes(
             if event.account_sid and event.account_sid != config.account_sid:
                 logger.debug("call event for another account ignored", kind=kind)
                 return Response("", media_type="text/plain")
-            await channel._call_event(kind, event)
+            await channel.handle_call_event(kind, event)
             return Response("", media_type="text/plain")
 
         return route

@@ -1,0 +1,304 @@
+"""The live observer: Prometheus metrics and/or OpenTelemetry spans behind the hooks."""
+
+from __future__ import annotations
+
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from tac.observability._hooks import _TURN, NULL, Observer, Turn
+from tac.observability._labels import bounded, channel_label, operation_label
+
+if TYPE_CHECKING:
+    from tac.observability._metrics import Metrics
+
+__all__ = ["LiveObserver"]
+
+_STATUSES = frozenset(
+    {
+        # Conversation Orchestrator delivery statuses
+        "initiated",
+        "in_progress",
+        "delivered",
+        "read",
+        "completed",
+        "failed",
+        "undelivered",
+        "sent",
+        "queued",
+        # Voice call statuses
+        "ringing",
+        "in-progress",
+        "busy",
+        "no-answer",
+        "canceled",
+    }
+)
+_WS_FAILURES = frozenset({"refused", "setup", "lost", "frame_dropped", "relay_error"})
+_CLOSE_CODES = frozenset(
+    {1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1015}
+)
+
+
+class LiveObserver(Observer):
+    """Records into ``metrics`` (a :class:`~tac.observability._metrics.Metrics`) when set and
+    opens spans with ``tracer`` (an OpenTelemetry tracer) when set."""
+
+    def __init__(self, metrics: Metrics | None = None, tracer: Any = None) -> None:
+        self.metrics = metrics
+        self.tracer = tracer
+        if tracer is not None:
+            from opentelemetry import propagate, trace
+
+            self._trace = trace
+            self._inject = propagate.inject
+
+    # -- spans ---------------------------------------------------------------------------------
+
+    def _parent(self, turn: Turn | None) -> Any:
+        """The context a new span hangs from: the current span, else the turn's span."""
+        trace = self._trace
+        if trace.get_current_span().get_span_context().is_valid or turn is None:
+            return None
+        if turn.span is None:
+            return None
+        return trace.set_span_in_context(turn.span)
+
+    # -- turns ---------------------------------------------------------------------------------
+
+    def turn_begin(self, channel: str, conversation_id: str | None = None) -> Turn | None:
+        name = str(getattr(channel, "value", channel)).lower()
+        span = None
+        if self.tracer is not None:
+            span = self.tracer.start_span("tac.turn", attributes={"tac.channel": name})
+        turn = Turn(name, perf_counter(), span, conversation_id)
+        _TURN.set(turn)
+        return turn
+
+    def turn_end(self, turn: Turn | None, outcome: str | None = None) -> None:
+        if turn is None:
+            return
+        outcome = outcome or turn.outcome
+        metrics = self.metrics
+        if metrics is not None and outcome not in ("replied", "duplicate"):
+            metrics.turn_seconds.observe(
+                (channel_label(turn.channel), outcome), perf_counter() - turn.started
+            )
+        span = turn.span
+        if span is not None:
+            if turn.conversation_id:
+                span.set_attribute("tac.conversation_id", turn.conversation_id)
+            span.set_attribute("tac.turn.outcome", outcome)
+            if outcome == "error":
+                span.set_status(self._trace.Status(self._trace.StatusCode.ERROR))
+            span.end()
+
+    def stage(self, name: str, **attributes: Any) -> Any:
+        turn = _TURN.get()
+        if self.tracer is None or turn is None or turn.span is None:
+            return NULL
+        if not turn.span.is_recording():  # a trace the sampler left out: no children either
+            return NULL
+        return self.tracer.start_as_current_span(
+            name, context=self._parent(turn), attributes=attributes or None
+        )
+
+    def callback_started(self) -> Any:
+        turn = _TURN.get()
+        if turn is None:
+            return NULL
+        if self.metrics is not None:
+            self.metrics.to_callback_seconds.observe(
+                (channel_label(turn.channel),), perf_counter() - turn.started
+            )
+        return self.stage("tac.callback")
+
+    def reply_sent(self, *, last: bool = True) -> None:
+        turn = _TURN.get()
+        if turn is None:
+            return
+        now = perf_counter()
+        metrics = self.metrics
+        if turn.first_token is None and turn.channel == "voice":
+            turn.first_token = now
+            if metrics is not None:
+                metrics.first_token_seconds.observe(("voice",), now - turn.started)
+            if turn.span is not None:
+                turn.span.add_event("tac.first_token")
+        if last and turn.outcome != "replied":  # a reply counts once, however it is told
+            turn.outcome = "replied"
+            if metrics is not None:
+                metrics.turn_seconds.observe(
+                    (channel_label(turn.channel), "replied"), now - turn.started
+                )
+
+    # -- the server ----------------------------------------------------------------------------
+
+    def webhook(self, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.webhooks.inc((outcome,))
+
+    def websocket_closed(self, code: int | None) -> None:
+        if self.metrics is not None:
+            label = "lost" if code is None else str(code) if code in _CLOSE_CODES else "other"
+            self.metrics.websocket_closes.inc((label,))
+
+    def websocket_failure(self, reason: str) -> None:
+        if self.metrics is not None:
+            self.metrics.websocket_failures.inc((bounded(reason, _WS_FAILURES),))
+
+    # -- sessions, calls, events ---------------------------------------------------------------
+
+    def session_started(self, channel: str) -> None:
+        if self.metrics is not None:
+            self.metrics.active_sessions.inc((channel_label(channel),))
+
+    def session_ended(self, channel: str, reason: str) -> None:
+        if self.metrics is not None:
+            label = channel_label(channel)
+            self.metrics.active_sessions.inc((label,), -1)
+            self.metrics.sessions_ended.inc((label, _reason(reason)))
+
+    def call_opened(self) -> None:
+        if self.metrics is not None:
+            self.metrics.active_calls.inc()
+
+    def call_closed(self) -> None:
+        if self.metrics is not None:
+            self.metrics.active_calls.inc((), -1)
+
+    def interrupt(self, channel: str) -> None:
+        if self.metrics is not None:
+            self.metrics.interrupts.inc((channel_label(channel),))
+
+    def error(self, context: dict[str, Any]) -> None:
+        turn = _TURN.get()
+        if turn is not None and turn.outcome != "replied":
+            turn.outcome = "error"
+        if self.metrics is not None:
+            channel = channel_label(context.get("channel") or "other")
+            self.metrics.errors.inc((channel,))
+            if context.get("reply_uncertain"):
+                self.metrics.reply_uncertain.inc((channel,))
+
+    def delivery_status(self, channel: str, status: str) -> None:
+        if self.metrics is not None:
+            self.metrics.delivery_status.inc((channel_label(channel), bounded(status, _STATUSES)))
+
+    def inbound_takeover(self) -> None:
+        if self.metrics is not None:
+            self.metrics.inbound_takeovers.inc()
+
+    def lease_expired(self) -> None:
+        if self.metrics is not None:
+            self.metrics.lease_expiries.inc()
+
+    # -- memory and Twilio ---------------------------------------------------------------------
+
+    def memory(self, source: str, seconds: float, ok: bool) -> None:
+        if self.metrics is not None:
+            self.metrics.memory_seconds.observe((source, "ok" if ok else "error"), seconds)
+
+    def twilio_request(
+        self, product: str, method: str, path: str, url: str, headers: dict[str, str]
+    ) -> Any:
+        return _Request(self, product, method, path, url, headers)
+
+    # -- logs ----------------------------------------------------------------------------------
+
+    def log_ids(self) -> tuple[str, str] | None:
+        if self.tracer is None:
+            return None
+        context = self._trace.get_current_span().get_span_context()
+        if not context.is_valid:
+            turn = _TURN.get()
+            if turn is None or turn.span is None:
+                return None
+            context = turn.span.get_span_context()
+        return format(context.trace_id, "032x"), format(context.span_id, "016x")
+
+
+def _reason(reason: str) -> str:
+    value = reason.lower().replace(" ", "_")
+    return value if value.replace("_", "").isalpha() and len(value) <= 24 else "other"
+
+
+class _Request:
+    """One attempt of a Twilio API request: its timer, and its client span when tracing."""
+
+    __slots__ = ("observer", "operation", "product", "span", "started")
+
+    def __init__(
+        self,
+        observer: LiveObserver,
+        product: str,
+        method: str,
+        path: str,
+        url: str,
+        headers: dict[str, str],
+    ) -> None:
+        self.observer = observer
+        self.product = product
+        self.operation = operation_label(method, path)
+        self.span = None
+        if observer.tracer is not None:
+            trace = observer._trace
+            turn = _TURN.get()
+            if turn is not None and turn.span is not None and not turn.span.is_recording():
+                # a trace the sampler left out: pass its context on, record no span
+                observer._inject(headers, context=trace.set_span_in_context(turn.span))
+                self.started = perf_counter()
+                return
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            template = self.operation.partition(" ")[2] or path
+            self.span = span = observer.tracer.start_span(
+                f"{method} {template}",
+                context=observer._parent(_TURN.get()),
+                kind=trace.SpanKind.CLIENT,
+                attributes={
+                    "http.request.method": method,
+                    "url.full": url,
+                    "url.template": template,
+                    "server.address": parts.hostname or "",
+                    "server.port": port,
+                    "tac.twilio.product": product,
+                },
+            )
+            observer._inject(headers, context=trace.set_span_in_context(span))
+        self.started = perf_counter()
+
+    def done(self, status: int) -> None:
+        """The attempt got an answer with ``status``."""
+        elapsed = perf_counter() - self.started
+        metrics = self.observer.metrics
+        if metrics is not None:
+            metrics.twilio_seconds.observe((self.product, self.operation), elapsed)
+            metrics.twilio_requests.inc((self.product, self.operation, str(status)))
+            if status >= 400:
+                metrics.twilio_errors.inc((self.product, self.operation, str(status)))
+        span = self.span
+        if span is not None:
+            span.set_attribute("http.response.status_code", status)
+            if status >= 400:
+                trace = self.observer._trace
+                span.set_attribute("error.type", str(status))
+                span.set_status(trace.Status(trace.StatusCode.ERROR))
+            span.end()
+
+    def failed(self, exc: BaseException) -> None:
+        """The attempt failed without an answer (a transport error)."""
+        elapsed = perf_counter() - self.started
+        kind = type(exc).__name__
+        metrics = self.observer.metrics
+        if metrics is not None:
+            metrics.twilio_seconds.observe((self.product, self.operation), elapsed)
+            metrics.twilio_requests.inc((self.product, self.operation, kind))
+            metrics.twilio_errors.inc((self.product, self.operation, kind))
+        span = self.span
+        if span is not None:
+            trace = self.observer._trace
+            span.set_attribute("error.type", kind)
+            span.record_exception(exc)
+            span.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)))
+            span.end()

@@ -1,0 +1,220 @@
+"""OpenTelemetry spans, read back with the SDK's in-memory exporter."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+from tests._ports import free_port
+from tests.observability._app import observed_app
+
+from tac import observability
+from tac.context import TwilioHTTP
+from tac.models.session import ConversationSession
+from tac.observability import _hooks
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def exporter() -> Iterator[InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    observability.enable_tracing(provider)
+    yield exporter
+    observability.disable()
+
+
+def by_name(spans: tuple[ReadableSpan, ...], name: str) -> list[ReadableSpan]:
+    return [span for span in spans if span.name == name]
+
+
+def children(spans: tuple[ReadableSpan, ...], parent: ReadableSpan) -> list[ReadableSpan]:
+    assert parent.context is not None
+    return [s for s in spans if s.parent is not None and s.parent.span_id == parent.context.span_id]
+
+
+async def until_span(exporter: InMemorySpanExporter, name: str, count: int = 1) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while len(by_name(exporter.get_finished_spans(), name)) < count:
+        assert loop.time() < deadline, f"no {name} span"
+        await asyncio.sleep(0.02)
+
+
+async def test_an_sms_turn_is_one_trace_with_its_stages(exporter: InMemorySpanExporter) -> None:
+    app_provider = TracerProvider()  # the app's own tracing, its own provider
+    app_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = app_provider.get_tracer("the-app")
+
+    async def agent(message: str, session: ConversationSession, memory: Any) -> str:
+        with tracer.start_as_current_span("llm.call") as span:
+            span.set_attribute("app.model", "fake")
+            return f"echo: {message}"
+
+    async with observed_app(agent, metrics=False, memory_mode="always") as app:
+        customer = app.sandbox.customer("sms")
+        assert (await customer.ask("hi", timeout=5)).text == "echo: hi"
+        await until_span(exporter, "tac.turn")
+    spans = exporter.get_finished_spans()
+    (turn,) = by_name(spans, "tac.turn")
+    assert turn.attributes is not None
+    assert turn.attributes["tac.channel"] == "sms"
+    assert turn.attributes["tac.conversation_id"] == customer.conversation_id
+    assert turn.attributes["tac.turn.outcome"] == "replied"
+    stages = {span.name for span in children(spans, turn)}
+    # the session is read with the claim (one round trip): no separate tac.session.load
+    assert {"tac.claim", "tac.memory", "tac.callback", "tac.reply"} <= stages
+    trace_ids = {span.context.trace_id for span in spans if span.context is not None}
+    assert len(trace_ids) == 1  # everything of the turn is one trace
+    (callback,) = by_name(spans, "tac.callback")
+    (llm,) = by_name(spans, "llm.call")
+    assert llm.parent is not None
+    assert callback.context is not None
+    assert llm.parent.span_id == callback.context.span_id  # the app's span nests inside
+    (reply,) = by_name(spans, "tac.reply")
+    (send,) = children(spans, reply)
+    assert send.name == "POST /v2/Conversations/{id}/Actions"
+    assert send.kind is SpanKind.CLIENT
+    attributes = dict(send.attributes or {})
+    assert attributes["http.request.method"] == "POST"
+    assert attributes["http.response.status_code"] == 202
+    assert attributes["server.address"] == "127.0.0.1"
+    assert str(attributes["url.full"]).startswith(app.sandbox.url)
+    assert isinstance(attributes["server.port"], int)
+    (memory,) = by_name(spans, "tac.memory")
+    assert any(s.kind is SpanKind.CLIENT for s in children(spans, memory))
+
+
+async def test_a_voice_turn_marks_its_first_token(exporter: InMemorySpanExporter) -> None:
+    async def agent(message: str, session: ConversationSession, memory: Any) -> Any:
+        async def tokens() -> AsyncIterator[str]:
+            for token in ("one ", "two"):
+                yield token
+
+        return tokens()
+
+    async with observed_app(agent, metrics=False) as app, app.sandbox.caller() as caller:
+        await caller.dial()
+        assert (await caller.ask("count", timeout=5)).text == "one two"
+        await until_span(exporter, "tac.turn")
+    spans = exporter.get_finished_spans()
+    voice_turns = [
+        s for s in by_name(spans, "tac.turn") if (s.attributes or {}).get("tac.channel") == "voice"
+    ]
+    (turn,) = voice_turns
+    assert [event.name for event in turn.events] == ["tac.first_token"]
+    assert (turn.attributes or {})["tac.conversation_id"].startswith("conv_")
+    assert {s.name for s in children(spans, turn)} >= {
+        "tac.session.load",
+        "tac.callback",
+        "tac.reply",
+    }
+
+
+@contextlib.asynccontextmanager
+async def recording_server() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
+    """A loopback HTTP server answering ``{}`` and recording each request's headers."""
+    seen: list[dict[str, str]] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{port}", seen
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("transport", ["direct", "httpx"])
+async def test_twilio_requests_carry_w3c_trace_context(
+    exporter: InMemorySpanExporter, transport: str
+) -> None:
+    async with recording_server() as (url, seen):
+        http = TwilioHTTP(
+            api_key="SKkey",
+            api_secret="secret",
+            api_base_url=url,
+            transport=httpx.AsyncHTTPTransport() if transport == "httpx" else None,
+        )
+        async with http:
+            await http.request("memory", "GET", "/v1/Stores/mem_store_1/Profiles/mem_profile_2")
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "GET /v1/Stores/{id}/Profiles/{id}"
+    assert span.context is not None
+    trace_id = format(span.context.trace_id, "032x")
+    span_id = format(span.context.span_id, "016x")
+    flags = format(span.context.trace_flags, "02x")
+    assert seen[0]["traceparent"] == f"00-{trace_id}-{span_id}-{flags}"
+    assert dict(span.attributes or {})["url.full"] == (
+        f"{url}/memory/v1/Stores/mem_store_1/Profiles/mem_profile_2"
+    )
+
+
+async def test_a_failed_request_is_an_error_span(exporter: InMemorySpanExporter) -> None:
+    http = TwilioHTTP(
+        api_key="SKkey", api_secret="secret", api_base_url=f"http://127.0.0.1:{free_port()}"
+    )
+    http.retry = type(http.retry)(attempts=1)
+    async with http:
+        with pytest.raises(Exception, match="ConnectError"):
+            await http.request("api", "GET", "/2010-04-01/Accounts/AC1/Calls.json")
+    (span,) = exporter.get_finished_spans()
+    assert dict(span.attributes or {})["error.type"] == "ConnectError"
+    assert span.status.status_code.name == "ERROR"
+
+
+async def test_no_spans_when_tracing_is_off() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    observability.enable_tracing(provider)
+    observability.disable(tracing=True)
+    async with (
+        recording_server() as (url, seen),
+        TwilioHTTP(api_key="SKkey", api_secret="secret", api_base_url=url) as http,
+    ):
+        await http.request("memory", "GET", "/v1/Stores")
+    assert exporter.get_finished_spans() == ()
+    assert "traceparent" not in {k.lower() for k in seen[0]}
+
+
+async def test_a_turn_left_out_by_the_sampler_records_nothing_but_passes_its_context() -> None:
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ALWAYS_OFF)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    observability.enable_tracing(provider)
+    observer = _hooks.observer
+    async with recording_server() as (url, seen):
+        turn = observer.turn_begin("sms", "conv_1")
+        assert turn is not None
+        assert observer.stage("tac.claim") is _hooks.NULL
+        async with TwilioHTTP(api_key="SKkey", api_secret="secret", api_base_url=url) as http:
+            await http.request("conversations", "POST", "/v2/Conversations/conv_1/Actions")
+        observer.turn_end(turn)
+    assert exporter.get_finished_spans() == ()
+    assert int(seen[0]["traceparent"].rsplit("-", 1)[1], 16) & 1 == 0  # not sampled
+    assert turn.span is not None
+    assert seen[0]["traceparent"].split("-")[1] == format(
+        turn.span.get_span_context().trace_id, "032x"
+    )
