@@ -54,6 +54,7 @@ from tac.channels.voice.media_streams.twiml import (
 )
 from tac.core._callbacks import invoke
 from tac.core.logging import get_logger
+from tac.models._base import first_error
 from tac.models.conversation import (
     CommunicationContent,
     CommunicationParticipant,
@@ -394,9 +395,8 @@ class MediaStreamsProvider(VoiceProvider):
                 body = {"streamSid": data.get("streamSid"), **body}
                 return StreamStartMessage.model_validate(body)
             except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(p) for p in first.get("loc", ()))
-                reason = f"invalid start: start.{where}: {first.get('msg')}"
+                where, problem = first_error(exc)
+                reason = f"invalid start: start.{where}: {problem}"
             except MediaStreamsProtocolError as exc:
                 reason = str(exc)
             logger.warning("Media Streams session refused: %s", reason)
