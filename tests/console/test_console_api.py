@@ -18,7 +18,10 @@ pytestmark = pytest.mark.integration
 
 
 async def test_the_page_carries_the_sandbox_config_and_its_files_are_served() -> None:
-    async with demo_stack(env={}) as (sandbox, _), httpx.AsyncClient(base_url=sandbox.url) as http:
+    async with (
+        demo_stack(env={}) as (sandbox, _),
+        httpx.AsyncClient(base_url=sandbox.url, timeout=60) as http,
+    ):
         page = await http.get("/console")
         assert page.status_code == 200
         assert page.headers["x-frame-options"] == "DENY"
@@ -34,7 +37,10 @@ async def test_the_page_carries_the_sandbox_config_and_its_files_are_served() ->
 
 
 async def test_the_page_is_refused_to_a_name_that_is_not_loopback() -> None:
-    async with demo_stack(env={}) as (sandbox, _), httpx.AsyncClient(base_url=sandbox.url) as http:
+    async with (
+        demo_stack(env={}) as (sandbox, _),
+        httpx.AsyncClient(base_url=sandbox.url, timeout=60) as http,
+    ):
         refused = await http.get("/console", headers={"Host": "attacker.example:80"})
         assert refused.status_code == 403
         assert "only served to this machine" in refused.json()["message"]
@@ -114,9 +120,11 @@ async def test_log_long_poll_has_api_calls_and_webhooks_with_latency() -> None:
 async def test_bad_requests_get_a_clear_4xx(path: str, status: int, words: str) -> None:
     async with demo_stack(env={}) as (sandbox, _):
         auth = (sandbox.identity.api_key, sandbox.identity.api_secret)
-        async with httpx.AsyncClient(base_url=sandbox.url, auth=auth) as http:
+        async with (
+            httpx.AsyncClient(base_url=sandbox.url, auth=auth, timeout=60) as http,
+            httpx.AsyncClient(base_url=sandbox.url, timeout=60) as anonymous,
+        ):
             response = await http.get(path)
             assert response.status_code == status, response.text
             assert words in response.json()["message"]
-            unauthenticated = await httpx.AsyncClient(base_url=sandbox.url).get(path)
-            assert unauthenticated.status_code == 401
+            assert (await anonymous.get(path)).status_code == 401

@@ -33,6 +33,7 @@ if CHROMIUM is None:
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "console"
 expect = playwright_api.expect
 TIMEOUT_MS = 20_000
+expect.set_options(timeout=TIMEOUT_MS)  # a loaded machine (2 cores, many test suites) is slow
 
 
 @pytest.fixture
