@@ -194,6 +194,10 @@ class Cluster:
         text = self.log.read_text() if self.log.exists() else ""
         return [line.split() for line in text.splitlines() if line.startswith(kind + " ")]
 
+    def uncertain(self) -> set[str]:
+        """Conversations in which ``on_error`` got ``reply_uncertain=True``."""
+        return {parts[4] for parts in self.lines("error") if parts[3] == "uncertain"}
+
     def ended(self) -> Counter[str]:
         return Counter(parts[1] for parts in self.lines("ended"))
 

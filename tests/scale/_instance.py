@@ -3,7 +3,8 @@
 Environment: the sandbox's (``opentac sandbox --write-env``), plus ``TAC_STATE_URL`` (the shared
 Redis), ``TWILIO_SERVER_PORT`` (this instance's port), ``TAC_PUBLIC_BASE_URL`` (nginx) and
 ``SCALE_LOG``: a file this instance appends one line to for every session that ends
-(``ended <conversation id> <instance>``) and every error (``error <kind> <instance>``), so the
+(``ended <conversation id> <instance>``) and every error (``error <kind> <instance>
+uncertain|- <conversation id>``), so the
 test can count across processes. The agent takes 50-300 ms per turn, so that killing an
 instance catches turns in flight.
 """
@@ -50,7 +51,9 @@ def main() -> None:
         _record(f"ended {session.conversation_id} {name}")
 
     def failed(exc: BaseException, context: dict[str, Any]) -> None:
-        _record(f"error {type(exc).__name__} {name} {context.get('reply_uncertain', '')}")
+        uncertain = "uncertain" if context.get("reply_uncertain") else "-"
+        conversation = context.get("conversation_id") or "-"
+        _record(f"error {type(exc).__name__} {name} {uncertain} {conversation}")
 
     tac.on_message_ready(agent)
     tac.on_conversation_ended(ended)

@@ -39,15 +39,29 @@ pytestmark = [
 
 
 async def settle_and_check(c: Cluster, customers: list[Customer], traffic: Traffic) -> None:
-    """Every message answered once, every conversation ended once, every key with a TTL."""
-    assert traffic.unanswered == [], f"unanswered: {traffic.unanswered[:20]}\n{c.diagnostics()}"
+    """Every message answered once, every conversation ended once, every key with a TTL.
+
+    One window is allowed by the contract: an instance killed after recording a reply's send
+    and before the request left. Its reply is never repeated (it may have gone out), so that
+    message stays unanswered and ``on_error`` gets ``reply_uncertain=True``: each unanswered
+    message must be one of those, and they must be rare.
+    """
+    uncertain = c.uncertain()
+    by_tag = {
+        f"c{i}t{t}": cu for i, cu in enumerate(customers) for t in range(traffic.per_customer)
+    }
+    silent = [tag for tag in traffic.unanswered if by_tag[tag].conversation_id not in uncertain]
+    assert silent == [], f"unanswered without reply_uncertain: {silent[:20]}\n{c.diagnostics()}"
+    assert len(traffic.unanswered) <= 2, f"unanswered: {traffic.unanswered}\n{c.diagnostics()}"
     await c.sandbox.client.webhooks_idle(30)
     # A takeover that wrongly repeats a reply would come within the lease window: wait it out.
     await asyncio.sleep(16)
     counts = await replies_per_message(c.sandbox, customers)
     sent = traffic.per_customer * len(customers)
     assert len(counts) == sent
-    wrong = {tag: n for tag, n in counts.items() if n != 1}
+    wrong = {
+        tag: n for tag, n in counts.items() if n > 1 or (n == 0 and tag not in traffic.unanswered)
+    }
     assert wrong == {}, f"answered other than once: {wrong}\n{c.diagnostics()}"
 
     await close_all(c.sandbox, customers)
