@@ -283,6 +283,115 @@ async def test_an_event_taken_over_after_its_send_was_recorded_is_not_sent_again
     assert (await signed_post(app, body, token="t-dead")).json() == {"status": "duplicate"}
 
 
+async def _stop_and_take_over(app: Any, prefix: str) -> tuple[TACFastAPIServer, list[str]]:
+    """Instance A stops renewing its leases; B on the same Redis takes its event over."""
+    await app.server.inbound.aclose()
+    tac_b = TAC(TACConfig.from_env(app.sandbox.env), session_store=_redis_store(prefix))
+    answered: list[str] = []
+
+    @tac_b.on_message_ready
+    async def agent_b(message: str, session: ConversationSession, memory: Any) -> str:
+        answered.append(message)
+        return f"B: {message}"
+
+    server_b = TACFastAPIServer(
+        tac_b,
+        messaging_channels=[SMSChannel(tac_b)],
+        config=TACServerConfig(idempotency_lease_seconds=0.5),
+    )
+    taken = 0
+    for _ in range(200):  # A's 5 s lease runs out; B looks every 0.1 s
+        taken += await server_b.inbound.tick()
+        if taken:
+            break
+        await asyncio.sleep(0.1)
+    assert taken == 1
+    return server_b, answered
+
+
+@needs_redis
+async def test_stopped_after_recording_the_send_and_before_it_the_reply_is_sent_once(
+    start_app, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A records the send and stops before the Actions request: B sees no reply after the
+    message in the conversation, so it answers it (once), and nobody hears reply_uncertain."""
+    from tac.core.inbound import InboundDelivery
+
+    prefix = f"tac-unsent-{uuid.uuid4().hex}:"
+    recorded = asyncio.Event()
+    app = await start_app(
+        lambda tac: [SMSChannel(tac)], reply=Agent(), session_store=_redis_store(prefix)
+    )
+    original = InboundDelivery.before_send
+
+    async def stops_after_recording(self: InboundDelivery, session: ConversationSession) -> bool:
+        ok = await original(self, session)
+        if ok and self.inbound is app.server.inbound and not recorded.is_set():
+            recorded.set()
+            await asyncio.Event().wait()  # A "dies" here: the request never leaves
+        return ok
+
+    customer = app.sandbox.customer("sms")
+    await customer.ask("hello", timeout=5)
+    monkeypatch.setattr(InboundDelivery, "before_send", stops_after_recording)
+    await customer.send("still there?")
+    await asyncio.wait_for(recorded.wait(), 5)
+    server_b, answered = await _stop_and_take_over(app, prefix)
+    try:
+        assert (await customer.next_reply(timeout=5)).text == "B: still there?"
+        assert answered == ["still there?"]
+        await eventually(lambda: len(server_b.tasks) == 0)
+        await server_b.inbound.flush()
+        assert await server_b.inbound.tick() == 0
+        with pytest.raises(TimeoutError):
+            await customer.next_reply(timeout=0.3)
+        assert not [c for _, c in app.errors if c.get("reply_uncertain")]
+    finally:
+        await server_b.shutdown()
+
+
+@needs_redis
+async def test_stopped_after_the_reply_went_out_it_is_not_sent_again(
+    start_app, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sends the reply and stops before marking the event done: B finds the reply in the
+    conversation and neither answers again nor reports an uncertain reply."""
+    from tac.core.inbound import InboundDelivery
+
+    prefix = f"tac-sent-{uuid.uuid4().hex}:"
+    stopped = asyncio.Event()
+    app = await start_app(
+        lambda tac: [SMSChannel(tac)], reply=Agent(), session_store=_redis_store(prefix)
+    )
+    original = InboundDelivery.finish
+
+    async def stops_before_done(
+        self: InboundDelivery, session: ConversationSession | None, *, saved: bool
+    ) -> None:
+        if self.inbound is app.server.inbound and "anyone?" in self.event.body:
+            stopped.set()
+            await asyncio.Event().wait()  # A "dies" after sending
+        await original(self, session, saved=saved)
+
+    customer = app.sandbox.customer("sms")
+    await customer.ask("hello", timeout=5)
+    monkeypatch.setattr(InboundDelivery, "finish", stops_before_done)
+    reply = await customer.ask("anyone?", timeout=5)
+    await asyncio.wait_for(stopped.wait(), 5)
+    server_b, answered = await _stop_and_take_over(app, prefix)
+    try:
+        await eventually(lambda: len(server_b.tasks) == 0)
+        await server_b.inbound.flush()
+        assert await server_b.inbound.tick() == 0
+        assert answered == []
+        with pytest.raises(TimeoutError):
+            await customer.next_reply(timeout=0.5)
+        assert reply.text
+        assert not [c for _, c in app.errors if c.get("reply_uncertain")]
+    finally:
+        await server_b.shutdown()
+
+
 async def test_sigterm_drains_answering_503_then_stops(start_app) -> None:
     """The first SIGTERM keeps the socket open: webhooks get 503 while the turn in progress
     finishes and its reply goes out; then the server stops (issue: refused at the socket)."""

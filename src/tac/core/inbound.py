@@ -23,7 +23,7 @@ from tac.state.inbound import InboundEvent, InboundLog
 if TYPE_CHECKING:
     from tac.core.tac import TAC
 
-__all__ = ["Inbound", "InboundDelivery", "claim_keys"]
+__all__ = ["Inbound", "InboundDelivery", "claim_keys", "reply_went_out"]
 
 logger = get_logger("inbound")
 
@@ -62,6 +62,44 @@ def _own_id(event_type: str, data: Any) -> str | None:
             return None  # an update without its own time cannot be told from the next one
         return f"{ident}:{status}:{updated}"
     return ident
+
+
+async def reply_went_out(
+    tac: TAC, conversation_id: str | None, communication_id: str
+) -> bool | None:
+    """Whether someone other than the message's author wrote in the conversation after it.
+
+    Asked when an event is taken over after its reply's send was recorded: the lease ran out
+    seconds after the owner stopped, so a request it sent has long become a communication.
+    ``None`` when it cannot be told (no Orchestrator, the lookup failed, the message is not
+    in the conversation): the caller must then assume the reply may have gone out.
+    """
+    client = tac.conversation_orchestrator_client
+    if client is None or not conversation_id or not communication_id:
+        return None
+    try:
+        communications = await client.list_communications(conversation_id)
+    except Exception as exc:
+        logger.warning("could not check whether a reply went out: %s", exc)
+        return None
+    ours = next((c for c in communications if c.id == communication_id), None)
+    if ours is None:
+        return None
+    after = False
+    for other in communications:
+        if other is ours:
+            after = True
+        elif other.author.address != ours.author.address and (
+            after  # later in Twilio's order (oldest first)
+            or (
+                ours.created_at is not None
+                and other.created_at is not None
+                and other.created_at > ours.created_at
+            )
+        ):
+            return True
+    return False
+    return None
 
 
 class InboundDelivery:

@@ -22,7 +22,7 @@ from tac.channels.base import BaseChannel
 from tac.channels.voice import VoiceChannel
 from tac.core._tasks import TaskGroup
 from tac.core.errors import TACConfigError
-from tac.core.inbound import Inbound, InboundDelivery, claim_keys
+from tac.core.inbound import Inbound, InboundDelivery, claim_keys, reply_went_out
 from tac.core.logging import get_logger
 from tac.core.tac import TAC
 from tac.intelligence import InvalidOperatorEventError
@@ -393,25 +393,58 @@ class TACFastAPIServer:
             logger.warning("an event taken over could not be read: %s", exc)
             await delivery.finish(None, saved=True)
             return
-        if inbound_event.sending:
-            # its reply's send was recorded: it may have gone out, so it is never repeated
-            await delivery.finish(None, saved=True)
-            await self.tac.trigger_error(
-                RuntimeError("the instance answering this message stopped while sending"),
-                {
-                    "conversation_id": inbound_event.conversation_id,
-                    "event_type": event.event_type,
-                    "reply_uncertain": True,
-                },
-            )
-            return
         if channel is None or not channel.accepts(event):
             await delivery.finish(None, saved=True)
+            return
+        if inbound_event.sending:
+            # Its reply's send was recorded: look whether it went out before running it again.
+            try:
+                self.tasks.spawn(
+                    self._take_over_sent(inbound_event, event, channel, delivery),
+                    name="webhook:takeover",
+                )
+            except RuntimeError:
+                await self.inbound.release(inbound_event)
             return
         try:
             self.tasks.spawn(self._run(channel, event, delivery), name="webhook:takeover")
         except RuntimeError:
             await self.inbound.release(inbound_event)
+
+    async def _take_over_sent(
+        self,
+        inbound_event: InboundEvent,
+        event: WebhookEvent,
+        channel: BaseChannel,
+        delivery: InboundDelivery,
+    ) -> None:
+        """An event whose owner stopped after recording its reply's send: answer it only if
+        the conversation shows no reply after the message (decision 0008)."""
+        conversation_id = inbound_event.conversation_id
+        went_out = await reply_went_out(self.tac, conversation_id, str(event.data.get("id", "")))
+        if went_out is False:
+            logger.info(
+                "taken over after its send was recorded; no reply went out: answering it",
+                conversation_id=conversation_id,
+            )
+            inbound_event.sending = False
+            await self._run(channel, event, delivery)
+            return
+        await delivery.finish(None, saved=True)
+        if went_out:
+            logger.info(
+                "taken over after its send was recorded; the reply had gone out",
+                conversation_id=conversation_id,
+            )
+            return
+        await self.tac.trigger_error(
+            RuntimeError("the instance answering this message stopped while sending"),
+            {
+                "conversation_id": conversation_id,
+                "event_type": event.event_type,
+                "reply_uncertain": True,
+            },
+        )
 
     def _enable_observability(self, app: FastAPI) -> None:
         """Metrics and tracing as the config says; ``GET {metrics_path}`` serves the metrics."""
