@@ -57,10 +57,6 @@ class BaseChannel(ABC):
     ) -> None:
         """Send a reply in a conversation on this channel."""
 
-    def register_routes(self, app: Any, server: Any) -> None:
-        """Add the channel's own routes (voice: TwiML, WebSocket, callbacks). Default: none."""
-        return None
-
     async def start(self) -> None:
         """Start background work when the server starts (voice: commands from other
         instances). Default: nothing."""

@@ -4,13 +4,13 @@ call events. The server builds them; the channel's handlers know nothing of the 
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Request, WebSocket
+from fastapi import Request, WebSocket
 from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.middleware import Middleware
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from tac.core.config import CALL_EVENT_KINDS, CallEventKind
+from tac.core.config import CallEventKind
 from tac.core.logging import get_logger
 from tac.models._base import first_error
 from tac.models.voice import (
@@ -37,9 +37,7 @@ _EVENT_MODELS: dict[str, type[CallStatusEvent | AmdEvent | RecordingEvent]] = {
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
 
 
-def register_voice_routes(
-    channel: "VoiceChannel", app: FastAPI, server: "TACFastAPIServer"
-) -> None:
+def voice_routes(channel: "VoiceChannel", server: "TACFastAPIServer") -> list[BaseRoute]:
     """``POST twiml_path``, the WebSocket, ``POST voice_action_path`` and the call events.
 
     Every route checks Twilio's signature first (the server's HTTP check: 403 when bad); the
@@ -107,25 +105,20 @@ def register_voice_routes(
 
         return route
 
-    routes = [
-        Route(server.config.twiml_path, twiml, methods=["POST"], include_in_schema=False),
+    paths = server.paths
+    return [
+        Route(paths.twiml, twiml, methods=["POST"], include_in_schema=False),
         WebSocketRoute(
-            config.voice_websocket_path,
+            paths.voice_websocket,
             websocket_endpoint,
             # ``setup`` must follow the handshake promptly (close 1008 otherwise)
             middleware=[
                 Middleware(FirstMessageDeadline, seconds=server.config.websocket_setup_timeout)
             ],
         ),
-        Route(config.voice_action_path, action, methods=["POST"], include_in_schema=False),
+        Route(paths.voice_action, action, methods=["POST"], include_in_schema=False),
         *(
-            Route(
-                config.call_event_path(kind),
-                call_event(kind),
-                methods=["POST"],
-                include_in_schema=False,
-            )
-            for kind in CALL_EVENT_KINDS
+            Route(path, call_event(kind), methods=["POST"], include_in_schema=False)
+            for kind, path in paths.call_events
         ),
     ]
-    app.router.routes.extend(routes)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tac.core.config import _Env
+from tac.core.config import CALL_EVENT_KINDS, CallEventKind, TACConfig, _Env
 from tac.core.errors import TACConfigError
 from tac.models._base import first_error
 
-__all__ = ["TACServerConfig"]
+__all__ = ["RoutePaths", "TACServerConfig"]
 
 
 class TACServerConfig(BaseModel):
@@ -124,3 +125,41 @@ _LIMITS: tuple[tuple[str, str, int | float], ...] = (
     ("TAC_MAX_PENDING_CONNECTIONS", "max_pending_connections", 1),
 )
 """The limits ``from_env`` reads: (variable, field, lowest value; an int for whole numbers)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RoutePaths:
+    """Every path the server serves, in one place.
+
+    The settings live where the reference SDK put them (``TACServerConfig``: the webhooks,
+    ``/twiml`` and the probes; ``TACConfig``: the voice WebSocket, the ConversationRelay action
+    and the call events, whose public URLs go into TwiML); the server reads them only here.
+    ``None``: the route is off.
+    """
+
+    webhook: str
+    cintel_webhook: str | None
+    twiml: str
+    voice_websocket: str
+    voice_action: str
+    call_events: tuple[tuple[CallEventKind, str], ...]
+    """``(kind, path)`` for ``status``, ``amd`` and ``recording``."""
+    health: str | None
+    ready: str | None
+    metrics: str | None
+
+    @classmethod
+    def of(cls, tac_config: TACConfig, server_config: TACServerConfig) -> RoutePaths:
+        return cls(
+            webhook=server_config.conversation_webhook_path,
+            cintel_webhook=server_config.cintel_webhook_path,
+            twiml=server_config.twiml_path,
+            voice_websocket=tac_config.voice_websocket_path,
+            voice_action=tac_config.voice_action_path,
+            call_events=tuple(
+                (kind, tac_config.call_event_path(kind)) for kind in CALL_EVENT_KINDS
+            ),
+            health=server_config.health_path,
+            ready=server_config.ready_path,
+            metrics=server_config.metrics_path if server_config.metrics_enabled else None,
+        )

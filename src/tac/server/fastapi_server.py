@@ -15,7 +15,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tac.channels.base import BaseChannel
@@ -30,7 +30,8 @@ from tac.models.conversation import KNOWN_EVENT_TYPES as _KNOWN_EVENTS
 from tac.models.conversation import WebhookEvent, WebhookPayloadError
 from tac.models.session import Channel
 from tac.observability import _hooks as _obs
-from tac.server.config import TACServerConfig
+from tac.server._voice_routes import voice_routes
+from tac.server.config import RoutePaths, TACServerConfig
 from tac.server.limits import RequestGuard, route_path, uvicorn_config
 from tac.server.limits import answer as _answer
 from tac.server.signature import build_http_signature_dependency
@@ -96,25 +97,24 @@ class TACFastAPIServer:
             run=self._take_over,
         )
         self._check_signature = self.signature_dependency()
+        self.paths = RoutePaths.of(tac.config, self.config)
+        """Every path this server serves (from both configs)."""
+        if self.config.tracing_enabled:
+            from tac.observability import enable_tracing
+
+            enable_tracing()
+        self.router = Router(routes=self._build_routes())
+        """All of opentac's routes (webhooks, voice, probes, metrics), built here, once."""
         self.app = app or FastAPI(title="opentac", docs_url=None, redoc_url=None)
         self._wrap_lifespan(self.app)
-        before = set(map(id, self.app.router.routes))
         self._register_routes(self.app)
-        self._enable_observability(self.app)
-        ours = {
-            route.path
-            for route in self.app.router.routes
-            if id(route) not in before and isinstance(route, Route)
-        }
+        ours = {route.path for route in self.router.routes if isinstance(route, Route)}
         if ours and self.app.middleware_stack is None:  # an app already serving keeps its stack
             # Innermost of the app's middleware: every middleware of the user still sees these
             # requests. It caps request bodies on opentac's routes, and takes POST /webhook
             # past the router, exception and exit-stack layers (a measurable share of each
             # webhook's cost). The route itself stays for anything that routes without it.
-            json_paths = {
-                self.config.conversation_webhook_path,
-                self.config.cintel_webhook_path or "",
-            }
+            json_paths = {self.paths.webhook, self.paths.cintel_webhook or ""}
             self.app.user_middleware.append(
                 Middleware(
                     _TwilioRoutes,
@@ -124,7 +124,7 @@ class TACFastAPIServer:
                         json_paths & ours,
                         signatures=self.tac.config.validate_signatures,
                     ),
-                    webhook_path=self.config.conversation_webhook_path
+                    webhook_path=self.paths.webhook
                     if self.webhook_channels and self.config.webhook_fast_path
                     else None,
                     webhook=self._handle_webhook,
@@ -141,36 +141,41 @@ class TACFastAPIServer:
             enabled=self.tac.config.validate_signatures,
         )
 
-    def _register_routes(self, app: FastAPI) -> None:
+    def _build_routes(self) -> list[BaseRoute]:
+        """Every route of this server; handlers check Twilio's signature themselves."""
+        paths = self.paths
+        routes: list[BaseRoute] = []
         if self.webhook_channels:
             # A plain route: the hot path checks the signature itself instead of going through
             # FastAPI's dependency resolution (a measurable share of each webhook's cost).
-            app.add_route(
-                self.config.conversation_webhook_path,
-                self._handle_webhook,
-                methods=["POST"],
-                include_in_schema=False,
+            routes.append(
+                Route(
+                    paths.webhook, self._handle_webhook, methods=["POST"], include_in_schema=False
+                )
             )
-        if self.config.cintel_webhook_path and self.tac.ci_processor is not None:
+        if paths.cintel_webhook and self.tac.ci_processor is not None:
             self._check_cintel_signature = self.signature_dependency()
-            app.add_route(
-                self.config.cintel_webhook_path,
-                self._handle_cintel_webhook,
-                methods=["POST"],
-                include_in_schema=False,
+            routes.append(
+                Route(
+                    paths.cintel_webhook,
+                    self._handle_cintel_webhook,
+                    methods=["POST"],
+                    include_in_schema=False,
+                )
             )
-        for channel in self.webhook_channels:
-            channel.register_routes(app, self)  # voice: add_voice_routes
-        if self.config.health_path:
-            app.add_route(self.config.health_path, self._healthz, include_in_schema=False)
-        if self.config.ready_path:
-            app.add_route(self.config.ready_path, self._readyz, include_in_schema=False)
+        if isinstance(self.voice_channel, VoiceChannel):
+            routes += voice_routes(self.voice_channel, self)
+        if paths.health:
+            routes.append(Route(paths.health, self._healthz, include_in_schema=False))
+        if paths.ready:
+            routes.append(Route(paths.ready, self._readyz, include_in_schema=False))
+        if paths.metrics:
+            routes.append(self._metrics_route(paths.metrics))
+        return routes
 
-    def add_voice_routes(self, app: FastAPI, channel: VoiceChannel) -> None:
-        """The voice channel's routes on ``app`` (TwiML, WebSocket, callbacks)."""
-        from tac.server._voice_routes import register_voice_routes
-
-        register_voice_routes(channel, app, self)
+    def _register_routes(self, app: FastAPI) -> None:
+        """Put :attr:`router`'s routes on ``app`` (a subclass may add its own here)."""
+        app.router.routes.extend(self.router.routes)
 
     async def _healthz(self, request: Request) -> Response:
         return _answer(200, "ok")
@@ -446,14 +451,8 @@ class TACFastAPIServer:
             },
         )
 
-    def _enable_observability(self, app: FastAPI) -> None:
-        """Metrics and tracing as the config says; ``GET {metrics_path}`` serves the metrics."""
-        if self.config.tracing_enabled:
-            from tac.observability import enable_tracing
-
-            enable_tracing()
-        if not self.config.metrics_enabled:
-            return
+    def _metrics_route(self, path: str) -> Route:
+        """``GET {metrics_path}``: the Prometheus metrics this process recorded."""
         from tac.observability import enable_metrics, render_metrics
 
         registry = enable_metrics()
@@ -462,24 +461,34 @@ class TACFastAPIServer:
             body, content_type = render_metrics(registry)
             return Response(body, media_type=content_type)
 
-        app.add_route(self.config.metrics_path, metrics, methods=["GET"], include_in_schema=False)
+        return Route(path, metrics, methods=["GET"], include_in_schema=False)
 
     # -- lifecycle -------------------------------------------------------------------------
 
+    @asynccontextmanager
+    async def lifespan(self, app: Any = None) -> AsyncIterator[None]:
+        """Start TAC, the inbound keeper and the channels; drain and stop them on exit.
+
+        The server wraps its app's own lifespan in this one; an app served by other means
+        (an ASGI host of your own, a test) can enter it directly.
+        """
+        await self.tac.start()
+        self.inbound.start()
+        for channel in self.webhook_channels:
+            await channel.start()
+        try:
+            yield
+        finally:
+            await self.shutdown()
+
     def _wrap_lifespan(self, app: FastAPI) -> None:
+        """Run :meth:`lifespan` inside the app's own lifespan (whose state is kept)."""
         original: Callable[[Any], AbstractAsyncContextManager[Any]] = app.router.lifespan_context
 
         @asynccontextmanager
         async def lifespan(app_: Any) -> AsyncIterator[Any]:
-            async with original(app_) as state:
-                await self.tac.start()
-                self.inbound.start()
-                for channel in self.webhook_channels:
-                    await channel.start()
-                try:
-                    yield state
-                finally:
-                    await self.shutdown()
+            async with original(app_) as state, self.lifespan(app_):
+                yield state
 
         app.router.lifespan_context = lifespan
 

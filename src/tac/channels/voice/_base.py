@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from tac.channels.voice.channel import VoiceChannel
     from tac.core.config import TACConfig
+    from tac.models.session import ConversationSession
 
 __all__ = ["VoiceProvider", "VoiceProviderConfig"]
 
@@ -45,6 +46,9 @@ class VoiceProvider(ABC):
 
     def __init__(self, channel: VoiceChannel) -> None:
         self.channel = channel
+        self.calls: dict[str, Any] = {}
+        """Live calls of this process, by conversation id and by CallSid (same object); each
+        call has a ``session`` (``None`` before its setup) and a ``websocket``."""
 
     @abstractmethod
     async def handle_incoming_call(
@@ -68,6 +72,28 @@ class VoiceProvider(ABC):
         self, options: InitiateVoiceConversationOptions
     ) -> InitiateVoiceConversationResult:
         """Place a call connected to this provider."""
+
+    async def speak(self, conversation_id: str, response: Any) -> None:
+        """Speak a reply wherever the call is live. Default: in this process only."""
+        await self.send_response(conversation_id, response)
+
+    def get_websocket(self, conversation_id: str) -> WebSocket | None:
+        """The live call's WebSocket in this process, if any."""
+        call = self.calls.get(conversation_id)
+        return None if call is None else call.websocket
+
+    def session_for_call(self, call_sid: str) -> ConversationSession | None:
+        """The session of a call live in this process (``None`` before its setup)."""
+        call = self.calls.get(call_sid)
+        return None if call is None else call.session
+
+    async def live_anywhere(self, call_id: str) -> bool:
+        """Whether the call is live on any instance. Default: in this process."""
+        return call_id in self.calls
+
+    async def start(self) -> None:
+        """Start background work when the server starts. Default: nothing."""
+        return None
 
     async def aclose(self) -> None:
         """Release what the provider holds. Default: nothing."""

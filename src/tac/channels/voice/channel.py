@@ -142,11 +142,7 @@ class VoiceChannel(BaseChannel):
         """Speak ``response`` in the live call: a str, or an async iterator streamed as tokens.
 
         A str reaches a call live on another instance too (through the shared store)."""
-        provider = self._provider
-        if isinstance(provider, ConversationRelayProvider):
-            await provider.speak(conversation_id, response)
-        else:
-            await provider.send_response(conversation_id, response)
+        await self._provider.speak(conversation_id, response)
 
     async def play(
         self,
@@ -202,13 +198,11 @@ class VoiceChannel(BaseChannel):
 
     def get_websocket(self, conversation_id: str) -> WebSocket | None:
         """The live call's WebSocket in this process, if any."""
-        get_websocket = getattr(self._provider, "get_websocket", None)
-        return None if get_websocket is None else get_websocket(conversation_id)
+        return self._provider.get_websocket(conversation_id)
 
     def get_conversation_session_by_call_sid(self, call_sid: str) -> ConversationSession | None:
         """The session of a call live in this process (``None`` before ``setup`` or after)."""
-        call = getattr(self._provider, "calls", {}).get(call_sid)
-        return None if call is None else call.session
+        return self._provider.session_for_call(call_sid)
 
     # -- Twilio's callbacks (the routes call these) -------------------------------------------
 
@@ -325,19 +319,14 @@ class VoiceChannel(BaseChannel):
             await self.tac.end_session(conversation_id, reason="closed")
 
     async def start(self) -> None:
-        start = getattr(self._provider, "start", None)
-        if start is not None:
-            await start()
+        await self._provider.start()
 
     async def aclose(self) -> None:
         await self._provider.aclose()
 
     async def _live_anywhere(self, call_id: str) -> bool:
         """Whether the provider holds the call here or on another instance."""
-        live_anywhere = getattr(self._provider, "live_anywhere", None)
-        if live_anywhere is None:
-            return call_id in getattr(self._provider, "calls", {})
-        return bool(await live_anywhere(call_id))
+        return await self._provider.live_anywhere(call_id)
 
     async def _call_over(self, call_sid: str) -> None:
         """A callback said the call (or its ConversationRelay session) is over: end its session
@@ -349,13 +338,6 @@ class VoiceChannel(BaseChannel):
             await self.tac.end_session(conversation_id or call_sid, reason="call ended")
         except Exception as exc:
             await self.tac.trigger_error(exc, {"call_sid": call_sid, "channel": "voice"})
-
-    # -- routes --------------------------------------------------------------------------------
-
-    def register_routes(self, app: Any, server: Any) -> None:
-        """``POST /twiml``, the WebSocket, the ``<Connect action>`` callback and call events
-        (built by the server: ``server.add_voice_routes``)."""
-        server.add_voice_routes(app, self)
 
 
 _CALL_OVER = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})

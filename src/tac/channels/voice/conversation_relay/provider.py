@@ -554,10 +554,6 @@ class ConversationRelayProvider(VoiceProvider):
         call = self._live(conversation_id)
         await self._send(call, build(call.protocol, *args, **kwargs))
 
-    def get_websocket(self, conversation_id: str) -> WebSocket | None:
-        call = self.calls.get(conversation_id)
-        return None if call is None else call.websocket
-
     # -- end of a call -------------------------------------------------------------------------
 
     async def _close(self, call: _Call) -> None:
