@@ -1,6 +1,6 @@
 """The reference's import path of ``BaseAPIClient`` (see :mod:`tac._compat.base_client`)."""
 
 from tac._compat.base_client import BaseAPIClient
-from tac.core.partner import PartnerConnector
+from tac.models.partner import PartnerConnector
 
 __all__ = ["BaseAPIClient", "PartnerConnector"]

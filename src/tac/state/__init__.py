@@ -25,7 +25,7 @@ def create_session_store(state_url: str | None) -> SessionStore:
     """The store ``TAC_STATE_URL`` names (``None`` → in-process). Nothing connects yet."""
     if not state_url:
         return InMemorySessionStore()
-    from tac.core.errors import TACConfigError
+    from tac._errors import TACConfigError
 
     scheme = state_url.partition("://")[0].lower() if "://" in state_url else ""
     if scheme not in _REDIS_SCHEMES:
