@@ -1,4 +1,6 @@
-"""``X-Twilio-Signature`` values, computed the way Twilio signs its requests (protocols §3)."""
+"""``X-Twilio-Signature`` values, computed the way Twilio signs its requests.
+
+HMAC-SHA1 over the URL followed by the sorted form fields, base64-encoded."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Point the official ``twilio`` library at a sandbox (the one change CONTRACT.md allows seed 003).
+"""Point the official ``twilio`` library at a sandbox (the only change a Twilio example needs).
 
 The library builds URLs like ``https://memory.twilio.com/v1/...``; this HTTP client sends them to
 ``{sandbox}/memory/v1/...`` instead, the same rule as ``TWILIO_API_BASE_URL``.
