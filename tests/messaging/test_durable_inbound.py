@@ -274,7 +274,7 @@ async def test_an_event_taken_over_after_its_send_was_recorded_is_not_sent_again
             break
         await asyncio.sleep(0.05)
     assert taken == 1
-    await eventually(lambda: any(c.get("reply_uncertain") for _, c in app.errors))
+    await eventually(lambda: any(c.get("reply_uncertain") for _, c in app.errors), timeout=15)
     (_exc, context), *_ = [(e, c) for e, c in app.errors if c.get("reply_uncertain")]
     assert context["conversation_id"] == customer.conversation_id
     with pytest.raises(TimeoutError):
@@ -338,7 +338,7 @@ async def test_stopped_after_recording_the_send_and_before_it_the_reply_is_sent_
     await asyncio.wait_for(recorded.wait(), 5)
     server_b, answered = await _stop_and_take_over(app, prefix)
     try:
-        assert (await customer.next_reply(timeout=5)).text == "B: still there?"
+        assert (await customer.next_reply(timeout=12)).text == "B: still there?"
         assert answered == ["still there?"]
         await eventually(lambda: len(server_b.tasks) == 0)
         await server_b.inbound.flush()
@@ -380,7 +380,7 @@ async def test_stopped_after_the_reply_went_out_it_is_not_sent_again(
     await asyncio.wait_for(stopped.wait(), 5)
     server_b, answered = await _stop_and_take_over(app, prefix)
     try:
-        await eventually(lambda: len(server_b.tasks) == 0)
+        await eventually(lambda: len(server_b.tasks) == 0, timeout=15)
         await server_b.inbound.flush()
         assert await server_b.inbound.tick() == 0
         assert answered == []

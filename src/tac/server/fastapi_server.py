@@ -44,6 +44,8 @@ __all__ = ["FastAPIWebSocketAdapter", "TACFastAPIServer"]
 logger = get_logger("server")
 
 IDEMPOTENCY_HEADER = "i-twilio-idempotency-token"
+SENT_REPLY_SETTLE_SECONDS = 5.0
+"""How long a takeover waits before looking whether a recorded send reached the conversation."""
 
 
 class TACFastAPIServer:
@@ -426,6 +428,10 @@ class TACFastAPIServer:
         """An event whose owner stopped after recording its reply's send: answer it only if
         the conversation shows no reply after the message (decision 0008)."""
         conversation_id = inbound_event.conversation_id
+        # The Actions API answers 202 and writes the communication after: give a request the
+        # owner sent just before it stopped time to show up (its lease expiry already took
+        # several seconds), so that "not there" means "never sent".
+        await asyncio.sleep(SENT_REPLY_SETTLE_SECONDS)
         went_out = await reply_went_out(self.tac, conversation_id, str(event.data.get("id", "")))
         if went_out is False:
             logger.info(
