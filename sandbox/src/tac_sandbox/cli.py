@@ -123,6 +123,8 @@ def _serve(args: argparse.Namespace) -> int:
     if not args.quiet:
         where = settings.db or str(default_db_path())
         print(f"opentac sandbox: Twilio's APIs at {settings.base_url()} (database: {where})")
+        if not args.no_serve:
+            print(f"Console (conversations, calls, requests): {settings.base_url()}/console")
         print(f"Webhooks go to {settings.app_url.rstrip('/')}/webhook. Environment for the app:")
         if args.write_env:
             print(f"(written to {args.write_env})")
