@@ -1,0 +1,1 @@
+"""Tools for AWS agent frameworks, at ``twilio-agent-connect-aws``'s import paths."""
