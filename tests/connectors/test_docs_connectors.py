@@ -45,6 +45,14 @@ def test_index_page() -> None:
     run("index.md", {})
 
 
+@pytest.mark.unit
+def test_migration_page() -> None:
+    """Every partner import the page calls "same" works unchanged."""
+    for module in ("boto3", "agent_framework", "google.adk"):
+        pytest.importorskip(module, reason=f"needs {module} (opentac[aws,microsoft,google])")
+    run("migration.md", {})
+
+
 @pytest.mark.integration
 async def test_openai_agents_page(monkeypatch: pytest.MonkeyPatch, no_tracing: None) -> None:
     model = FakeModel()
