@@ -10,6 +10,7 @@ import pytest
 pytest.importorskip("strands", reason="needs strands-agents (not installable next to opentac[mcp])")
 
 import asyncio
+import itertools
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -169,3 +170,53 @@ async def test_voice_interrupt_trims_a_real_agents_messages() -> None:
         await app.settled()
     assert ("assistant", "Your order ships Monday") in texts(model.calls[1][1])
     assert connectors[0].agents == {}
+
+
+async def test_voice_interrupt_during_a_tool_with_history_in_a_store() -> None:
+    """A real agent cut short mid-tool: the next model call gets a valid conversation (no
+    unanswered toolUse, alternating roles), loaded from the ConversationHistory."""
+    from tac.connectors import InMemoryConversationHistory
+
+    started = asyncio.Event()
+
+    @tool
+    async def slow_lookup(item: str) -> str:
+        """Look an item up (slowly).
+
+        Args:
+            item: the item.
+        """
+        started.set()
+        await asyncio.Event().wait()
+        return "never"
+
+    model = ScriptedModel()
+    model.call_tool("slow_lookup", {"item": "kettle"})
+    model.reply("Kettles are in aisle 4.")
+    history = InMemoryConversationHistory()
+    connectors: list[StrandsConnector] = []
+
+    def make(tac: Any) -> Any:
+        def agent(session: ConversationSession) -> Agent:
+            return Agent(model=model, tools=[slow_lookup], callback_handler=None)
+
+        connectors.append(StrandsConnector(tac, agent, history=history))
+        return connectors[0].voice
+
+    app = VoiceApp(channel_factory=make)
+    async with app:
+        async with app.call() as call:
+            await call.say("Is the kettle in stock?")
+            await asyncio.wait_for(started.wait(), 5)
+            await call.interrupt("")
+            await app.until(lambda: call.call_sid not in connectors[0]._turns)
+            await call.say("Where are kettles?")
+            assert (await call.reply())[0] == "Kettles are in aisle 4."
+        await app.settled()
+    _, last = model.calls[-1]
+    assert not any("toolUse" in block for m in last for block in m["content"])
+    roles = [m["role"] for m in last]
+    assert all(a != b for a, b in itertools.pairwise(roles))  # alternating
+    assert texts(last)[-1] == ("user", "Where are kettles?")
+    assert ("user", "Is the kettle in stock?") in texts(last)
+    assert await history.get(call.call_sid) == []
