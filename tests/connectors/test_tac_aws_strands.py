@@ -213,3 +213,24 @@ async def test_turns_of_one_conversation_run_one_at_a_time() -> None:
     assert await first == "First answer."
     assert await second == "Second answer."  # the agent would refuse a concurrent run
     assert [m["role"] for m in connector.agents["conv_1"].messages] == ["user", "assistant"] * 2
+
+
+@pytest.mark.unit
+async def test_at_most_max_conversations_agents_least_recent_dropped() -> None:
+    script = Script().reply("one").reply("two").reply("three")
+    app = VoiceApp()
+    built: list[FakeStrandsAgent] = []
+
+    async def create_agent(session: ConversationSession) -> FakeStrandsAgent:
+        built.append(FakeStrandsAgent(script))
+        return built[-1]
+
+    connector = StrandsConnector(app.tac, create_agent, max_conversations=2)
+    for cid in ("conv_1", "conv_2", "conv_3"):
+        session = ConversationSession(conversation_id=cid, channel="sms")
+        await connector.handle_message("hi", session, None)
+    assert list(connector.agents) == ["conv_2", "conv_3"]
+    assert built[0].cleaned
+    assert not built[1].cleaned
+    with pytest.raises(ValueError, match="max_conversations"):
+        StrandsConnector(app.tac, create_agent, max_conversations=0)

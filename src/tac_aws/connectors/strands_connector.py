@@ -129,12 +129,18 @@ class StrandsConnector(AWSConnector):
         agent = self.agent_factory(session)
         if inspect.isawaitable(agent):
             agent = await agent
+            raced = self._conversations.get(cid)  # another message built one meanwhile
+            if raced is not None:
+                await _cleanup(agent)
+                return raced
         base = getattr(agent, "system_prompt", None)
         conversation = _Conversation(agent, base if isinstance(base, str) else None)
         self._conversations[cid] = conversation
         while len(self._conversations) > self.max_conversations:
-            _, evicted = self._conversations.popitem(last=False)
-            await _cleanup(evicted.agent)
+            idle = next((k for k, c in self._conversations.items() if not c.lock.locked()), None)
+            if idle is None:  # every agent is mid-turn: none is dropped under its turn
+                break
+            await _cleanup(self._conversations.pop(idle).agent)
         return conversation
 
     async def run(self, turn: Turn) -> AsyncIterator[RunEvent]:
