@@ -45,6 +45,14 @@ def test_index_page() -> None:
     run("index.md", {})
 
 
+@pytest.mark.unit
+def test_migration_page() -> None:
+    """Every partner import the page calls "same" works unchanged."""
+    for module in ("boto3", "agent_framework", "google.adk"):
+        pytest.importorskip(module, reason=f"needs {module} (opentac[aws,microsoft,google])")
+    run("migration.md", {})
+
+
 @pytest.mark.integration
 async def test_openai_agents_page(monkeypatch: pytest.MonkeyPatch, no_tracing: None) -> None:
     model = FakeModel()
@@ -183,3 +191,32 @@ async def test_google_page(monkeypatch: pytest.MonkeyPatch) -> None:
     result = model.seen[1].contents[-1].parts[0].function_response
     assert result is not None
     assert result.response == {"result": "Closed"}
+
+
+@pytest.mark.integration
+async def test_strands_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a real ``strands.Agent`` where Strands is installed, else the stand-in agent."""
+    import sys
+
+    from tests.connectors import _strands_fakes
+
+    try:
+        import strands  # noqa: F401
+
+        from tests.connectors.test_tac_aws_strands_real import ScriptedModel
+
+        model: Any = ScriptedModel()
+    except ImportError:
+        monkeypatch.setitem(sys.modules, "strands", _strands_fakes.fake_strands_module())
+        model = _strands_fakes.Script()
+    model.call_tool("order_status", {"order_id": "A17"}).reply("A17 ships on Monday.")
+    port = free_port()
+    async with Sandbox.start(app_url=f"http://127.0.0.1:{port}") as sandbox:
+        for key, value in sandbox.env.items():
+            monkeypatch.setenv(key, value)
+        names = run("strands.md", {"model": model})
+        async with serve_app(names["app"], port=port):
+            reply = await sandbox.customer("sms").ask("Where is A17?")
+        await names["tac"].aclose()
+    assert reply.text == "A17 ships on Monday."
+    assert names["connector"].agents  # one agent, for the conversation

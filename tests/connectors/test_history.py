@@ -104,6 +104,27 @@ def test_apply_heard_over_tool_calls_and_parts() -> None:
 
 
 @pytest.mark.unit
+def test_apply_heard_over_converse_tool_results() -> None:
+    """Bedrock Converse / Strands messages: tool results come back in a user message, which
+    is part of the reply, not the caller's prompt."""
+    use = {"toolUse": {"toolUseId": "t1", "name": "lookup", "input": {}}}
+    items = [
+        {"role": "user", "content": [{"text": "where is my order?"}]},
+        {"role": "assistant", "content": [{"text": "Let me check."}, use]},
+        {"role": "user", "content": [{"toolResult": {"toolUseId": "t1", "content": []}}]},
+        {"role": "assistant", "content": [{"text": "It ships Monday at noon."}]},
+    ]
+    trimmed = apply_heard(items, "Let me check. It ships")
+    assert trimmed is not None
+    assert trimmed[:3] == items[:3]
+    assert trimmed[3]["content"] == [{"text": "It ships"}]
+    silent = apply_heard(items, "")
+    assert silent is not None
+    assert silent[1]["content"] == [use]  # the call stays, the unheard text goes
+    assert len(silent) == 3
+
+
+@pytest.mark.unit
 async def test_in_memory_expiry_and_conversation_cap() -> None:
     now = [0.0]
     store = InMemoryConversationHistory(ttl_seconds=10, max_conversations=2, clock=lambda: now[0])

@@ -131,3 +131,22 @@ async def test_file_store_names_cannot_escape(tmp_path: Path) -> None:
     await store.delete("conv_1")
     assert await store.load("conv_1") is None
     assert format_memory_context(None, "hi") == "hi"
+
+
+@pytest.mark.unit
+async def test_voice_live_memory_tool_needs_conversation_memory() -> None:
+    from tac import TAC, TACConfig
+    from tac_microsoft.voice_live_tools import create_memory_tool
+
+    tac = TAC(
+        TACConfig(
+            account_sid="AC" + "0" * 32,
+            auth_token="token",
+            api_key="SK" + "0" * 32,
+            api_secret="secret",
+            phone_number="+18005550100",
+        )
+    )
+    session = ConversationSession(conversation_id="conv_1", channel="voice")
+    assert create_memory_tool(tac, session) is None  # ConversationRelay-only: no memory store
+    await tac.aclose()

@@ -118,6 +118,20 @@ def _with_text(item: Mapping[str, Any], text: str) -> HistoryItem:
     return new
 
 
+def _is_prompt(item: Mapping[str, Any]) -> bool:
+    """A user message, unless it only carries tool results (the Bedrock Converse, Strands and
+    Anthropic shape: ``{"role": "user", "content": [{"toolResult": …}]}``)."""
+    if item.get("role") != "user":
+        return False
+    content = item.get("content")
+    if not isinstance(content, list) or not content:
+        return True
+    return not all(
+        isinstance(part, Mapping) and ("toolResult" in part or part.get("type") == "tool_result")
+        for part in content
+    )
+
+
 def _squash(text: str) -> str:
     return " ".join(text.split())
 
@@ -126,13 +140,14 @@ def apply_heard(items: Sequence[Mapping[str, Any]], heard: str) -> list[HistoryI
     """``items`` with the last reply cut to what the caller heard; ``None`` if nothing changes.
 
     The reply is every assistant message after the last user message (text spoken before and
-    after a tool call are two messages). Messages wholly heard are kept; the first one heard
+    after a tool call are two messages; a user message holding only tool results is part of the
+    reply). Messages wholly heard are kept; the first one heard
     only in part keeps the heard part; later ones are dropped, as is everything the caller
     never heard. Tool calls and their results stay: they happened.
     """
     start = 0
     for index in range(len(items) - 1, -1, -1):
-        if items[index].get("role") == "user":
+        if _is_prompt(items[index]):
             start = index + 1
             break
     replies = [i for i in range(start, len(items)) if _is_reply(items[i])]
@@ -149,6 +164,7 @@ def apply_heard(items: Sequence[Mapping[str, Any]], heard: str) -> list[HistoryI
             continue
         if exhausted:
             changed = True
+            _append_calls(result, item)
             continue
         said = _squash(_text_of(item))
         if said and remaining.startswith(said):
@@ -160,7 +176,19 @@ def apply_heard(items: Sequence[Mapping[str, Any]], heard: str) -> list[HistoryI
         if remaining:
             result.append(_with_text(item, remaining))
             remaining = ""
+        else:
+            _append_calls(result, item)
     return result if changed else None
+
+
+def _append_calls(result: list[HistoryItem], item: Mapping[str, Any]) -> None:
+    """Keep what an unheard reply holds besides text (a Converse ``toolUse``): it happened."""
+    content = item.get(_key(item))
+    if not isinstance(content, list):
+        return
+    calls = [p for p in content if not (isinstance(p, Mapping) and isinstance(p.get("text"), str))]
+    if calls:
+        result.append({**copy.deepcopy(dict(item)), _key(item): copy.deepcopy(calls)})
 
 
 # -- in-process backend ---------------------------------------------------------------------

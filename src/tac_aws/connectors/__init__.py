@@ -7,5 +7,11 @@ them through TAC's connector router, so it can share a TAC with other connectors
 from tac_aws.connectors.bedrock_agentcore import BedrockAgentCoreConnector
 from tac_aws.connectors.bedrock_connector import BedrockConnector
 from tac_aws.connectors.channels import ConnectorChannels
+from tac_aws.connectors.strands_connector import StrandsConnector
 
-__all__ = ["BedrockAgentCoreConnector", "BedrockConnector", "ConnectorChannels"]
+__all__ = [
+    "BedrockAgentCoreConnector",
+    "BedrockConnector",
+    "ConnectorChannels",
+    "StrandsConnector",
+]
