@@ -1,7 +1,7 @@
 """StrandsConnector with a real ``strands.Agent`` (its model scripted through Strands' own
-``Model`` interface), where ``strands-agents`` is installed. It pins ``mcp<2.2``, so it is
-not in opentac's dev environment (``opentac[mcp]`` needs ``mcp>=2.3``): these tests run in an
-environment of their own, e.g. ``pip install strands-agents -e ".[server,redis]"``."""
+``Model`` interface), where ``strands-agents`` is installed. It pins ``mcp<2.2`` and a newer
+OpenTelemetry than google-adk allows, so it is not in opentac's dev environment: these tests
+run in an environment of their own, e.g. ``pip install strands-agents -e ".[server,redis]"``."""
 
 from __future__ import annotations
 
