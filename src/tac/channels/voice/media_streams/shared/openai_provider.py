@@ -17,9 +17,8 @@ from tac.models.stream import StreamStartMessage
 from tac.models.voice import TwiMLRequest
 
 if TYPE_CHECKING:
-    from websockets.asyncio.client import ClientConnection
-
     from tac.channels.voice.channel import VoiceChannel
+    from tac.channels.voice.media_streams._socket import ModelSocket
 
 __all__ = [
     "OPENAI_USER_AGENT",
@@ -86,12 +85,12 @@ def function_call(item: Any) -> ToolCall | None:
 
 
 class OpenAIConnection:
-    """A model session over one WebSocket (``websockets``); subclasses map the wire events."""
+    """A model session over one WebSocket; subclasses map the wire events."""
 
     audio_delta_type = ""
     """The wire type of the model's audio deltas, read without a full JSON parse."""
 
-    def __init__(self, websocket: ClientConnection, audio_append_type: str) -> None:
+    def __init__(self, websocket: ModelSocket, audio_append_type: str) -> None:
         self.websocket = websocket
         self._append_prefix = '{"type":"' + audio_append_type + '","audio":"'
         self._closed = False
@@ -103,33 +102,27 @@ class OpenAIConnection:
         await self.websocket.send(self._append_prefix + payload + '"}')
 
     async def events(self) -> AsyncIterator[ModelEvent]:
-        from websockets.exceptions import ConnectionClosed
-
         loads = json.loads
         translate = self.translate
+        socket = self.websocket
+        inbox = socket.inbox
         delta_prefix = '{"type":"' + self.audio_delta_type + '"' if self.audio_delta_type else None
-        try:
-            async for raw in self.websocket:
-                if (
-                    delta_prefix is not None
-                    and isinstance(raw, str)
-                    and raw.startswith(delta_prefix)
-                ):
-                    delta = _audio_delta(raw)
-                    if delta is not None:  # the hot path: one per 20-100 ms of audio per call
-                        yield delta
-                        continue
-                try:
-                    data = loads(raw)
-                except ValueError:
-                    logger.warning("the model sent a frame that is not JSON")
+        while inbox or await socket.wait():
+            raw = inbox.popleft()
+            if delta_prefix is not None and raw.startswith(delta_prefix):
+                delta = _audio_delta(raw)
+                if delta is not None:  # the hot path: one per 20-100 ms of audio per call
+                    yield delta
                     continue
-                if not isinstance(data, dict):
-                    continue
-                for event in translate(data):
-                    yield event
-        except ConnectionClosed:
-            return
+            try:
+                data = loads(raw)
+            except ValueError:
+                logger.warning("the model sent a frame that is not JSON")
+                continue
+            if not isinstance(data, dict):
+                continue
+            for event in translate(data):
+                yield event
 
     def translate(self, data: dict[str, Any]) -> list[ModelEvent]:
         """The bridge's events for one wire event."""
@@ -200,17 +193,11 @@ class MediaStreamsOpenAIProvider(MediaStreamsProvider):
             "User-Agent": OPENAI_USER_AGENT,
         }
 
-    async def _open_socket(self, url: str) -> ClientConnection:
+    async def _open_socket(self, url: str) -> ModelSocket:
         try:
-            from websockets.asyncio.client import connect
+            from tac.channels.voice.media_streams._socket import open_model_socket
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise ImportError(
                 "Media Streams providers need websockets: pip install 'opentac[openai-realtime]'"
             ) from exc
-        return await connect(
-            url,
-            additional_headers=self._headers(),
-            compression=None,
-            max_size=None,
-            open_timeout=10,
-        )
+        return await open_model_socket(url, self._headers(), open_timeout=10)

@@ -1,0 +1,108 @@
+"""The lean model-side WebSocket client against a real ``websockets`` server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import InvalidState, InvalidStatus
+
+from tac.channels.voice.media_streams._socket import ModelSocket, open_model_socket
+
+Handler = Callable[[ServerConnection], Awaitable[None]]
+
+
+@asynccontextmanager
+async def _server(handler: Handler, **options: Any) -> AsyncIterator[str]:
+    async with serve(handler, "127.0.0.1", 0, **options) as server:
+        port = server.sockets[0].getsockname()[1]
+        yield f"ws://127.0.0.1:{port}/v1/realtime?model=m"
+
+
+async def _messages(socket: ModelSocket) -> list[str]:
+    found = []
+    while socket.inbox or await socket.wait():
+        found.append(socket.inbox.popleft())
+    return found
+
+
+async def test_headers_go_out_messages_come_back_and_the_server_close_ends_them() -> None:
+    seen: dict[str, Any] = {}
+
+    async def handler(ws: ServerConnection) -> None:
+        assert ws.request is not None
+        seen["path"] = ws.request.path
+        seen["authorization"] = ws.request.headers["Authorization"]
+        seen["agent"] = ws.request.headers.get_all("User-Agent")
+        seen["got"] = [await ws.recv(), await ws.recv()]
+        await ws.send("one")
+        await ws.send(["fragmented ", "message"])  # a message in three frames
+        await ws.ping()
+        await ws.send("two")
+        await ws.close()
+
+    async with _server(handler) as url:
+        socket = await open_model_socket(
+            url, {"Authorization": "Bearer sk-x", "User-Agent": "opentac/test"}
+        )
+        socket.send_now("hello")
+        await socket.send('{"type":"x"}')
+        messages = await asyncio.wait_for(_messages(socket), 5)
+        assert messages == ["one", "fragmented message", "two"]
+        assert not socket.open
+        with pytest.raises(InvalidState):
+            socket.send_now("too late")
+        await socket.close()
+    assert seen == {
+        "path": "/v1/realtime?model=m",
+        "authorization": "Bearer sk-x",
+        "agent": ["opentac/test"],
+        "got": ["hello", '{"type":"x"}'],
+    }
+
+
+async def test_close_is_a_handshake_and_ends_the_reader() -> None:
+    closed = asyncio.Event()
+
+    async def handler(ws: ServerConnection) -> None:
+        async for _ in ws:
+            pass
+        closed.set()
+
+    async with _server(handler) as url:
+        socket = await open_model_socket(url, {})
+        reader = asyncio.ensure_future(_messages(socket))
+        await socket.close()
+        assert await asyncio.wait_for(reader, 5) == []
+        await asyncio.wait_for(closed.wait(), 5)
+        assert socket.lost.done()
+        await socket.close()  # idempotent
+
+
+async def test_a_refused_handshake_raises() -> None:
+    async def handler(ws: ServerConnection) -> None:  # pragma: no cover - never accepted
+        await ws.close()
+
+    def refuse(connection: ServerConnection, request: Any) -> Any:
+        return connection.respond(401, "no key\n")
+
+    async with _server(handler, process_request=refuse) as url:
+        with pytest.raises(InvalidStatus):
+            await open_model_socket(url, {})
+
+
+async def test_a_consumer_that_falls_behind_pauses_reading_then_gets_everything() -> None:
+    async def handler(ws: ServerConnection) -> None:
+        for index in range(1000):
+            await ws.send(f"m{index}")
+        await ws.close()
+
+    async with _server(handler) as url:
+        socket = await open_model_socket(url, {})
+        await asyncio.sleep(0.2)  # let the server get ahead
+        messages = await asyncio.wait_for(_messages(socket), 5)
+        assert messages == [f"m{index}" for index in range(1000)]
