@@ -1,17 +1,20 @@
-"""A lean WebSocket client for model sessions: websockets' sans-I/O protocol on an asyncio
-transport.
+"""A lean WebSocket client for model sessions.
 
 A model session carries a message each way per 20 ms per call, so the per-message cost of the
-client is most of the bridge's: ``websockets.asyncio``'s connection (an async context manager,
-a message assembler and a future per message) costs several times what the protocol itself
-does. Here a message is parsed and queued in ``data_received`` and a send is one
-``transport.write`` without suspending (unless the peer stops reading). No compression, no
-client keepalive pings (the server's are answered), no HTTP proxy, no redirects.
+client is much of the bridge's: ``websockets.asyncio``'s connection (an async context manager,
+a message assembler and a future per message) and even its sans-I/O frame parser cost several
+times what a text frame needs. Here websockets' ``ClientProtocol`` does the opening handshake
+(request, response checks); after it, frames are read and written here (RFC 6455: text
+messages, fragments, ping/pong, the closing handshake). A message is queued in
+``data_received``; a send is one ``transport.write`` and suspends only while the peer is not
+reading. No compression, no client keepalive pings (the server's are answered), no HTTP proxy,
+no redirects.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import ssl
 from collections import deque
 from collections.abc import Mapping
@@ -19,25 +22,40 @@ from typing import cast
 
 from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed, InvalidState
-from websockets.frames import Frame, Opcode
-from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
+
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - websockets built without its C extension
+    from websockets.utils import apply_mask
 
 __all__ = ["ModelSocket", "open_model_socket"]
 
 _CLOSE_TIMEOUT = 5.0
 _INBOX_HIGH = 256  # messages queued for a consumer that does not keep up: stop reading
-_OPEN = State.OPEN
-_TEXT = Opcode.TEXT
-_CONT = Opcode.CONT
+_MAX_HEAD = 65536  # the handshake response's head
+_random_bits = random.Random().getrandbits  # masking keys (aiohttp's choice too)
+
+
+def _frame(first: int, data: bytes) -> bytes:
+    """A masked client frame: ``first`` is FIN and the opcode."""
+    size = len(data)
+    key = _random_bits(32).to_bytes(4, "big")
+    if size < 126:
+        head = bytes((first, 0x80 | size))
+    elif size < 65536:
+        head = bytes((first, 0xFE)) + size.to_bytes(2, "big")
+    else:
+        head = bytes((first, 0xFF)) + size.to_bytes(8, "big")
+    return head + key + apply_mask(data, key)
 
 
 class ModelSocket(asyncio.Protocol):
     """One client WebSocket. Text messages land in :attr:`inbox`; :meth:`wait` waits for more."""
 
-    def __init__(self, protocol: ClientProtocol) -> None:
-        self.protocol = protocol
+    def __init__(self, handshake: ClientProtocol) -> None:
+        self.handshake = handshake
         self.transport: asyncio.Transport | None = None
         self.inbox: deque[str] = deque()
         """Text messages received and not yet taken (``popleft`` them)."""
@@ -45,64 +63,40 @@ class ModelSocket(asyncio.Protocol):
         self._loop = loop
         self.opened: asyncio.Future[None] = loop.create_future()
         self.lost: asyncio.Future[None] = loop.create_future()
+        self.open = False
+        """Whether messages can be sent (the handshake done, no close sent or received)."""
+        self.close_code: int | None = None
+        self._buffer = bytearray()
         self._waiter: asyncio.Future[None] | None = None
         self._drain: asyncio.Future[None] | None = None
-        self._parts: list[bytes | bytearray | memoryview] | None = None  # a fragmented text message
+        self._parts: list[bytes] | None = None  # a fragmented text message
         self._reading_paused = False
-        self._close_scheduled = False
+        self._head_read = False
+        self._ended = False  # no message will come any more
 
     # -- asyncio.Protocol ------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        self._flush()
+        for data in self.handshake.data_to_send():
+            self.transport.write(data)
 
     def data_received(self, data: bytes) -> None:
-        protocol = self.protocol
-        protocol.receive_data(data)
-        writes = protocol.data_to_send()  # pongs, the close reply
-        if writes:
-            self._write(writes)
-        received = False
-        for event in protocol.events_received():
-            if type(event) is Frame:
-                opcode = event.opcode
-                if opcode is _TEXT:
-                    if event.fin:
-                        self.inbox.append(str(event.data, "utf-8"))
-                        received = True
-                    else:
-                        self._parts = [event.data]
-                elif opcode is _CONT and self._parts is not None:
-                    self._parts.append(event.data)
-                    if event.fin:
-                        self.inbox.append(str(b"".join(self._parts), "utf-8"))
-                        self._parts = None
-                        received = True
-            elif isinstance(event, Response):
-                self._handshake_done()
-        if protocol.handshake_exc is not None and not self.opened.done():
-            self.opened.set_exception(protocol.handshake_exc)
-        if protocol.state is not _OPEN and self.opened.done():
-            if not self._close_scheduled and protocol.close_expected():
-                self._close_scheduled = True  # the server closes TCP first, or we do
-                assert self.transport is not None
-                self._loop.call_later(_CLOSE_TIMEOUT, self.transport.close)
-            received = True  # the reader must see the end
-        if received:
-            if len(self.inbox) > _INBOX_HIGH and not self._reading_paused:
-                self._reading_paused = True
-                assert self.transport is not None
-                self.transport.pause_reading()
-            self._wake()
+        buffer = self._buffer
+        buffer += data
+        if not self.opened.done():
+            self._read_handshake()
+        if self.open:
+            self._read_frames()
 
     def eof_received(self) -> bool | None:
-        self.protocol.receive_eof()
-        self._flush()
-        return None
+        if not self.opened.done():  # a refusal whose body ends with the connection
+            self.handshake.receive_eof()
+            self._handshake_checked()
+        return None  # the transport closes; connection_lost ends the reader
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.protocol.receive_eof()
+        self.open = False
         if not self.opened.done():
             self.opened.set_exception(exc or ConnectionError("the model closed the connection"))
         if not self.lost.done():
@@ -110,7 +104,7 @@ class ModelSocket(asyncio.Protocol):
         drain, self._drain = self._drain, None
         if drain is not None and not drain.done():
             drain.set_result(None)
-        self._wake()
+        self._end()
 
     def pause_writing(self) -> None:
         self._drain = self._loop.create_future()
@@ -120,36 +114,141 @@ class ModelSocket(asyncio.Protocol):
         if drain is not None and not drain.done():
             drain.set_result(None)
 
-    # -- the socket ------------------------------------------------------------------------------
+    # -- reading ---------------------------------------------------------------------------------
 
-    def _handshake_done(self) -> None:
-        if self.protocol.handshake_exc is None and not self.opened.done():
+    def _read_handshake(self) -> None:
+        """websockets checks the response; the bytes after its head are frames."""
+        buffer = self._buffer
+        protocol = self.handshake
+        if not self._head_read:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buffer) > _MAX_HEAD:
+                    self._refuse(ConnectionError("the handshake response is too long"))
+                return
+            self._head_read = True
+            head = bytes(buffer[: end + 4])
+            del buffer[: end + 4]
+            protocol.receive_data(head)
+        if protocol.state is not State.OPEN and protocol.handshake_exc is None and buffer:
+            protocol.receive_data(bytes(buffer))  # a refusal's body: websockets reads it
+            buffer.clear()
+        self._handshake_checked()
+
+    def _handshake_checked(self) -> None:
+        protocol = self.handshake
+        protocol.events_received()
+        if protocol.handshake_exc is not None:
+            self._refuse(protocol.handshake_exc)
+        elif protocol.state is State.OPEN:
+            self.open = True
             self.opened.set_result(None)
+
+    def _refuse(self, exc: BaseException) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(exc)
+        assert self.transport is not None
+        self.transport.close()
+
+    def _read_frames(self) -> None:
+        buffer = self._buffer
+        inbox = self.inbox
+        received = False
+        while True:
+            available = len(buffer)
+            if available < 2:
+                break
+            first, second = buffer[0], buffer[1]
+            size = second & 0x7F
+            start = 2
+            if size == 126:
+                if available < 4:
+                    break
+                size = int.from_bytes(buffer[2:4], "big")
+                start = 4
+            elif size == 127:
+                if available < 10:
+                    break
+                size = int.from_bytes(buffer[2:10], "big")
+                start = 10
+            if second & 0x80 or first & 0x70:  # a masked server frame, or an extension's bit
+                self._fail(1002)
+                return
+            end = start + size
+            if available < end:
+                break
+            payload = bytes(buffer[start:end])
+            del buffer[:end]
+            opcode = first & 0x0F
+            fin = first & 0x80
+            try:
+                if opcode == 1 and fin and self._parts is None:  # the hot path
+                    inbox.append(payload.decode())
+                    received = True
+                elif opcode in (0, 1):
+                    if (opcode == 1) == (self._parts is not None):
+                        self._fail(1002)  # a fragment out of sequence
+                        return
+                    parts = self._parts = [*(self._parts or ()), payload]
+                    if fin:
+                        self._parts = None
+                        inbox.append(b"".join(parts).decode())
+                        received = True
+                elif opcode == 2:
+                    pass  # binary messages mean nothing to the bridge
+                elif opcode == 9:
+                    self._control(0x8A, payload)  # pong
+                elif opcode == 8:
+                    self._closed_by_peer(payload)
+                    return
+                elif opcode != 10:
+                    self._fail(1002)
+                    return
+            except UnicodeDecodeError:
+                self._fail(1007)
+                return
+        if received:
+            if len(inbox) > _INBOX_HIGH and not self._reading_paused:
+                self._reading_paused = True
+                assert self.transport is not None
+                self.transport.pause_reading()
+            self._wake()
+
+    def _closed_by_peer(self, payload: bytes) -> None:
+        code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+        if self.open:  # echo it; the server then closes TCP
+            self._control(0x88, payload[:2])
+            self.open = False
+        self.close_code = code
+        self._buffer.clear()
+        self._end()
+        transport = self.transport
+        assert transport is not None
+        self._loop.call_later(_CLOSE_TIMEOUT, transport.close)
+
+    def _fail(self, code: int) -> None:
+        if self.open:
+            self._control(0x88, code.to_bytes(2, "big"))
+            self.open = False
+        self.close_code = code
+        self._buffer.clear()
+        self._end()
+        assert self.transport is not None
+        self.transport.close()
+
+    def _control(self, first: int, payload: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(_frame(first, payload))
+
+    def _end(self) -> None:
+        self._ended = True
+        self._wake()
 
     def _wake(self) -> None:
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-
-    def _write(self, writes: list[bytes]) -> None:
-        transport = self.transport
-        if transport is None or transport.is_closing():
-            return
-        for data in writes:
-            if data:
-                transport.write(data)
-            elif transport.can_write_eof():
-                transport.write_eof()
-
-    def _flush(self) -> None:
-        writes = self.protocol.data_to_send()
-        if writes:
-            self._write(writes)
-
-    @property
-    def open(self) -> bool:
-        """Whether messages can still be sent."""
-        return self.protocol.state is _OPEN
 
     async def wait(self) -> bool:
         """Wait for :attr:`inbox` to have a message; ``False`` once none will come."""
@@ -158,21 +257,20 @@ class ModelSocket(asyncio.Protocol):
             assert self.transport is not None
             self.transport.resume_reading()
         while not self.inbox:
-            if self.protocol.state is not _OPEN or self.lost.done():
+            if self._ended:
                 return False
             waiter = self._waiter = self._loop.create_future()
             await waiter
         return True
 
+    # -- writing ---------------------------------------------------------------------------------
+
     def send_now(self, text: str) -> None:
         """Write a text message at once; raises ``InvalidState`` once the socket closed."""
-        protocol = self.protocol
-        protocol.send_text(text.encode())
         transport = self.transport
-        if transport is None or transport.is_closing():
+        if not self.open or transport is None or transport.is_closing():
             raise InvalidState("the connection is closed")
-        for data in protocol.data_to_send():
-            transport.write(data)
+        transport.write(_frame(0x81, text.encode()))
 
     async def send(self, text: str) -> None:
         """:meth:`send_now`, then wait while the peer is not reading."""
@@ -181,22 +279,22 @@ class ModelSocket(asyncio.Protocol):
         if drain is not None:
             await asyncio.shield(drain)
             if self.lost.done():
-                raise ConnectionClosed(self.protocol.close_rcvd, self.protocol.close_sent)
+                raise ConnectionClosed(None, None)
 
     async def close(self) -> None:
         """The closing handshake (waits up to 5 s for the server to close), then the socket."""
         transport = self.transport
         if transport is None:
             return
-        if self.protocol.state is _OPEN:
-            self.protocol.send_close(1000)
-            self._flush()
+        if self.open:
+            self._control(0x88, (1000).to_bytes(2, "big"))
+            self.open = False
         if not self.lost.done():
             try:
                 await asyncio.wait_for(asyncio.shield(self.lost), _CLOSE_TIMEOUT)
             except asyncio.TimeoutError:
                 transport.abort()
-        self._wake()
+        self._end()
 
 
 async def open_model_socket(
@@ -204,19 +302,19 @@ async def open_model_socket(
 ) -> ModelSocket:
     """Connect to ``url`` (``ws://`` or ``wss://``) sending ``headers``; raises on a refusal."""
     uri = parse_uri(url)
-    protocol = ClientProtocol(uri, max_size=None)
-    request = protocol.connect()
+    handshake = ClientProtocol(uri, max_size=None)
+    request = handshake.connect()
     for name, value in headers.items():
         if name in request.headers:
             del request.headers[name]
         request.headers[name] = value
-    protocol.send_request(request)
+    handshake.send_request(request)
     loop = asyncio.get_running_loop()
     context = ssl.create_default_context() if uri.secure else None
 
     async def connect() -> ModelSocket:
         _, socket = await loop.create_connection(
-            lambda: ModelSocket(protocol),
+            lambda: ModelSocket(handshake),
             uri.host,
             uri.port,
             ssl=context,
