@@ -245,6 +245,53 @@ async def test_gpt_live_call_with_a_reply() -> None:
     assert session.events[-1]["type"] == "session.close"
 
 
+async def test_gpt_live_barge_in_tells_the_model_what_the_caller_heard() -> None:
+    model = FakeRealtimeModel()
+    answer = " ".join(f"w{index}" for index in range(1, 21))  # 20 words in 2 s
+    model.reply(answer, audio_ms=2000)
+    model.reply("Sure.", audio_ms=100, user_transcript="Wait")
+    async with model.serve():
+        config = GPTLiveProviderConfig(
+            openai_api_key="sk-test",
+            base_url=model.base_url,
+            default_session_config={"model": "gpt-live"},
+        )
+        async with VoiceApp(config=config) as app, stream_call(app) as twilio:
+            await twilio.speak()
+            await twilio.until(lambda: len(twilio.marks) == 20)
+            await twilio.played(3)  # 300 ms heard
+            provider: Any = app.channel.provider
+            await app.until(lambda: provider.calls[twilio.call_sid].heard_ms == 300)
+            await twilio.speak()  # the caller talks over the rest
+            await twilio.until(lambda: twilio.clears == 1)
+            session = model.sessions[0]
+            await twilio.until(lambda: len(session.appended_instructions) == 1)
+            await twilio.until(lambda: len(twilio.media) == 105)  # the next answer plays
+            await twilio.stop()
+    assert session.appended_instructions == [
+        "The caller interrupted you after hearing only the first 0.3 s of the 2.0 s of your"
+        ' last answer, about: "w1 w2 w3". They did not hear the rest: do not assume they did.'
+    ]
+    assert session.truncations == []  # GPT-Live has no conversation.item.truncate
+
+
+@pytest.mark.parametrize(
+    ("heard_ms", "spoken_ms", "text", "expected"),
+    [
+        (0, 900, "Hello there.", "before hearing any of your last answer"),
+        (400, 0, "", "only the first 0.4 s of your last answer. They did not"),
+        (400, 900, "", "only the first 0.4 s of the 0.9 s of your last answer. They"),
+        (100, 900, "Hello there.", "of your last answer. They"),  # not one word's worth
+    ],
+)
+def test_the_heard_note_says_as_much_as_is_known(
+    heard_ms: int, spoken_ms: int, text: str, expected: str
+) -> None:
+    from tac.channels.voice.media_streams.gpt_live.provider import heard_note
+
+    assert expected in heard_note(heard_ms, spoken_ms, text)
+
+
 async def test_a_model_that_refuses_the_call_closes_the_stream() -> None:
     errors: list[BaseException] = []
     config = OpenAIRealtimeProviderConfig(

@@ -30,6 +30,7 @@ from tac.channels.voice._base import VoiceProvider
 from tac.channels.voice.media_streams._protocol import (
     MediaStreamsProtocolError,
     StreamFrames,
+    audio_ms,
     is_base64,
     parse_frame,
 )
@@ -635,9 +636,7 @@ class MediaStreamsProvider(VoiceProvider):
                             await self._mark(call)  # the end of the previous item
                         call.playing_item = item
                         call.playing_ms = call.marked_ms = 0
-                    # base64 → bytes; μ-law 8 kHz is 8 bytes per ms
-                    size = len(payload) * 3 // 4 - payload.count("=", -2)
-                    call.playing_ms += size // 8
+                    call.playing_ms += audio_ms(payload)
                     call.playback_done.clear()
                     await send(frames.media(payload))
                     if call.playing_ms - call.marked_ms >= interval:

@@ -15,6 +15,7 @@ from typing import Any
 __all__ = [
     "MediaStreamsProtocolError",
     "StreamFrames",
+    "audio_ms",
     "parse_frame",
 ]
 
@@ -70,3 +71,8 @@ class StreamFrames:
 def is_base64(payload: str) -> bool:
     """Whether ``payload`` only has base64 characters (safe to splice into a frame)."""
     return _BASE64.match(payload) is not None
+
+
+def audio_ms(payload: str) -> int:
+    """Milliseconds of base64 μ-law 8 kHz audio in ``payload`` (8 bytes a millisecond)."""
+    return (len(payload) * 3 // 4 - payload.count("=", -2)) // 8
