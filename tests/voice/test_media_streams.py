@@ -352,6 +352,7 @@ async def test_channel_lookups_and_closed_webhooks_work_on_media_streams() -> No
 
 def test_hot_paths_read_frames_by_position_and_fall_back_on_anything_else() -> None:
     from tac.channels.voice.media_streams._bridge import _inbound_payload
+    from tac.channels.voice.media_streams._protocol import string_field
     from tac.channels.voice.media_streams.shared.openai_provider import _audio_delta
 
     frame = (
@@ -367,6 +368,9 @@ def test_hot_paths_read_frames_by_position_and_fall_back_on_anything_else() -> N
     assert (parsed.item_id, parsed.payload) == ("item_1", "AAA=")
     assert _audio_delta(delta.replace('"item_1"', '"it\\"em"')) is None
     assert _audio_delta('{"type":"response.output_audio.delta"}') is None
+    mark = '{"event":"mark","sequenceNumber":"4","streamSid":"MZ1","mark":{"name":"m3"}}'
+    assert string_field(mark, "name") == "m3"
+    assert string_field(mark.replace('"m3"', '"m\\"3"'), "name") is None
 
 
 async def test_caller_audio_can_reach_the_model_in_bigger_chunks() -> None:

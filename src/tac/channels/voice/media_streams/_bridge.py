@@ -33,6 +33,7 @@ from tac.channels.voice.media_streams._protocol import (
     audio_ms,
     is_base64,
     parse_frame,
+    string_field,
 )
 from tac.channels.voice.media_streams.base import (
     AudioDelta,
@@ -416,16 +417,22 @@ class MediaStreamsProvider(VoiceProvider):
             if message["type"] == "websocket.disconnect":
                 return
             text = message.get("text")
-            if text is not None and text.startswith(_MEDIA_PREFIX):
-                payload = _inbound_payload(text)
-                if payload is not None:  # the hot path: one frame per 20 ms per call
-                    try:
-                        await send_audio(payload)
-                    except Exception as exc:
-                        if not _disconnected(exc):
-                            await self._report(call, exc, "audio")
-                        return
-                    continue
+            if text is not None:
+                if text.startswith(_MEDIA_PREFIX):
+                    payload = _inbound_payload(text)
+                    if payload is not None:  # the hot path: one frame per 20 ms per call
+                        try:
+                            await send_audio(payload)
+                        except Exception as exc:
+                            if not _disconnected(exc):
+                                await self._report(call, exc, "audio")
+                            return
+                        continue
+                elif text.startswith(_MARK_PREFIX):  # one per mark_interval_ms of playback
+                    name = string_field(text, "name")
+                    if name is not None:
+                        self._heard(call, name)
+                        continue
             try:
                 data = loads(text if text is not None else message.get("bytes") or b"")
                 event = data["event"]
@@ -920,6 +927,7 @@ def _batched(send: Callable[[str], Awaitable[None]], frames: int) -> Callable[[s
 
 
 _MEDIA_PREFIX = '{"event":"media"'
+_MARK_PREFIX = '{"event":"mark"'
 _PAYLOAD_KEY = '"payload":"'
 
 

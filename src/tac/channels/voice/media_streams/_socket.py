@@ -272,14 +272,24 @@ class ModelSocket(asyncio.Protocol):
             raise InvalidState("the connection is closed")
         transport.write(_frame(0x81, text.encode()))
 
-    async def send(self, text: str) -> None:
-        """:meth:`send_now`, then wait while the peer is not reading."""
-        self.send_now(text)
+    @property
+    def paused(self) -> bool:
+        """Whether the peer stopped reading (then :meth:`drain` before writing more)."""
+        return self._drain is not None
+
+    async def drain(self) -> None:
+        """Wait until the peer reads again; raises ``ConnectionClosed`` if the socket is lost."""
         drain = self._drain
         if drain is not None:
             await asyncio.shield(drain)
-            if self.lost.done():
-                raise ConnectionClosed(None, None)
+        if self.lost.done():
+            raise ConnectionClosed(None, None)
+
+    async def send(self, text: str) -> None:
+        """:meth:`send_now`, then wait while the peer is not reading."""
+        self.send_now(text)
+        if self._drain is not None:
+            await self.drain()
 
     async def close(self) -> None:
         """The closing handshake (waits up to 5 s for the server to close), then the socket."""

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from tac._version import __version__
 from tac.channels.voice.media_streams._bridge import MediaStreamsProvider
+from tac.channels.voice.media_streams._protocol import string_field
 from tac.channels.voice.media_streams.base import AudioDelta, CallContext, ModelEvent, ToolCall
 from tac.channels.voice.media_streams.shared.config import MediaStreamsOpenAIProviderConfig
 from tac.core.logging import get_logger
@@ -34,24 +35,10 @@ logger = get_logger("channels.voice.media_streams")
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def _string_field(raw: str, name: str) -> str | None:
-    """The value of ``"name":"..."`` in ``raw`` when it holds no escapes, else ``None``."""
-    key = '"' + name + '":"'
-    start = raw.find(key)
-    if start < 0:
-        return None
-    start += len(key)
-    end = raw.find('"', start)
-    if end < 0:
-        return None
-    value = raw[start:end]
-    return None if "\\" in value else value
-
-
 def _audio_delta(raw: str) -> AudioDelta | None:
     """An audio delta read by position (no ``json.loads``); ``None``: parse it fully."""
-    item = _string_field(raw, "item_id")
-    delta = _string_field(raw, "delta")
+    item = string_field(raw, "item_id")
+    delta = string_field(raw, "delta")
     if item is None or delta is None:
         return None
     return AudioDelta(item, delta)
@@ -99,7 +86,10 @@ class OpenAIConnection:
         await self.websocket.send(_dumps(event))
 
     async def send_audio(self, payload: str) -> None:
-        await self.websocket.send(self._append_prefix + payload + '"}')
+        socket = self.websocket
+        socket.send_now(self._append_prefix + payload + '"}')
+        if socket.paused:
+            await socket.drain()
 
     async def events(self) -> AsyncIterator[ModelEvent]:
         loads = json.loads
