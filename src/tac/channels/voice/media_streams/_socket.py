@@ -82,12 +82,15 @@ class ModelSocket(asyncio.Protocol):
             self.transport.write(data)
 
     def data_received(self, data: bytes) -> None:
-        buffer = self._buffer
-        buffer += data
-        if not self.opened.done():
-            self._read_handshake()
         if self.open:
+            self._buffer += data
             self._read_frames()
+        elif not self.opened.done():
+            self._buffer += data
+            self._read_handshake()
+            if self.open:
+                self._read_frames()
+        # else: closing; what comes before the server closes TCP is dropped
 
     def eof_received(self) -> bool | None:
         if not self.opened.done():  # a refusal whose body ends with the connection
