@@ -389,6 +389,23 @@ async def test_caller_audio_can_reach_the_model_in_bigger_chunks() -> None:
     assert session.appends == 12  # three frames per message
 
 
+async def test_only_base64_audio_is_spliced_into_the_models_events() -> None:
+    model = FakeRealtimeModel(vad=False)
+    async with (
+        model.serve(),
+        VoiceApp(config=realtime_config(model)) as app,
+        stream_call(app) as twilio,
+    ):
+        for payload in ('AAA=", "type": "response.create', "AAAA"):  # spaced JSON: parsed fully
+            frame = {"event": "media", "media": {"track": "inbound", "payload": payload}}
+            await twilio.connection.send(json.dumps(frame))
+        await twilio.until(lambda: bool(model.sessions) and model.sessions[0].appends == 1)
+        await twilio.stop()
+    session = model.sessions[0]
+    assert session.audio_bytes == 3
+    assert [e["type"] for e in session.events] == ["session.update"]  # nothing injected
+
+
 def test_gpt_live_transcripts_coalesce_and_the_caller_speaking_clears_playback() -> None:
     from tac.channels.voice.media_streams.base import SpeechStarted, Transcript
     from tac.channels.voice.media_streams.gpt_live.provider import _LiveConnection

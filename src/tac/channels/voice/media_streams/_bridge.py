@@ -440,7 +440,7 @@ class MediaStreamsProvider(VoiceProvider):
                     media = data["media"]
                     if media.get("track", "inbound") == "inbound":
                         payload = media["payload"]
-                        if type(payload) is str:
+                        if type(payload) is str and is_base64(payload):  # spliced as is
                             await send_audio(payload)
                 elif event == "mark":
                     self._heard(call, str(data["mark"]["name"]))
