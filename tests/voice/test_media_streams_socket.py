@@ -41,6 +41,8 @@ async def test_headers_go_out_messages_come_back_and_the_server_close_ends_them(
         seen["agent"] = ws.request.headers.get_all("User-Agent")
         seen["got"] = [await ws.recv(), await ws.recv(), await ws.recv()]
         await ws.send("one")
+        await ws.send([b"binary ", b"fragments"])  # ignored
+        await ws.send(b"binary")  # ignored
         await ws.send(["fragmented ", "message"])  # a message in three frames
         await asyncio.wait_for(await ws.ping(b"still there?"), 5)  # answered by the client
         await ws.send("é" * 200)  # a 16-bit length
@@ -161,3 +163,11 @@ async def test_a_refusal_with_its_body_in_the_same_segment_raises_its_status() -
         with pytest.raises(InvalidStatus) as refused:
             await open_model_socket(url, {})
         assert refused.value.response.status_code == 403
+
+
+async def test_a_continuation_without_a_message_fails_the_connection() -> None:
+    server, url = await _raw_server(lambda key: _accepted(key) + b"\x80\x03odd")
+    async with server:
+        socket = await open_model_socket(url, {})
+        assert await asyncio.wait_for(_messages(socket), 5) == []
+        assert socket.close_code == 1002

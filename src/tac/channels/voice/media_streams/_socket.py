@@ -69,7 +69,9 @@ class ModelSocket(asyncio.Protocol):
         self._buffer = bytearray()
         self._waiter: asyncio.Future[None] | None = None
         self._drain: asyncio.Future[None] | None = None
-        self._parts: list[bytes] | None = None  # a fragmented text message
+        self._parts: list[bytes] = []  # a fragmented message: its kind and its text so far
+        self._kind = 0
+        self._fragmented = False
         self._reading_paused = False
         self._head_read = False
         self._ended = False  # no message will come any more
@@ -185,20 +187,23 @@ class ModelSocket(asyncio.Protocol):
             opcode = first & 0x0F
             fin = first & 0x80
             try:
-                if opcode == 1 and fin and self._parts is None:  # the hot path
+                if opcode == 1 and fin and not self._fragmented:  # the hot path
                     inbox.append(payload.decode())
                     received = True
-                elif opcode in (0, 1):
-                    if (opcode == 1) == (self._parts is not None):
+                elif opcode < 3:  # a continuation, or text or binary
+                    if (opcode == 0) != self._fragmented:
                         self._fail(1002)  # a fragment out of sequence
                         return
-                    parts = self._parts = [*(self._parts or ()), payload]
+                    if opcode:
+                        self._kind = opcode
+                    self._fragmented = not fin
+                    if self._kind == 1:  # binary messages mean nothing to the bridge
+                        self._parts.append(payload)
+                        if fin:
+                            inbox.append(b"".join(self._parts).decode())
+                            received = True
                     if fin:
-                        self._parts = None
-                        inbox.append(b"".join(parts).decode())
-                        received = True
-                elif opcode == 2:
-                    pass  # binary messages mean nothing to the bridge
+                        self._parts = []
                 elif opcode == 9:
                     self._control(0x8A, payload)  # pong
                 elif opcode == 8:
