@@ -52,7 +52,8 @@ class StreamClient:
             self.closed.set()
 
     async def send(self, message: dict[str, Any]) -> None:
-        await self.connection.send(json.dumps(message))
+        """Compact JSON, as Twilio writes it (the bridge's hot paths read it by position)."""
+        await self.connection.send(json.dumps(message, separators=(",", ":")))
 
     async def audio(self, data: bytes) -> None:
         """Send μ-law audio as 20 ms ``media`` frames (as fast as the socket takes them)."""

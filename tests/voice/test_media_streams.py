@@ -245,6 +245,53 @@ async def test_gpt_live_call_with_a_reply() -> None:
     assert session.events[-1]["type"] == "session.close"
 
 
+async def test_gpt_live_barge_in_tells_the_model_what_the_caller_heard() -> None:
+    model = FakeRealtimeModel()
+    answer = " ".join(f"w{index}" for index in range(1, 21))  # 20 words in 2 s
+    model.reply(answer, audio_ms=2000)
+    model.reply("Sure.", audio_ms=100, user_transcript="Wait")
+    async with model.serve():
+        config = GPTLiveProviderConfig(
+            openai_api_key="sk-test",
+            base_url=model.base_url,
+            default_session_config={"model": "gpt-live"},
+        )
+        async with VoiceApp(config=config) as app, stream_call(app) as twilio:
+            await twilio.speak()
+            await twilio.until(lambda: len(twilio.marks) == 20)
+            await twilio.played(3)  # 300 ms heard
+            provider: Any = app.channel.provider
+            await app.until(lambda: provider.calls[twilio.call_sid].heard_ms == 300)
+            await twilio.speak()  # the caller talks over the rest
+            await twilio.until(lambda: twilio.clears == 1)
+            session = model.sessions[0]
+            await twilio.until(lambda: len(session.appended_instructions) == 1)
+            await twilio.until(lambda: len(twilio.media) == 105)  # the next answer plays
+            await twilio.stop()
+    assert session.appended_instructions == [
+        "The caller interrupted you after hearing only the first 0.3 s of the 2.0 s of your"
+        ' last answer, about: "w1 w2 w3". They did not hear the rest: do not assume they did.'
+    ]
+    assert session.truncations == []  # GPT-Live has no conversation.item.truncate
+
+
+@pytest.mark.parametrize(
+    ("heard_ms", "spoken_ms", "text", "expected"),
+    [
+        (0, 900, "Hello there.", "before hearing any of your last answer"),
+        (400, 0, "", "only the first 0.4 s of your last answer. They did not"),
+        (400, 900, "", "only the first 0.4 s of the 0.9 s of your last answer. They"),
+        (100, 900, "Hello there.", "of your last answer. They"),  # not one word's worth
+    ],
+)
+def test_the_heard_note_says_as_much_as_is_known(
+    heard_ms: int, spoken_ms: int, text: str, expected: str
+) -> None:
+    from tac.channels.voice.media_streams.gpt_live.provider import heard_note
+
+    assert expected in heard_note(heard_ms, spoken_ms, text)
+
+
 async def test_a_model_that_refuses_the_call_closes_the_stream() -> None:
     errors: list[BaseException] = []
     config = OpenAIRealtimeProviderConfig(
@@ -305,6 +352,7 @@ async def test_channel_lookups_and_closed_webhooks_work_on_media_streams() -> No
 
 def test_hot_paths_read_frames_by_position_and_fall_back_on_anything_else() -> None:
     from tac.channels.voice.media_streams._bridge import _inbound_payload
+    from tac.channels.voice.media_streams._protocol import string_field
     from tac.channels.voice.media_streams.shared.openai_provider import _audio_delta
 
     frame = (
@@ -320,6 +368,9 @@ def test_hot_paths_read_frames_by_position_and_fall_back_on_anything_else() -> N
     assert (parsed.item_id, parsed.payload) == ("item_1", "AAA=")
     assert _audio_delta(delta.replace('"item_1"', '"it\\"em"')) is None
     assert _audio_delta('{"type":"response.output_audio.delta"}') is None
+    mark = '{"event":"mark","sequenceNumber":"4","streamSid":"MZ1","mark":{"name":"m3"}}'
+    assert string_field(mark, "name") == "m3"
+    assert string_field(mark.replace('"m3"', '"m\\"3"'), "name") is None
 
 
 async def test_caller_audio_can_reach_the_model_in_bigger_chunks() -> None:
@@ -336,6 +387,23 @@ async def test_caller_audio_can_reach_the_model_in_bigger_chunks() -> None:
     session = model.sessions[0]
     assert session.audio_ms == 720
     assert session.appends == 12  # three frames per message
+
+
+async def test_only_base64_audio_is_spliced_into_the_models_events() -> None:
+    model = FakeRealtimeModel(vad=False)
+    async with (
+        model.serve(),
+        VoiceApp(config=realtime_config(model)) as app,
+        stream_call(app) as twilio,
+    ):
+        for payload in ('AAA=", "type": "response.create', "AAAA"):  # spaced JSON: parsed fully
+            frame = {"event": "media", "media": {"track": "inbound", "payload": payload}}
+            await twilio.connection.send(json.dumps(frame))
+        await twilio.until(lambda: bool(model.sessions) and model.sessions[0].appends == 1)
+        await twilio.stop()
+    session = model.sessions[0]
+    assert session.audio_bytes == 3
+    assert [e["type"] for e in session.events] == ["session.update"]  # nothing injected
 
 
 def test_gpt_live_transcripts_coalesce_and_the_caller_speaking_clears_playback() -> None:

@@ -84,6 +84,8 @@ class FakeRealtimeSession:
     """How many audio messages the caller's audio came in."""
     truncations: list[tuple[str, int]] = field(default_factory=list)
     """``(item_id, audio_end_ms)`` of every ``conversation.item.truncate``."""
+    appended_instructions: list[str] = field(default_factory=list)
+    """The ``content`` of every GPT-Live ``session.instructions.append``."""
     tool_outputs: list[tuple[str, str]] = field(default_factory=list)
     """``(call_id, output)`` of every function result."""
     items: list[str] = field(default_factory=list)
@@ -245,6 +247,8 @@ class _Conversation:
         frames = max(1, step.audio_ms // frame_ms)
         tone = base64.b64encode(mulaw_tone(frame_ms)).decode()
         delta_type = "session.output_audio.delta" if self.live else "response.output_audio.delta"
+        if self.live:  # GPT-Live streams its words with its audio
+            await self.send({"type": "session.output_transcript.delta", "delta": step.text})
         started = time.perf_counter()
         for index in range(frames):
             if model.pace:
@@ -265,9 +269,7 @@ class _Conversation:
             if model.stamp_deltas:
                 event["sent_at"] = time.time()
             await self.send(event)
-        if self.live:
-            await self.send({"type": "session.output_transcript.delta", "delta": step.text})
-        else:
+        if not self.live:
             await self.send(
                 {
                     "type": "response.output_audio_transcript.done",
@@ -331,6 +333,9 @@ class _Conversation:
             item = data.get("item")
             if isinstance(item, dict) and item.get("type") == "function_call_output":
                 self.record.tool_outputs.append((str(item.get("call_id")), str(item.get("output"))))
+        elif kind == "session.instructions.append":
+            self.record.appended_instructions.append(str(data.get("content")))
+            await self.send({"type": "session.instructions.appended"})
         elif kind == "session.close":
             await self.send({"type": "session.closed"})
 

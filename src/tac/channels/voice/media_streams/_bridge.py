@@ -30,8 +30,10 @@ from tac.channels.voice._base import VoiceProvider
 from tac.channels.voice.media_streams._protocol import (
     MediaStreamsProtocolError,
     StreamFrames,
+    audio_ms,
     is_base64,
     parse_frame,
+    string_field,
 )
 from tac.channels.voice.media_streams.base import (
     AudioDelta,
@@ -415,16 +417,22 @@ class MediaStreamsProvider(VoiceProvider):
             if message["type"] == "websocket.disconnect":
                 return
             text = message.get("text")
-            if text is not None and text.startswith(_MEDIA_PREFIX):
-                payload = _inbound_payload(text)
-                if payload is not None:  # the hot path: one frame per 20 ms per call
-                    try:
-                        await send_audio(payload)
-                    except Exception as exc:
-                        if not _disconnected(exc):
-                            await self._report(call, exc, "audio")
-                        return
-                    continue
+            if text is not None:
+                if text.startswith(_MEDIA_PREFIX):
+                    payload = _inbound_payload(text)
+                    if payload is not None:  # the hot path: one frame per 20 ms per call
+                        try:
+                            await send_audio(payload)
+                        except Exception as exc:
+                            if not _disconnected(exc):
+                                await self._report(call, exc, "audio")
+                            return
+                        continue
+                elif text.startswith(_MARK_PREFIX):  # one per mark_interval_ms of playback
+                    name = string_field(text, "name")
+                    if name is not None:
+                        self._heard(call, name)
+                        continue
             try:
                 data = loads(text if text is not None else message.get("bytes") or b"")
                 event = data["event"]
@@ -432,7 +440,7 @@ class MediaStreamsProvider(VoiceProvider):
                     media = data["media"]
                     if media.get("track", "inbound") == "inbound":
                         payload = media["payload"]
-                        if type(payload) is str:
+                        if type(payload) is str and is_base64(payload):  # spliced as is
                             await send_audio(payload)
                 elif event == "mark":
                     self._heard(call, str(data["mark"]["name"]))
@@ -635,9 +643,7 @@ class MediaStreamsProvider(VoiceProvider):
                             await self._mark(call)  # the end of the previous item
                         call.playing_item = item
                         call.playing_ms = call.marked_ms = 0
-                    # base64 → bytes; μ-law 8 kHz is 8 bytes per ms
-                    size = len(payload) * 3 // 4 - payload.count("=", -2)
-                    call.playing_ms += size // 8
+                    call.playing_ms += audio_ms(payload)
                     call.playback_done.clear()
                     await send(frames.media(payload))
                     if call.playing_ms - call.marked_ms >= interval:
@@ -921,6 +927,7 @@ def _batched(send: Callable[[str], Awaitable[None]], frames: int) -> Callable[[s
 
 
 _MEDIA_PREFIX = '{"event":"media"'
+_MARK_PREFIX = '{"event":"mark"'
 _PAYLOAD_KEY = '"payload":"'
 
 

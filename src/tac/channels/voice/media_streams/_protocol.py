@@ -15,7 +15,9 @@ from typing import Any
 __all__ = [
     "MediaStreamsProtocolError",
     "StreamFrames",
+    "audio_ms",
     "parse_frame",
+    "string_field",
 ]
 
 _SAFE = re.compile(r"^[A-Za-z0-9_\-.:]+$")
@@ -70,3 +72,23 @@ class StreamFrames:
 def is_base64(payload: str) -> bool:
     """Whether ``payload`` only has base64 characters (safe to splice into a frame)."""
     return _BASE64.match(payload) is not None
+
+
+def audio_ms(payload: str) -> int:
+    """Milliseconds of base64 μ-law 8 kHz audio in ``payload`` (8 bytes a millisecond)."""
+    return (len(payload) * 3 // 4 - payload.count("=", -2)) // 8
+
+
+def string_field(raw: str, name: str) -> str | None:
+    """The value of the first ``"name":"..."`` in JSON text ``raw``, read by position (no
+    ``json.loads``); ``None`` when absent or escaped (then parse ``raw`` fully)."""
+    key = '"' + name + '":"'
+    start = raw.find(key)
+    if start < 0:
+        return None
+    start += len(key)
+    end = raw.find('"', start)
+    if end < 0:
+        return None
+    value = raw[start:end]
+    return None if "\\" in value else value

@@ -1,13 +1,17 @@
 """OpenAI GPT-Live behind Media Streams: ``session.start``, ``session.input_audio.append``,
-transcript deltas coalesced into turns, delegated function calls; barge-in is the server's."""
+transcript deltas coalesced into turns, delegated function calls. Barge-in is the server's;
+GPT-Live has no truncation, so what the caller did not hear of an interrupted answer is told
+to the model with ``session.instructions.append``."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import copy
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from tac.channels.voice.media_streams._protocol import audio_ms
 from tac.channels.voice.media_streams.base import (
     AudioDelta,
     CallContext,
@@ -40,6 +44,7 @@ __all__ = [
 TWILIO_AUDIO_FORMAT_FOR_GPT_LIVE: dict[str, Any] = {"type": "audio/pcmu", "rate": 8000}
 GPT_LIVE_SESSION_ID_METADATA_KEY = "gpt_live_session_id"
 _CLOSE_WAIT_SECONDS = 5.0
+_HEARD_TEXT_CHARS = 600  # the instruction stays far below GPT-Live's 500 tokens
 
 
 class GPTLiveProviderConfig(MediaStreamsOpenAIProviderConfig):
@@ -76,15 +81,41 @@ class _LiveConnection(OpenAIConnection):
         self._text: list[str] = []
         self._closed_by_model = asyncio.Event()
         self._welcome_task: asyncio.Future[None] | None = None
+        self._item = ""  # the answer being spoken, its audio so far and, once done, its text
+        self._item_ms = 0
+        self._item_text = ""
 
     def _flush(self, role: str | None) -> list[ModelEvent]:
         """Transcript deltas arrive in pieces: a turn is done when the other side speaks."""
         events: list[ModelEvent] = []
         if self._role is not None and self._role != role and self._text:
-            events.append(Transcript(self._role, "".join(self._text)))  # type: ignore[arg-type]
+            text = "".join(self._text)
+            events.append(Transcript(self._role, text))  # type: ignore[arg-type]
+            if self._role == "assistant":
+                self._item_text = text
             self._text = []
         self._role = role
         return events
+
+    async def events(self) -> AsyncIterator[ModelEvent]:
+        async for event in super().events():
+            if type(event) is AudioDelta:
+                if event.item_id != self._item:
+                    self._item, self._item_ms, self._item_text = event.item_id, 0, ""
+                self._item_ms += audio_ms(event.payload)
+            yield event
+
+    async def truncate(self, item_id: str, audio_end_ms: int) -> None:
+        """No ``conversation.item.truncate`` here: tell the model what the caller heard."""
+        spoken_ms = self._item_ms if item_id == self._item else 0
+        text = self._item_text if item_id == self._item else ""
+        await self.send(
+            {
+                "type": "session.instructions.append",
+                "delegation_id": None,
+                "content": heard_note(audio_end_ms, spoken_ms, text),
+            }
+        )
 
     def translate(self, data: dict[str, Any]) -> list[ModelEvent]:
         kind = data.get("type")
@@ -148,6 +179,27 @@ class _LiveConnection(OpenAIConnection):
             await self.send({"type": "session.close"})
             await asyncio.wait_for(self._closed_by_model.wait(), _CLOSE_WAIT_SECONDS)
         await super().close()
+
+
+def heard_note(heard_ms: int, spoken_ms: int, text: str) -> str:
+    """What the caller heard of an interrupted answer (``spoken_ms`` long, transcript ``text``),
+    for the model: its share of the words, as heard audio is of spoken audio."""
+    if heard_ms <= 0:
+        return (
+            "The caller interrupted you before hearing any of your last answer: do not assume "
+            "they heard it."
+        )
+    note = f"The caller interrupted you after hearing only the first {heard_ms / 1000:.1f} s"
+    if spoken_ms > heard_ms:
+        note += f" of the {spoken_ms / 1000:.1f} s of your last answer"
+        words = text.split()
+        count = len(words) * heard_ms // spoken_ms
+        if count:
+            heard = " ".join(words[:count])[-_HEARD_TEXT_CHARS:]
+            note += f', about: "{heard}"'
+    else:
+        note += " of your last answer"
+    return note + ". They did not hear the rest: do not assume they did."
 
 
 class GPTLiveProvider(MediaStreamsOpenAIProvider):

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from tac._version import __version__
 from tac.channels.voice.media_streams._bridge import MediaStreamsProvider
+from tac.channels.voice.media_streams._protocol import string_field
 from tac.channels.voice.media_streams.base import AudioDelta, CallContext, ModelEvent, ToolCall
 from tac.channels.voice.media_streams.shared.config import MediaStreamsOpenAIProviderConfig
 from tac.core.logging import get_logger
@@ -17,9 +18,8 @@ from tac.models.stream import StreamStartMessage
 from tac.models.voice import TwiMLRequest
 
 if TYPE_CHECKING:
-    from websockets.asyncio.client import ClientConnection
-
     from tac.channels.voice.channel import VoiceChannel
+    from tac.channels.voice.media_streams._socket import ModelSocket
 
 __all__ = [
     "OPENAI_USER_AGENT",
@@ -35,24 +35,10 @@ logger = get_logger("channels.voice.media_streams")
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def _string_field(raw: str, name: str) -> str | None:
-    """The value of ``"name":"..."`` in ``raw`` when it holds no escapes, else ``None``."""
-    key = '"' + name + '":"'
-    start = raw.find(key)
-    if start < 0:
-        return None
-    start += len(key)
-    end = raw.find('"', start)
-    if end < 0:
-        return None
-    value = raw[start:end]
-    return None if "\\" in value else value
-
-
 def _audio_delta(raw: str) -> AudioDelta | None:
     """An audio delta read by position (no ``json.loads``); ``None``: parse it fully."""
-    item = _string_field(raw, "item_id")
-    delta = _string_field(raw, "delta")
+    item = string_field(raw, "item_id")
+    delta = string_field(raw, "delta")
     if item is None or delta is None:
         return None
     return AudioDelta(item, delta)
@@ -86,12 +72,12 @@ def function_call(item: Any) -> ToolCall | None:
 
 
 class OpenAIConnection:
-    """A model session over one WebSocket (``websockets``); subclasses map the wire events."""
+    """A model session over one WebSocket; subclasses map the wire events."""
 
     audio_delta_type = ""
     """The wire type of the model's audio deltas, read without a full JSON parse."""
 
-    def __init__(self, websocket: ClientConnection, audio_append_type: str) -> None:
+    def __init__(self, websocket: ModelSocket, audio_append_type: str) -> None:
         self.websocket = websocket
         self._append_prefix = '{"type":"' + audio_append_type + '","audio":"'
         self._closed = False
@@ -100,36 +86,33 @@ class OpenAIConnection:
         await self.websocket.send(_dumps(event))
 
     async def send_audio(self, payload: str) -> None:
-        await self.websocket.send(self._append_prefix + payload + '"}')
+        socket = self.websocket
+        socket.send_now(self._append_prefix + payload + '"}')
+        if socket.paused:
+            await socket.drain()
 
     async def events(self) -> AsyncIterator[ModelEvent]:
-        from websockets.exceptions import ConnectionClosed
-
         loads = json.loads
         translate = self.translate
+        socket = self.websocket
+        inbox = socket.inbox
         delta_prefix = '{"type":"' + self.audio_delta_type + '"' if self.audio_delta_type else None
-        try:
-            async for raw in self.websocket:
-                if (
-                    delta_prefix is not None
-                    and isinstance(raw, str)
-                    and raw.startswith(delta_prefix)
-                ):
-                    delta = _audio_delta(raw)
-                    if delta is not None:  # the hot path: one per 20-100 ms of audio per call
-                        yield delta
-                        continue
-                try:
-                    data = loads(raw)
-                except ValueError:
-                    logger.warning("the model sent a frame that is not JSON")
+        while inbox or await socket.wait():
+            raw = inbox.popleft()
+            if delta_prefix is not None and raw.startswith(delta_prefix):
+                delta = _audio_delta(raw)
+                if delta is not None:  # the hot path: one per 20-100 ms of audio per call
+                    yield delta
                     continue
-                if not isinstance(data, dict):
-                    continue
-                for event in translate(data):
-                    yield event
-        except ConnectionClosed:
-            return
+            try:
+                data = loads(raw)
+            except ValueError:
+                logger.warning("the model sent a frame that is not JSON")
+                continue
+            if not isinstance(data, dict):
+                continue
+            for event in translate(data):
+                yield event
 
     def translate(self, data: dict[str, Any]) -> list[ModelEvent]:
         """The bridge's events for one wire event."""
@@ -200,17 +183,11 @@ class MediaStreamsOpenAIProvider(MediaStreamsProvider):
             "User-Agent": OPENAI_USER_AGENT,
         }
 
-    async def _open_socket(self, url: str) -> ClientConnection:
+    async def _open_socket(self, url: str) -> ModelSocket:
         try:
-            from websockets.asyncio.client import connect
+            from tac.channels.voice.media_streams._socket import open_model_socket
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise ImportError(
                 "Media Streams providers need websockets: pip install 'opentac[openai-realtime]'"
             ) from exc
-        return await connect(
-            url,
-            additional_headers=self._headers(),
-            compression=None,
-            max_size=None,
-            open_timeout=10,
-        )
+        return await open_model_socket(url, self._headers(), open_timeout=10)
