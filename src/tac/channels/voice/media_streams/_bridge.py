@@ -833,10 +833,6 @@ class MediaStreamsProvider(VoiceProvider):
             return True
         return await self.tac.session_store.live_calls.elsewhere(call_id)
 
-    def get_websocket(self, conversation_id: str) -> WebSocket | None:
-        call = self.calls.get(conversation_id)
-        return None if call is None else call.websocket
-
     async def send_response(self, conversation_id: str, response: Any) -> None:
         raise NotImplementedError(
             "a speech-to-speech model speaks for itself: send_response is ConversationRelay only"
