@@ -339,7 +339,7 @@ class _Request:
     ) -> None:
         self.observer = observer
         self.product = product
-        self.operation = operation_label(method, path)
+        self.operation = operation_label(method, path) if observer.metrics is not None else ""
         self.span = None
         if observer.tracer is not None:
             turn = _TURN.get()
@@ -349,7 +349,7 @@ class _Request:
                 self.started = perf_counter()
                 return
             host, port = _server(url)
-            template = self.operation.partition(" ")[2] or path
+            template = (self.operation or operation_label(method, path)).partition(" ")[2] or path
             self.span = span = observer.tracer.start_span(
                 f"{method} {template}",
                 context=observer._parent(turn),
