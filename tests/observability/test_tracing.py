@@ -218,3 +218,58 @@ async def test_a_turn_left_out_by_the_sampler_records_nothing_but_passes_its_con
     assert seen[0]["traceparent"].split("-")[1] == format(
         turn.span.get_span_context().trace_id, "032x"
     )
+
+
+async def test_baggage_and_other_propagators_go_through_opentelemetry(
+    exporter: InMemorySpanExporter,
+) -> None:
+    from opentelemetry import baggage, propagate
+    from opentelemetry import context as otel_context
+    from opentelemetry.propagators.textmap import default_setter
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    class Tagged(TraceContextTextMapPropagator):
+        def inject(self, carrier: Any, context: Any = None, setter: Any = default_setter) -> None:
+            super().inject(carrier, context, setter)
+            setter.set(carrier, "x-tagged", "1")
+
+    async with (
+        recording_server() as (url, seen),
+        TwilioHTTP(api_key="SKkey", api_secret="secret", api_base_url=url) as http,
+    ):
+        token = otel_context.attach(baggage.set_baggage("tenant", "acme"))
+        try:
+            await http.request("memory", "GET", "/v1/Stores")
+        finally:
+            otel_context.detach(token)
+        default = propagate.get_global_textmap()
+        propagate.set_global_textmap(Tagged())
+        try:
+            await http.request("memory", "GET", "/v1/Stores")
+        finally:
+            propagate.set_global_textmap(default)
+        await http.request("memory", "GET", "/v1/Stores")
+    assert seen[0]["baggage"] == "tenant=acme"
+    assert seen[1]["x-tagged"] == "1"
+    assert [("baggage" in s, "x-tagged" in s) for s in seen] == [
+        (True, False),
+        (False, True),
+        (False, False),
+    ]
+    assert all(s["traceparent"].startswith("00-") for s in seen)
+
+
+def test_a_stage_that_raises_is_an_error_span(exporter: InMemorySpanExporter) -> None:
+    observer = _hooks.observer
+    turn = observer.turn_begin("sms", "conv_1")
+    with pytest.raises(ValueError), observer.stage("tac.claim"):
+        raise ValueError("store said no")
+    observer.turn_end(turn, "error")
+    (claim,) = by_name(exporter.get_finished_spans(), "tac.claim")
+    assert claim.status.status_code.name == "ERROR"
+    assert [event.name for event in claim.events] == ["exception"]
+    (turn_span,) = by_name(exporter.get_finished_spans(), "tac.turn")
+    assert turn_span.status.status_code.name == "ERROR"
+    assert claim.parent is not None
+    assert turn_span.context is not None
+    assert claim.parent.span_id == turn_span.context.span_id

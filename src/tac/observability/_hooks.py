@@ -46,7 +46,15 @@ NULL = _Null()
 class Turn:
     """One turn in progress: when it started, its span, and where the reply stands."""
 
-    __slots__ = ("channel", "conversation_id", "first_token", "outcome", "span", "started")
+    __slots__ = (
+        "channel",
+        "context",
+        "conversation_id",
+        "first_token",
+        "outcome",
+        "span",
+        "started",
+    )
 
     def __init__(
         self, channel: str, started: float, span: Any = None, conversation_id: str | None = None
@@ -57,6 +65,7 @@ class Turn:
         self.span = span
         self.first_token: float | None = None
         self.outcome = "no_reply"
+        self.context: Any = None  # the span in an OpenTelemetry context, while it records
 
 
 _TURN: ContextVar[Turn | None] = ContextVar("tac_turn", default=None)

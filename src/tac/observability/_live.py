@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from time import perf_counter
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -48,30 +50,62 @@ class LiveObserver(Observer):
         self.metrics = metrics
         self.tracer = tracer
         if tracer is not None:
-            from opentelemetry import propagate, trace
+            from opentelemetry import baggage, context, propagate, trace
 
             self._trace = trace
+            self._attach = context.attach
+            self._detach = context.detach
+            self._baggage = baggage.get_all
             self._inject = propagate.inject
+            self._textmap = propagate.get_global_textmap
+            self._checked: Any = None  # the global propagator last checked by _plain_w3c
+            self._w3c = False
+            self._error = trace.Status(trace.StatusCode.ERROR)
 
     # -- spans ---------------------------------------------------------------------------------
 
     def _parent(self, turn: Turn | None) -> Any:
         """The context a new span hangs from: the current span, else the turn's span."""
-        trace = self._trace
-        if trace.get_current_span().get_span_context().is_valid or turn is None:
+        if turn is None or turn.context is None:
             return None
-        if turn.span is None:
+        if self._trace.get_current_span().get_span_context().is_valid:
             return None
-        return trace.set_span_in_context(turn.span)
+        return turn.context
+
+    def _propagate(self, headers: dict[str, str], span: Any) -> None:
+        """Add the W3C trace context of ``span`` to ``headers`` (the global propagator's way).
+
+        With the default propagator (W3C trace context and baggage) and nothing but the span to
+        pass on, the ``traceparent`` header is formatted here, without the propagator's layers.
+        """
+        context = span.get_span_context()
+        if self._plain_w3c() and not context.trace_state and not self._baggage():
+            if context.is_valid:
+                headers["traceparent"] = (
+                    f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+                )
+            return
+        self._inject(headers, context=self._trace.set_span_in_context(span))
+
+    def _plain_w3c(self) -> bool:
+        """Whether the global propagator is the default one: W3C trace context (and baggage)."""
+        textmap = self._textmap()
+        if textmap is not self._checked:
+            self._checked, self._w3c = textmap, _is_w3c(textmap)
+        return self._w3c
 
     # -- turns ---------------------------------------------------------------------------------
 
     def turn_begin(self, channel: str, conversation_id: str | None = None) -> Turn | None:
         name = str(getattr(channel, "value", channel)).lower()
-        span = None
+        turn = Turn(name, perf_counter(), None, conversation_id)
         if self.tracer is not None:
-            span = self.tracer.start_span("tac.turn", attributes={"tac.channel": name})
-        turn = Turn(name, perf_counter(), span, conversation_id)
+            attributes = {"tac.channel": name}
+            if conversation_id:
+                attributes["tac.conversation_id"] = conversation_id
+            turn.span = span = self.tracer.start_span("tac.turn", attributes=attributes)
+            if span.is_recording():  # else a trace the sampler left out: no children either
+                turn.context = self._trace.set_span_in_context(span)
         _TURN.set(turn)
         return turn
 
@@ -84,24 +118,23 @@ class LiveObserver(Observer):
             metrics.turn_seconds.observe(
                 (channel_label(turn.channel), outcome), perf_counter() - turn.started
             )
-        span = turn.span
-        if span is not None:
-            if turn.conversation_id:
-                span.set_attribute("tac.conversation_id", turn.conversation_id)
-            span.set_attribute("tac.turn.outcome", outcome)
+        if turn.context is not None:
+            span = turn.span
+            attributes = {"tac.turn.outcome": outcome}
+            if turn.conversation_id:  # voice learns it once the session is ready
+                attributes["tac.conversation_id"] = turn.conversation_id
+            span.set_attributes(attributes)
             if outcome == "error":
-                span.set_status(self._trace.Status(self._trace.StatusCode.ERROR))
+                span.set_status(self._error)
             span.end()
 
     def stage(self, name: str, **attributes: Any) -> Any:
+        if self.tracer is None:
+            return NULL
         turn = _TURN.get()
-        if self.tracer is None or turn is None or turn.span is None:
+        if turn is None or turn.context is None:
             return NULL
-        if not turn.span.is_recording():  # a trace the sampler left out: no children either
-            return NULL
-        return self.tracer.start_as_current_span(
-            name, context=self._parent(turn), attributes=attributes or None
-        )
+        return _Stage(self, turn, name, attributes or None)
 
     def callback_started(self) -> Any:
         turn = _TURN.get()
@@ -123,7 +156,7 @@ class LiveObserver(Observer):
             turn.first_token = now
             if metrics is not None:
                 metrics.first_token_seconds.observe(("voice",), now - turn.started)
-            if turn.span is not None:
+            if turn.context is not None:
                 turn.span.add_event("tac.first_token")
         if last and turn.outcome != "replied":  # a reply counts once, however it is told
             turn.outcome = "replied"
@@ -218,6 +251,73 @@ class LiveObserver(Observer):
         return format(context.trace_id, "032x"), format(context.span_id, "016x")
 
 
+class _Stage:
+    """One stage of a recorded turn: a child span, current while the stage runs."""
+
+    __slots__ = ("attributes", "name", "observer", "span", "token", "turn")
+
+    def __init__(
+        self, observer: LiveObserver, turn: Turn, name: str, attributes: dict[str, Any] | None
+    ) -> None:
+        self.observer = observer
+        self.turn = turn
+        self.name = name
+        self.attributes = attributes
+
+    def __enter__(self) -> Any:
+        observer = self.observer
+        self.span = span = observer.tracer.start_span(
+            self.name, context=observer._parent(self.turn), attributes=self.attributes
+        )
+        self.token = observer._attach(observer._trace.set_span_in_context(span))
+        return span
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.observer._detach(self.token)
+        span = self.span
+        if isinstance(exc, Exception):  # as the SDK's own spans: not for a cancellation
+            trace = self.observer._trace
+            span.record_exception(exc)
+            span.set_status(trace.Status(trace.StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        span.end()
+
+
+def _is_w3c(textmap: Any) -> bool:
+    """Whether ``textmap`` is W3C trace context, alone or with W3C baggage (the default)."""
+    from opentelemetry.baggage.propagation import W3CBaggagePropagator
+    from opentelemetry.propagators.composite import CompositePropagator
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    if type(textmap) is TraceContextTextMapPropagator:
+        return True
+    members = (
+        getattr(textmap, "_propagators", None) if type(textmap) is CompositePropagator else None
+    )
+    kinds = {type(member) for member in members or ()}
+    return TraceContextTextMapPropagator in kinds and kinds <= {
+        TraceContextTextMapPropagator,
+        W3CBaggagePropagator,
+    }
+
+
+def _server(url: str) -> tuple[str, int]:
+    """``server.address`` and ``server.port`` of ``url``."""
+    start = url.find("://") + 3
+    end = url.find("/", start) if start > 2 else -1
+    return _origin(url if end < 0 else url[:end])
+
+
+@lru_cache(maxsize=64)
+def _origin(origin: str) -> tuple[str, int]:
+    parts = urlsplit(origin)
+    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+
+
 def _reason(reason: str) -> str:
     value = reason.lower().replace(" ", "_")
     return value if value.replace("_", "").isalpha() and len(value) <= 24 else "other"
@@ -239,33 +339,31 @@ class _Request:
     ) -> None:
         self.observer = observer
         self.product = product
-        self.operation = operation_label(method, path)
+        self.operation = operation_label(method, path) if observer.metrics is not None else ""
         self.span = None
         if observer.tracer is not None:
-            trace = observer._trace
             turn = _TURN.get()
-            if turn is not None and turn.span is not None and not turn.span.is_recording():
+            if turn is not None and turn.span is not None and turn.context is None:
                 # a trace the sampler left out: pass its context on, record no span
-                observer._inject(headers, context=trace.set_span_in_context(turn.span))
+                observer._propagate(headers, turn.span)
                 self.started = perf_counter()
                 return
-            parts = urlsplit(url)
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            template = self.operation.partition(" ")[2] or path
+            host, port = _server(url)
+            template = (self.operation or operation_label(method, path)).partition(" ")[2] or path
             self.span = span = observer.tracer.start_span(
                 f"{method} {template}",
-                context=observer._parent(_TURN.get()),
-                kind=trace.SpanKind.CLIENT,
+                context=observer._parent(turn),
+                kind=observer._trace.SpanKind.CLIENT,
                 attributes={
                     "http.request.method": method,
                     "url.full": url,
                     "url.template": template,
-                    "server.address": parts.hostname or "",
+                    "server.address": host,
                     "server.port": port,
                     "tac.twilio.product": product,
                 },
             )
-            observer._inject(headers, context=trace.set_span_in_context(span))
+            observer._propagate(headers, span)
         self.started = perf_counter()
 
     def done(self, status: int) -> None:
@@ -279,11 +377,13 @@ class _Request:
                 metrics.twilio_errors.inc((self.product, self.operation, str(status)))
         span = self.span
         if span is not None:
-            span.set_attribute("http.response.status_code", status)
             if status >= 400:
-                trace = self.observer._trace
-                span.set_attribute("error.type", str(status))
-                span.set_status(trace.Status(trace.StatusCode.ERROR))
+                span.set_attributes(
+                    {"http.response.status_code": status, "error.type": str(status)}
+                )
+                span.set_status(self.observer._error)
+            else:
+                span.set_attribute("http.response.status_code", status)
             span.end()
 
     def failed(self, exc: BaseException) -> None:
