@@ -131,6 +131,16 @@ async def test_claims_of_one_tick_share_a_round_trip_and_survive_a_script_flush(
         await store.aclose()
 
 
+async def test_a_burst_larger_than_the_pool_waits_for_connections(redis_prefix: str) -> None:
+    store = RedisSessionStore.from_url(f"{REDIS_URL}?max_connections=3", prefix=redis_prefix)
+    try:
+        await store.create_session(make_session("CHp"), 60)
+        found = await asyncio.gather(*(store.get_session("CHp") for _ in range(200)))
+        assert all(s is not None for s in found)
+    finally:
+        await store.aclose()
+
+
 async def _client_names(observer: aioredis.Redis) -> list[str]:
     return [entry.get("name", "") for entry in await observer.client_list()]
 

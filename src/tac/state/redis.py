@@ -49,6 +49,10 @@ __all__ = ["RedisSessionStore"]
 logger = get_logger("state.redis")
 
 DEFAULT_MARGIN_SECONDS = 3600.0
+POOL_SIZE = 100
+"""Connections of a :meth:`RedisSessionStore.from_url` store (redis-py's default)."""
+POOL_WAIT_SECONDS = 5.0
+"""How long a call waits for a free connection before failing (a webhook then gets 503)."""
 
 # Helpers shared by the scripts. ``prefix`` is passed in ARGV because the sweeper's script
 # reaches keys it only learns from the sorted set (so Redis Cluster is not supported).
@@ -438,9 +442,14 @@ class RedisSessionStore:
     ) -> RedisSessionStore:
         """A store over a new client for ``url`` (``redis://``, ``rediss://``, ``unix://``).
 
-        The store owns that client: :meth:`aclose` closes it.
+        The store owns that client: :meth:`aclose` closes it. Its pool holds up to
+        ``POOL_SIZE`` connections (``?max_connections=N`` in the URL says otherwise); when
+        all are busy, a call waits for one up to ``POOL_WAIT_SECONDS`` instead of failing.
         """
-        client: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True)
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, decode_responses=True, max_connections=POOL_SIZE, timeout=POOL_WAIT_SECONDS
+        )
+        client: aioredis.Redis = aioredis.Redis.from_pool(pool)
         store = cls(client, prefix=prefix, margin_seconds=margin_seconds)
         store._owns_client = True
         return store
