@@ -285,19 +285,22 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-async def _redis_scripts(url: str) -> int:
-    """Scripts the Redis server has run so far (``EVALSHA``: each one round trip; the commands
-    a script runs inside Redis are not round trips and are not counted). 0 without ``url``."""
+async def _redis_counts(url: str) -> tuple[int, int]:
+    """Scripts the Redis server has run so far (``EVALSHA``) and the requests it has read
+    (``total_reads_processed``: a pipeline of several scripts is one read, one round trip).
+    The commands a script runs inside Redis are neither. ``(0, 0)`` without ``url``."""
     if not url:
-        return 0
+        return 0, 0
     import redis.asyncio as aioredis
 
     client = aioredis.Redis.from_url(url)
     try:
-        stats = await client.info("commandstats")
+        commands = await client.info("commandstats")
+        stats = await client.info("stats")
     finally:
         await client.aclose()
-    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+    scripts = int(commands.get("cmdstat_evalsha", {}).get("calls", 0))
+    return scripts, int(stats.get("total_reads_processed", 0))
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -317,7 +320,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     tasks = [asyncio.create_task(twin.conversation(i, stop)) for i in range(args.conversations)]
     await asyncio.sleep(args.warmup)
     args.app_pid = args.app_pid or int(go.read_text().strip() or 0)  # noqa: ASYNC240
-    scripts0 = await _redis_scripts(args.redis_url)
+    scripts0, reads0 = await _redis_counts(args.redis_url)
     cpu0 = _cpu_seconds(args.app_pid) if args.app_pid else 0.0
     own0 = time.process_time()
     t0 = time.perf_counter()
@@ -327,7 +330,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     elapsed = time.perf_counter() - t0
     cpu = (_cpu_seconds(args.app_pid) - cpu0) if args.app_pid else 0.0
     own = time.process_time() - own0
-    scripts = await _redis_scripts(args.redis_url)
+    scripts, reads = await _redis_counts(args.redis_url)
     stop.set()
     await asyncio.wait(tasks, timeout=10)
     server.close()
@@ -353,6 +356,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "requests": dict(twin.stats.requests),
         "errors": errors[:5],
         "redis_scripts": scripts - scripts0 if args.redis_url else None,
+        "redis_reads": reads - reads0 if args.redis_url else None,
         "requests_before_callback_per_turn": {
             k: v / turns for k, v in twin.stats.before_callback.items()
         },
