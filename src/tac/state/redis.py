@@ -714,7 +714,7 @@ class RedisInboundLog:
                 args += ["", ""]
             else:
                 args += [session.conversation_id, session.model_dump_json()]
-        await self._finish(args=args)
+        await self._batch(self._finish, [], args)
 
     async def release(self, event: InboundEvent) -> None:
         await self._give_back(
