@@ -105,9 +105,15 @@ async def test_ttls_must_be_finite(redis_client: aioredis.Redis, redis_prefix: s
         await store.claim("k", lease_seconds=math.nan)
 
 
+@pytest.mark.parametrize("packer", ["hiredis", "redis-py"])
 async def test_claims_of_one_tick_share_a_round_trip_and_survive_a_script_flush(
-    redis_client: aioredis.Redis, redis_prefix: str
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+    packer: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    if packer == "redis-py":  # as without hiredis installed
+        monkeypatch.setattr("tac.state.redis._pack_command", None)
     name = f"batch-{redis_prefix.split(':')[1]}"
     store = RedisSessionStore.from_url(f"{REDIS_URL}?client_name={name}", prefix=redis_prefix)
     try:
@@ -127,6 +133,23 @@ async def test_claims_of_one_tick_share_a_round_trip_and_survive_a_script_flush(
         sent = await asyncio.gather(*(store.inbound.before_send(e, None, 60) for e in events))
         assert sent == [True] * 40
         assert (await _client_names(redis_client)).count(name) == 1  # one connection for all
+    finally:
+        await store.aclose()
+
+
+async def test_a_connection_redis_closed_is_replaced_before_a_batch(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    name = f"killed-{redis_prefix.split(':')[1]}"
+    store = RedisSessionStore.from_url(f"{REDIS_URL}?client_name={name}", prefix=redis_prefix)
+    try:
+        first = InboundEvent(keys=("k1",), body="{}")
+        assert (await store.inbound.accept(first, 5))[0] is ClaimResult.CLAIMED
+        for entry in await redis_client.client_list():
+            if entry.get("name") == name:
+                await redis_client.client_kill_filter(_id=entry["id"])
+        second = InboundEvent(keys=("k2",), body="{}")
+        assert (await store.inbound.accept(second, 5))[0] is ClaimResult.CLAIMED
     finally:
         await store.aclose()
 
