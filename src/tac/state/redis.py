@@ -336,33 +336,59 @@ class _Batch:
     script's own, so sending them together cuts the CPU per script and keeps the connection
     pool small. Each call still is one script: atomic on its own, as when sent alone.
 
-    The pipeline goes straight over a pooled connection, packed by ``hiredis`` when it is
-    installed (redis-py's own packing of a script's dozen arguments costs more than the rest
-    of the round trip). It is not retried: a failed batch fails its callers, which answer 503
-    (a webhook) or try again (a send record, done marks).
+    One batch is on its way at a time: the calls made meanwhile go out together next, over
+    the same pooled connection, so the busier the instance the larger the batches. They are
+    packed by ``hiredis`` when it is installed (redis-py's own packing of a script's dozen
+    arguments costs more than the rest of the round trip). A batch is not retried: a failed
+    one fails its callers, which answer 503 (a webhook) or try again (a send record, done
+    marks).
     """
 
-    __slots__ = ("_calls", "_client", "_tasks")
+    __slots__ = ("_calls", "_client", "_connection", "_sender")
 
     def __init__(self, client: aioredis.Redis) -> None:
         self._client = client
         self._calls: list[tuple[AsyncScript, list[Any], list[Any], asyncio.Future[Any]]] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._sender: asyncio.Task[None] | None = None
+        self._connection: Any = None
 
     def __call__(
         self, script: AsyncScript, keys: list[Any], args: list[Any]
     ) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        if not self._calls:
-            loop.call_soon(self._send)
         self._calls.append((script, keys, args, future))
+        if self._sender is None:  # starts after this tick's other calls joined
+            self._sender = loop.create_task(self._send_all())
         return future
+
+    async def _send_all(self) -> None:
+        """Send batches until none is waiting: the calls made while one batch is on its way
+        go out together as the next, over the same connection."""
+        pool = self._client.connection_pool
+        try:
+            self._connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+            while self._calls:
+                calls, self._calls = self._calls, []
+                await self._run(calls)
+        except BaseException as exc:
+            calls, self._calls = self._calls, []
+            for *_, future in calls:
+                if isinstance(exc, asyncio.CancelledError):
+                    future.cancel()
+                elif not future.done():
+                    future.set_exception(exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+        finally:
+            self._sender = None  # a call from now on starts a new sender
+            connection, self._connection = self._connection, None
+            if connection is not None:
+                await pool.release(connection)
 
     async def _pipeline(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Send ``commands`` in one write; their replies (an error reply as its exception)."""
-        pool = self._client.connection_pool
-        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        connection = self._connection
         try:
             if _pack_command is None:
                 packed = connection.pack_commands(commands)
@@ -376,28 +402,26 @@ class _Batch:
                 except ResponseError as exc:
                     results.append(exc)
         except BaseException:
-            await connection.disconnect()  # replies may be left unread: never reuse it
+            await connection.disconnect()  # replies may be left unread: reconnect next time
             raise
-        finally:
-            await pool.release(connection)
         return results
-
-    def _send(self) -> None:
-        calls, self._calls = self._calls, []
-        task = asyncio.get_running_loop().create_task(self._run(calls))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _run(
         self, calls: list[tuple[AsyncScript, list[Any], list[Any], asyncio.Future[Any]]]
     ) -> None:
+        def evalsha(call: tuple[AsyncScript, list[Any], list[Any], Any]) -> tuple[Any, ...]:
+            script, keys, args, _ = call
+            return ("EVALSHA", script.sha, len(keys), *keys, *args)
+
         try:
-            results = await self._pipeline(
-                [
-                    ("EVALSHA", script.sha, len(keys), *keys, *args)
-                    for script, keys, args, _ in calls
-                ]
-            )
+            results = await self._pipeline([evalsha(call) for call in calls])
+            missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
+            if missing:  # Redis restarted (or flushed its scripts): load them, run those again
+                scripts = {id(calls[i][0]): calls[i][0] for i in missing}.values()
+                loads = [("SCRIPT", "LOAD", script.script) for script in scripts]
+                again = await self._pipeline(loads + [evalsha(calls[i]) for i in missing])
+                for i, result in zip(missing, again[len(loads) :], strict=True):
+                    results[i] = result
         except asyncio.CancelledError:
             for *_, future in calls:
                 future.cancel()
@@ -407,26 +431,13 @@ class _Batch:
                 if not future.done():
                     future.set_exception(exc)
             return
-        missing = []
-        for call, result in zip(calls, results, strict=True):
-            future = call[3]
+        for (*_, future), result in zip(calls, results, strict=True):
             if future.done():
                 continue
-            if isinstance(result, NoScriptError):
-                missing.append(call)  # Redis restarted (or flushed its scripts) meanwhile
-            elif isinstance(result, Exception):
+            if isinstance(result, Exception):
                 future.set_exception(result)
             else:
                 future.set_result(result)
-        for script, keys, args, future in missing:
-            try:
-                result = await script(keys=keys, args=args)  # loads the script, then runs it
-            except Exception as exc:
-                if not future.done():
-                    future.set_exception(exc)
-            else:
-                if not future.done():
-                    future.set_result(result)
 
 
 class RedisSessionStore:
