@@ -401,9 +401,10 @@ def run() -> str:
         "event, stores it under a lease and reads the session, before the 200; one saves the "
         "session and records the send, before the Actions request. Done marks of many "
         "finished events share one more script, 50 ms later. Scripts called in the same "
-        "event-loop tick (other webhooks' claims, other turns' send records) go to Redis as "
-        "one pipeline: one write and one read for all of them, so under load a message costs "
-        "well under two round trips. Redis runs unpinned on the same two cores, with the "
+        "event-loop tick, or while the previous pipeline is on its way (other webhooks' "
+        "claims, other turns' send records), go to Redis as one pipeline: one write and one "
+        "read for all of them, so under load a message costs well under two round trips. "
+        "Redis runs unpinned on the same two cores, with the "
         f"C reply parser (`hiredis`, in the `redis` extra).{trips}",
         "",
         "With `always` the profile and Recall are fetched concurrently: two requests, one round "
