@@ -357,8 +357,12 @@ class _Batch:
     ) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
+        sender = self._sender
+        if sender is not None and sender.get_loop() is not loop:  # its loop was closed
+            self._calls, self._connection = [], None
+            sender = None
         self._calls.append((script, keys, args, future))
-        if self._sender is None:  # starts after this tick's other calls joined
+        if sender is None:  # starts after this tick's other calls joined
             self._sender = loop.create_task(self._send_all())
         return future
 
