@@ -285,6 +285,24 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+async def _redis_counts(url: str) -> tuple[int, int]:
+    """Scripts the Redis server has run so far (``EVALSHA``) and the requests it has read
+    (``total_reads_processed``: a pipeline of several scripts is one read, one round trip).
+    The commands a script runs inside Redis are neither. ``(0, 0)`` without ``url``."""
+    if not url:
+        return 0, 0
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(url)
+    try:
+        commands = await client.info("commandstats")
+        stats = await client.info("stats")
+    finally:
+        await client.aclose()
+    scripts = int(commands.get("cmdstat_evalsha", {}).get("calls", 0))
+    return scripts, int(stats.get("total_reads_processed", 0))
+
+
 def _cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -302,6 +320,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     tasks = [asyncio.create_task(twin.conversation(i, stop)) for i in range(args.conversations)]
     await asyncio.sleep(args.warmup)
     args.app_pid = args.app_pid or int(go.read_text().strip() or 0)  # noqa: ASYNC240
+    scripts0, reads0 = await _redis_counts(args.redis_url)
     cpu0 = _cpu_seconds(args.app_pid) if args.app_pid else 0.0
     own0 = time.process_time()
     t0 = time.perf_counter()
@@ -311,6 +330,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     elapsed = time.perf_counter() - t0
     cpu = (_cpu_seconds(args.app_pid) - cpu0) if args.app_pid else 0.0
     own = time.process_time() - own0
+    scripts, reads = await _redis_counts(args.redis_url)
     stop.set()
     await asyncio.wait(tasks, timeout=10)
     server.close()
@@ -335,6 +355,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "twin_cpu_share": own / elapsed,
         "requests": dict(twin.stats.requests),
         "errors": errors[:5],
+        "redis_scripts": scripts - scripts0 if args.redis_url else None,
+        "redis_reads": reads - reads0 if args.redis_url else None,
         "requests_before_callback_per_turn": {
             k: v / turns for k, v in twin.stats.before_callback.items()
         },
@@ -351,6 +373,7 @@ if __name__ == "__main__":
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--think", type=float, default=0.0, help="mean pause between turns (s)")
     parser.add_argument("--app-pid", type=int, default=0)
+    parser.add_argument("--redis-url", default="", help="count its scripts while measuring")
     parser.add_argument("--ready-file", required=True)
     parser.add_argument("--go-file", required=True)
     print(json.dumps(asyncio.run(main(parser.parse_args()))))

@@ -12,6 +12,8 @@ import redis.asyncio as aioredis
 from _store_backends import REDIS_URL
 
 from tac.models.session import Channel, ConversationSession
+from tac.state import ClaimResult
+from tac.state.inbound import InboundEvent
 from tac.state.redis import RedisSessionStore
 
 pytestmark = pytest.mark.integration
@@ -101,6 +103,65 @@ async def test_ttls_must_be_finite(redis_client: aioredis.Redis, redis_prefix: s
         await store.save_session(make_session(), math.inf)
     with pytest.raises(ValueError, match="lease_seconds"):
         await store.claim("k", lease_seconds=math.nan)
+
+
+@pytest.mark.parametrize("packer", ["hiredis", "redis-py"])
+async def test_claims_of_one_tick_share_a_round_trip_and_survive_a_script_flush(
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+    packer: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if packer == "redis-py":  # as without hiredis installed
+        monkeypatch.setattr("tac.state.redis._pack_command", None)
+    name = f"batch-{redis_prefix.split(':')[1]}"
+    store = RedisSessionStore.from_url(f"{REDIS_URL}?client_name={name}", prefix=redis_prefix)
+    try:
+        await store.create_session(make_session("CHb"), 60)
+        events = [
+            InboundEvent(keys=(f"e{n}", f"t{n}"), body="{}", conversation_id="CHb")
+            for n in range(40)
+        ]
+        twice = InboundEvent(keys=("e0", "t-other"), body="{}", conversation_id="CHb")
+        await redis_client.script_flush()  # the first pipeline meets NOSCRIPT and loads them
+        answers = await asyncio.gather(*(store.inbound.accept(e, 5) for e in [*events, twice]))
+        assert [result for result, _ in answers] == [ClaimResult.CLAIMED] * 40 + [
+            ClaimResult.LEASED
+        ]
+        assert all(s is not None and s.conversation_id == "CHb" for _, s in answers[:40])
+        assert answers[40][1] is None
+        sent = await asyncio.gather(*(store.inbound.before_send(e, None, 60) for e in events))
+        assert sent == [True] * 40
+        assert (await _client_names(redis_client)).count(name) == 1  # one connection for all
+    finally:
+        await store.aclose()
+
+
+async def test_a_connection_redis_closed_is_replaced_before_a_batch(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    name = f"killed-{redis_prefix.split(':')[1]}"
+    store = RedisSessionStore.from_url(f"{REDIS_URL}?client_name={name}", prefix=redis_prefix)
+    try:
+        first = InboundEvent(keys=("k1",), body="{}")
+        assert (await store.inbound.accept(first, 5))[0] is ClaimResult.CLAIMED
+        for entry in await redis_client.client_list():
+            if entry.get("name") == name:
+                await redis_client.client_kill_filter(_id=entry["id"])
+        second = InboundEvent(keys=("k2",), body="{}")
+        assert (await store.inbound.accept(second, 5))[0] is ClaimResult.CLAIMED
+    finally:
+        await store.aclose()
+
+
+async def test_a_burst_larger_than_the_pool_waits_for_connections(redis_prefix: str) -> None:
+    store = RedisSessionStore.from_url(f"{REDIS_URL}?max_connections=3", prefix=redis_prefix)
+    try:
+        await store.create_session(make_session("CHp"), 60)
+        found = await asyncio.gather(*(store.get_session("CHp") for _ in range(200)))
+        assert all(s is not None for s in found)
+    finally:
+        await store.aclose()
 
 
 async def _client_names(observer: aioredis.Redis) -> list[str]:

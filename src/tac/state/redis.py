@@ -22,14 +22,17 @@ instances whose clocks disagree still agree on which sessions are due.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 try:
     import redis.asyncio as aioredis
+    from redis.commands.core import AsyncScript
+    from redis.exceptions import NoScriptError, ResponseError
 except ImportError as exc:
     raise ImportError(
         'RedisSessionStore needs the redis package: pip install "opentac[redis]"'
@@ -41,11 +44,21 @@ from tac.state.base import DEFAULT_LEASE_SECONDS, DONE_TTL_SECONDS, ClaimResult
 from tac.state.inbound import InboundEvent, InboundLog
 from tac.state.live_calls import LiveCalls, RedisLiveCalls
 
+_pack_command: Callable[[tuple[Any, ...]], bytes] | None
+try:
+    from hiredis import pack_command as _pack_command
+except ImportError:  # redis-py packs (slower)
+    _pack_command = None
+
 __all__ = ["RedisSessionStore"]
 
 logger = get_logger("state.redis")
 
 DEFAULT_MARGIN_SECONDS = 3600.0
+POOL_SIZE = 100
+"""Connections of a :meth:`RedisSessionStore.from_url` store (redis-py's default)."""
+POOL_WAIT_SECONDS = 5.0
+"""How long a call waits for a free connection before failing (a webhook then gets 503)."""
 
 # Helpers shared by the scripts. ``prefix`` is passed in ARGV because the sweeper's script
 # reaches keys it only learns from the sorted set (so Redis Cluster is not supported).
@@ -315,6 +328,122 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+class _Batch:
+    """Runs the scripts called in one event-loop tick as one pipeline (one write, one read).
+
+    Under load many webhooks are claimed, and many sends recorded, in the same tick. A round
+    trip's fixed cost in the client (the pool, a socket write, a wakeup to read) outweighs a
+    script's own, so sending them together cuts the CPU per script and keeps the connection
+    pool small. Each call still is one script: atomic on its own, as when sent alone.
+
+    One batch is on its way at a time: the calls made meanwhile go out together next, over
+    the same pooled connection, so the busier the instance the larger the batches. They are
+    packed by ``hiredis`` when it is installed (redis-py's own packing of a script's dozen
+    arguments costs more than the rest of the round trip). A batch is not retried: a failed
+    one fails its callers, which answer 503 (a webhook) or try again (a send record, done
+    marks).
+    """
+
+    __slots__ = ("_calls", "_client", "_connection", "_sender")
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+        self._calls: list[tuple[AsyncScript, list[Any], list[Any], asyncio.Future[Any]]] = []
+        self._sender: asyncio.Task[None] | None = None
+        self._connection: Any = None
+
+    def __call__(
+        self, script: AsyncScript, keys: list[Any], args: list[Any]
+    ) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        sender = self._sender
+        if sender is not None and sender.get_loop() is not loop:  # its loop was closed
+            self._calls, self._connection = [], None
+            sender = None
+        self._calls.append((script, keys, args, future))
+        if sender is None:  # starts after this tick's other calls joined
+            self._sender = loop.create_task(self._send_all())
+        return future
+
+    async def _send_all(self) -> None:
+        """Send batches until none is waiting: the calls made while one batch is on its way
+        go out together as the next, over the same connection."""
+        pool = self._client.connection_pool
+        try:
+            self._connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+            while self._calls:
+                calls, self._calls = self._calls, []
+                await self._run(calls)
+        except BaseException as exc:
+            calls, self._calls = self._calls, []
+            for *_, future in calls:
+                if isinstance(exc, asyncio.CancelledError):
+                    future.cancel()
+                elif not future.done():
+                    future.set_exception(exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+        finally:
+            self._sender = None  # a call from now on starts a new sender
+            connection, self._connection = self._connection, None
+            if connection is not None:
+                await pool.release(connection)
+
+    async def _pipeline(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Send ``commands`` in one write; their replies (an error reply as its exception)."""
+        connection = self._connection
+        try:
+            if _pack_command is None:
+                packed = connection.pack_commands(commands)
+            else:  # takes str, bytes and int arguments as they are
+                packed = [_pack_command(command) for command in commands]
+            await connection.send_packed_command(packed)
+            results: list[Any] = []
+            for _ in commands:
+                try:
+                    results.append(await connection.read_response())
+                except ResponseError as exc:
+                    results.append(exc)
+        except BaseException:
+            await connection.disconnect()  # replies may be left unread: reconnect next time
+            raise
+        return results
+
+    async def _run(
+        self, calls: list[tuple[AsyncScript, list[Any], list[Any], asyncio.Future[Any]]]
+    ) -> None:
+        def evalsha(call: tuple[AsyncScript, list[Any], list[Any], Any]) -> tuple[Any, ...]:
+            script, keys, args, _ = call
+            return ("EVALSHA", script.sha, len(keys), *keys, *args)
+
+        try:
+            results = await self._pipeline([evalsha(call) for call in calls])
+            missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
+            if missing:  # Redis restarted (or flushed its scripts): load them, run those again
+                scripts = {id(calls[i][0]): calls[i][0] for i in missing}.values()
+                loads = [("SCRIPT", "LOAD", script.script) for script in scripts]
+                again = await self._pipeline(loads + [evalsha(calls[i]) for i in missing])
+                for i, result in zip(missing, again[len(loads) :], strict=True):
+                    results[i] = result
+        except asyncio.CancelledError:
+            for *_, future in calls:
+                future.cancel()
+            raise
+        except Exception as exc:
+            for *_, future in calls:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (*_, future), result in zip(calls, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+
 class RedisSessionStore:
     """A :class:`~tac.state.SessionStore` in Redis, for several instances of one app.
 
@@ -360,9 +489,14 @@ class RedisSessionStore:
     ) -> RedisSessionStore:
         """A store over a new client for ``url`` (``redis://``, ``rediss://``, ``unix://``).
 
-        The store owns that client: :meth:`aclose` closes it.
+        The store owns that client: :meth:`aclose` closes it. Its pool holds up to
+        ``POOL_SIZE`` connections (``?max_connections=N`` in the URL says otherwise); when
+        all are busy, a call waits for one up to ``POOL_WAIT_SECONDS`` instead of failing.
         """
-        client: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True)
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, decode_responses=True, max_connections=POOL_SIZE, timeout=POOL_WAIT_SECONDS
+        )
+        client: aioredis.Redis = aioredis.Redis.from_pool(pool)
         store = cls(client, prefix=prefix, margin_seconds=margin_seconds)
         store._owns_client = True
         return store
@@ -552,6 +686,7 @@ class RedisInboundLog:
         self._take_over = client.register_script(_TAKE_OVER)
         self._give_back = client.register_script(_GIVE_BACK)
         self._hold_ms = _ms(HOLD_SECONDS, "hold")
+        self._batch = _Batch(client)
 
     async def accept(
         self, event: InboundEvent, lease_seconds: float
@@ -562,9 +697,10 @@ class RedisInboundLog:
         keys.append(self._leases)
         if event.conversation_id:
             keys.append(f"{prefix}session:{event.conversation_id}")
-        result = await self._accept(
-            keys=keys,
-            args=[
+        result = await self._batch(
+            self._accept,
+            keys,
+            [
                 len(event.keys),
                 event.id,
                 self.owner,
@@ -586,13 +722,14 @@ class RedisInboundLog:
     ) -> bool:
         ttl_ms = _ms(ttl_seconds, "ttl_seconds")
         cid = session.conversation_id if session is not None else ""
-        sent = await self._before_send(
-            keys=[
+        sent = await self._batch(
+            self._before_send,
+            [
                 f"{self._prefix}inbound:{event.id}",
                 f"{self._prefix}session:{cid}",
                 self._store._deadlines_key,
             ],
-            args=[
+            [
                 self.owner,
                 session.model_dump_json() if session is not None else "",
                 ttl_ms,
@@ -624,7 +761,7 @@ class RedisInboundLog:
                 args += ["", ""]
             else:
                 args += [session.conversation_id, session.model_dump_json()]
-        await self._finish(args=args)
+        await self._batch(self._finish, [], args)
 
     async def release(self, event: InboundEvent) -> None:
         await self._give_back(
