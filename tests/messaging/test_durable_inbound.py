@@ -182,6 +182,32 @@ def test_probe_paths_are_configurable() -> None:
     assert "/readyz" not in paths
 
 
+async def _stop_and_take_over(app: Any, prefix: str) -> tuple[TACFastAPIServer, list[str]]:
+    """Instance A stops renewing its leases; B on the same Redis takes its event over."""
+    await app.server.inbound.aclose()
+    tac_b = TAC(TACConfig.from_env(app.sandbox.env), session_store=_redis_store(prefix))
+    answered: list[str] = []
+
+    @tac_b.on_message_ready
+    async def agent_b(message: str, session: ConversationSession, memory: Any) -> str:
+        answered.append(message)
+        return f"B: {message}"
+
+    server_b = TACFastAPIServer(
+        tac_b,
+        messaging_channels=[SMSChannel(tac_b)],
+        config=TACServerConfig(idempotency_lease_seconds=0.5),
+    )
+    taken = 0
+    for _ in range(200):  # A's 5 s lease runs out; B looks every 0.1 s
+        taken += await server_b.inbound.tick()
+        if taken:
+            break
+        await asyncio.sleep(0.1)
+    assert taken == 1
+    return server_b, answered
+
+
 @needs_redis
 async def test_a_stopped_instances_turn_is_taken_over_and_answered_once(start_app) -> None:
     """Instance A accepts a message and stops (its turn hangs, its leases are no longer
@@ -203,29 +229,9 @@ async def test_a_stopped_instances_turn_is_taken_over_and_answered_once(start_ap
     assert (await customer.ask("hello", timeout=5)).text == "first"
     await customer.send("are you there?")
     await asyncio.wait_for(hung.wait(), 5)
-    await app.server.inbound.aclose()  # A stops renewing: as if its process had died
-
-    tac_b = TAC(TACConfig.from_env(app.sandbox.env), session_store=_redis_store(prefix))
-    answered: list[str] = []
-
-    @tac_b.on_message_ready
-    async def agent_b(message: str, session: ConversationSession, memory: Any) -> str:
-        answered.append(message)
-        return f"B: {message}"
-
-    server_b = TACFastAPIServer(
-        tac_b,
-        messaging_channels=[SMSChannel(tac_b)],
-        config=TACServerConfig(idempotency_lease_seconds=0.5),
-    )
+    # A stops renewing (as if its process had died); B takes the event over
+    server_b, answered = await _stop_and_take_over(app, prefix)
     try:
-        taken = 0
-        for _ in range(200):  # A's 5 s lease runs out; B looks every 0.1 s
-            taken += await server_b.inbound.tick()
-            if taken:
-                break
-            await asyncio.sleep(0.1)
-        assert taken == 1
         assert (await customer.next_reply(timeout=5)).text == "B: are you there?"
         await eventually(lambda: len(server_b.tasks) == 0)
         await server_b.inbound.flush()
@@ -281,32 +287,6 @@ async def test_an_event_taken_over_after_its_send_was_recorded_is_not_sent_again
         await customer.next_reply(timeout=0.5)
     # a redelivery of the same event is a duplicate
     assert (await signed_post(app, body, token="t-dead")).json() == {"status": "duplicate"}
-
-
-async def _stop_and_take_over(app: Any, prefix: str) -> tuple[TACFastAPIServer, list[str]]:
-    """Instance A stops renewing its leases; B on the same Redis takes its event over."""
-    await app.server.inbound.aclose()
-    tac_b = TAC(TACConfig.from_env(app.sandbox.env), session_store=_redis_store(prefix))
-    answered: list[str] = []
-
-    @tac_b.on_message_ready
-    async def agent_b(message: str, session: ConversationSession, memory: Any) -> str:
-        answered.append(message)
-        return f"B: {message}"
-
-    server_b = TACFastAPIServer(
-        tac_b,
-        messaging_channels=[SMSChannel(tac_b)],
-        config=TACServerConfig(idempotency_lease_seconds=0.5),
-    )
-    taken = 0
-    for _ in range(200):  # A's 5 s lease runs out; B looks every 0.1 s
-        taken += await server_b.inbound.tick()
-        if taken:
-            break
-        await asyncio.sleep(0.1)
-    assert taken == 1
-    return server_b, answered
 
 
 @needs_redis
