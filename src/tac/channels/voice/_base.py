@@ -73,6 +73,22 @@ class VoiceProvider(ABC):
     ) -> InitiateVoiceConversationResult:
         """Place a call connected to this provider."""
 
+    def call_kwargs(self, *call_options: Any) -> dict[str, Any]:
+        """Calls API arguments for an outbound call: ``call_options`` merged (later ones win),
+        plus the status, AMD and recording callbacks of the events the channel handles."""
+        kwargs: dict[str, Any] = {}
+        for options in call_options:
+            if options is not None:
+                kwargs.update(options.to_call_kwargs())
+        config = self.channel.tac.config
+        if self.channel.handles_call_event("status"):
+            kwargs.setdefault("status_callback", config.call_event_url("status"))
+        if self.channel.handles_call_event("amd") and kwargs.get("machine_detection"):
+            kwargs.setdefault("async_amd_status_callback", config.call_event_url("amd"))
+        if self.channel.handles_call_event("recording") and kwargs.get("record"):
+            kwargs.setdefault("recording_status_callback", config.call_event_url("recording"))
+        return {key: value for key, value in kwargs.items() if value is not None}
+
     async def speak(self, conversation_id: str, response: Any) -> None:
         """Speak a reply wherever the call is live. Default: in this process only."""
         await self.send_response(conversation_id, response)

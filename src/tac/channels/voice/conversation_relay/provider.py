@@ -198,22 +198,11 @@ class ConversationRelayProvider(VoiceProvider):
             raise ValueError(
                 "no WebSocket URL for the call: set TAC_PUBLIC_BASE_URL or pass websocket_url"
             )
-        kwargs: dict[str, Any] = {}
-        for call_options in (self.config.default_call_options, options.call_options):
-            if call_options is not None:
-                kwargs.update(call_options.to_call_kwargs())
-        config = self.tac.config
-        if self.channel.handles_call_event("status"):
-            kwargs.setdefault("status_callback", config.call_event_url("status"))
-        if self.channel.handles_call_event("amd") and kwargs.get("machine_detection"):
-            kwargs.setdefault("async_amd_status_callback", config.call_event_url("amd"))
-        if self.channel.handles_call_event("recording") and kwargs.get("record"):
-            kwargs.setdefault("recording_status_callback", config.call_event_url("recording"))
         call = await self.tac.calls_client.create_call(
             options.to,
-            config.phone_number,
+            self.tac.config.phone_number,
             twiml=generate_twiml(options=twiml_options),
-            **{k: v for k, v in kwargs.items() if v is not None},
+            **self.call_kwargs(self.config.default_call_options, options.call_options),
         )
         logger.info("outbound call placed", call_sid=call.sid)
         return InitiateVoiceConversationResult(call_sid=call.sid)

@@ -336,19 +336,11 @@ class MediaStreamsProvider(VoiceProvider):
                 dict(session_config)
             )
         merged = merged.model_copy(update={"custom_parameters": parameters})
-        kwargs: dict[str, Any] = {}
-        for call_options in (self.config.default_call_options, options.call_options):
-            if call_options is not None:
-                kwargs.update(call_options.to_call_kwargs())
-        if self.channel.handles_call_event("status"):
-            kwargs.setdefault("status_callback", config.call_event_url("status"))
-        if self.channel.handles_call_event("amd") and kwargs.get("machine_detection"):
-            kwargs.setdefault("async_amd_status_callback", config.call_event_url("amd"))
         call = await self.tac.calls_client.create_call(
             options.to,
             config.phone_number,
             twiml=generate_twiml(options=merged),
-            **{k: v for k, v in kwargs.items() if v is not None},
+            **self.call_kwargs(self.config.default_call_options, options.call_options),
         )
         logger.info("outbound Media Streams call placed", call_sid=call.sid)
         return InitiateVoiceConversationResult(call_sid=call.sid)
