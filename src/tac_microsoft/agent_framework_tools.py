@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from tac.tools import create_knowledge_tool as tac_knowledge_tool
-from tac.tools import create_memory_tool as tac_memory_tool
-from tac.tools import create_studio_handoff_tool
 from tac.tools.base import TACTool
+from tac_microsoft import voice_live_tools as tac_tools
 
 if TYPE_CHECKING:
     from tac.core.tac import TAC
@@ -46,12 +44,8 @@ def create_memory_tool(
     description: str | None = None,
 ) -> Any | None:
     """Recall of the customer's memory, or ``None`` without Conversation Memory."""
-    client = tac.conversation_memory_client
-    if client is None:
-        return None
-    return to_agent_framework_tool(
-        tac_memory_tool(client, session, name=name, description=description)
-    )
+    tool = tac_tools.create_memory_tool(tac, session, name=name, description=description)
+    return None if tool is None else to_agent_framework_tool(tool)
 
 
 async def create_knowledge_tool(
@@ -63,10 +57,8 @@ async def create_knowledge_tool(
     top_k: int = 5,
 ) -> Any:
     """Search of a knowledge base (its name and description are fetched unless given)."""
-    if tac.knowledge_client is None:
-        raise ValueError("no knowledge client: set TWILIO_KNOWLEDGE_BASE_ID")
-    tool = await tac_knowledge_tool(
-        tac.knowledge_client, knowledge_base_id, name=name, description=description, top_k=top_k
+    tool = await tac_tools.create_knowledge_tool(
+        tac, knowledge_base_id, name=name, description=description, top_k=top_k
     )
     return to_agent_framework_tool(tool)
 
@@ -75,7 +67,7 @@ def create_handoff_tool(
     tac: TAC, session: ConversationSession, attributes: dict[str, Any] | None = None
 ) -> Any:
     """Handoff to a human through Studio (needs ``TWILIO_STUDIO_HANDOFF_FLOW_SID``)."""
-    return to_agent_framework_tool(create_studio_handoff_tool(tac, session, attributes))
+    return to_agent_framework_tool(tac_tools.create_handoff_tool(tac, session, attributes))
 
 
 async def interstitial_filler(filler_words: str) -> AsyncIterator[dict[str, Any]]:

@@ -1,5 +1,6 @@
 """TAC's memory, knowledge and handoff tools for :class:`VoiceLiveConnector` (which takes
-``TACTool`` as they are), at ``twilio-agent-connect-microsoft``'s module path."""
+``TACTool`` as they are), at ``twilio-agent-connect-microsoft``'s module path. The Agent
+Framework flavours (:mod:`tac_microsoft.agent_framework_tools`) wrap these."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -71,7 +72,7 @@ def function_call(item: Any) -> ToolCall | None:
     return None
 
 
-class OpenAIConnection:
+class OpenAIConnection(ABC):
     """A model session over one WebSocket; subclasses map the wire events."""
 
     audio_delta_type = ""
@@ -114,9 +115,9 @@ class OpenAIConnection:
             for event in translate(data):
                 yield event
 
+    @abstractmethod
     def translate(self, data: dict[str, Any]) -> list[ModelEvent]:
         """The bridge's events for one wire event."""
-        raise NotImplementedError
 
     async def cancel_response(self) -> None:
         return None
@@ -124,8 +125,9 @@ class OpenAIConnection:
     async def truncate(self, item_id: str, audio_end_ms: int) -> None:
         return None
 
+    @abstractmethod
     async def send_tool_result(self, call_id: str, output: str) -> None:
-        raise NotImplementedError
+        """Give the model a tool call's output (and let it answer)."""
 
     async def update_instructions(self, instructions: str) -> None:
         return None
