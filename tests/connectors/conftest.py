@@ -32,13 +32,15 @@ StartApp = Callable[..., Awaitable[App]]
 
 @pytest_asyncio.fixture
 async def start_app() -> AsyncIterator[StartApp]:
-    """``app = await start_app(channels=lambda tac: [...], setup=lambda tac: ...)``."""
+    """``app = await start_app(channels=lambda tac: [...], setup=lambda tac: ...)``; with
+    ``voice=lambda tac: channel``, the server answers the sandbox's calls too."""
     async with AsyncExitStack() as stack:
 
         async def start(
             *,
             channels: Callable[[TAC], Sequence[MessagingChannel]],
             setup: Callable[[TAC], Any],
+            voice: Callable[[TAC], Any] | None = None,
         ) -> App:
             port = free_port()
             sandbox = await stack.enter_async_context(
@@ -56,6 +58,7 @@ async def start_app() -> AsyncIterator[StartApp]:
             setup(tac)
             server = TACFastAPIServer(
                 tac=tac,
+                voice_channel=voice(tac) if voice is not None else None,
                 messaging_channels=made,
                 config=TACServerConfig(host="127.0.0.1", port=port, shutdown_grace_period=5),
             )

@@ -3,14 +3,15 @@ Platform Runtime / Agent Engine (:class:`ADKAgentEngineConnector`)."""
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from tac.adapters import MemoryPromptBuilder
-from tac.connectors import ChannelsConnector, Turn
+from tac.connectors import Turn
 from tac.connectors.streaming import RunEvent, ToolFinished, ToolStarted
 from tac.models.session import ConversationSession
 from tac.tools.base import TACTool
+from tac_google.connectors._base import GoogleConnector
 
 if TYPE_CHECKING:
     from tac.core.tac import TAC
@@ -18,7 +19,9 @@ if TYPE_CHECKING:
 __all__ = [
     "ADKAgentConnector",
     "ADKAgentEngineConnector",
+    "AgentEngineConnectorBase",
     "create_handoff_tool",
+    "events_to_text",
     "tag_message",
     "to_adk_tool",
 ]
@@ -62,14 +65,13 @@ def tag_message(message: str, memory: str | None) -> str:
     return f"<MEMORY>\n{memory}\n</MEMORY>\n{tagged}" if memory else tagged
 
 
-class _ADKBase(ChannelsConnector):
-    """What both ADK connectors share: a user and a session per conversation, memory sent
-    when it changed since it was last sent, and ADK events turned into text and tool markers."""
+class _ADKBase(GoogleConnector):
+    """What the ADK connectors share: a user per conversation, and the message tagged with the
+    memory when it changed since it was last sent."""
 
     def __init__(self, tac: TAC, **channel_configs: Any) -> None:
         super().__init__(tac, **channel_configs)
         self._users: dict[str, str] = {}
-        self._sent_memory: dict[str, str] = {}
 
     def user_id(self, session: ConversationSession) -> str:
         """The ADK user of a conversation (its profile, fixed at its first message)."""
@@ -80,20 +82,16 @@ class _ADKBase(ChannelsConnector):
 
     def message_for(self, turn: Turn) -> str:
         """The message sent to the agent: tagged, with the memory when it changed."""
-        cid = turn.session.conversation_id
-        memory = MemoryPromptBuilder.build(turn.memory, turn.session)
-        if memory and self._sent_memory.get(cid) != memory:
-            self._sent_memory[cid] = memory
-            return tag_message(turn.message, memory)
-        return tag_message(turn.message, None)
+        memory = self.new_memory(turn)
+        self.memory_sent(turn, memory)
+        return tag_message(turn.message, memory)
 
     async def forget(self, session: ConversationSession) -> None:
         await super().forget(session)
         self._users.pop(session.conversation_id, None)
-        self._sent_memory.pop(session.conversation_id, None)
 
 
-async def _events_to_text(events: AsyncIterator[Any]) -> AsyncIterator[RunEvent]:
+async def events_to_text(events: AsyncIterator[Any]) -> AsyncIterator[RunEvent]:
     """ADK events (objects or their dict form) as text and tool markers.
 
     With streaming, partial events carry the text and the final event repeats it: text is
@@ -179,7 +177,7 @@ class ADKAgentConnector(_ADKBase):
             new_message=message,
             run_config=RunConfig.model_validate({"streaming_mode": "sse"}),
         )
-        async for event in _events_to_text(events):
+        async for event in events_to_text(events):
             yield event
 
     async def forget(self, session: ConversationSession) -> None:
@@ -191,11 +189,52 @@ class ADKAgentConnector(_ADKBase):
             )
 
 
-class ADKAgentEngineConnector(_ADKBase):
+class AgentEngineConnectorBase(_ADKBase):
+    """An ADK-shaped agent deployed to Agent Platform Runtime (Agent Engine): a remote session
+    per conversation (created at its first message, deleted when it ends), queried with each
+    message; its events stream to voice. Subclasses say how to reach the deployment."""
+
+    def __init__(self, tac: TAC, **channel_configs: Any) -> None:
+        super().__init__(tac, **channel_configs)
+        self._sessions: dict[str, str] = {}
+
+    @abstractmethod
+    async def create_session(self, session: ConversationSession, user_id: str) -> str:
+        """Create the conversation's remote session; its id."""
+
+    @abstractmethod
+    def stream_query(self, message: str, user_id: str, session_id: str) -> AsyncIterator[Any]:
+        """The agent's events (objects or dicts) answering ``message`` in the session."""
+
+    @abstractmethod
+    async def delete_session(self, user_id: str, session_id: str) -> None:
+        """Delete a remote session (its conversation ended)."""
+
+    async def run(self, turn: Turn) -> AsyncIterator[RunEvent]:
+        cid = turn.session.conversation_id
+        user = self.user_id(turn.session)
+        session_id = self._sessions.get(cid)
+        if session_id is None:
+            session_id = await self.create_session(turn.session, user)
+            self._sessions[cid] = session_id
+        events = self.stream_query(self.message_for(turn), user, session_id)
+        async for event in events_to_text(events):
+            yield event
+
+    async def forget(self, session: ConversationSession) -> None:
+        user = self._users.get(session.conversation_id)
+        await super().forget(session)
+        session_id = self._sessions.pop(session.conversation_id, None)
+        if session_id is not None and user is not None:
+            await self.delete_session(user, session_id)
+
+
+class ADKAgentEngineConnector(AgentEngineConnectorBase):
     """Answer every channel with an ADK agent deployed to Agent Platform Runtime (Agent
     Engine): ``agent`` is the deployed agent (``vertexai.Client().agent_engines.get(...)``),
-    whose ``async_create_session`` and ``async_stream_query`` are awaited (never a blocking
-    call on the event loop). One session per conversation; its events stream to voice.
+    whose ``async_create_session``, ``async_stream_query`` and ``async_delete_session`` are
+    awaited (never a blocking call on the event loop). One session per conversation; its
+    events stream to voice.
     """
 
     def __init__(
@@ -209,7 +248,6 @@ class ADKAgentEngineConnector(_ADKBase):
         chat_config: Any = None,
     ) -> None:
         self.agent = agent
-        self._sessions: dict[str, str] = {}
         super().__init__(
             tac,
             sms_config=sms_config,
@@ -219,24 +257,17 @@ class ADKAgentEngineConnector(_ADKBase):
             chat_config=chat_config,
         )
 
-    async def run(self, turn: Turn) -> AsyncIterator[RunEvent]:
-        cid = turn.session.conversation_id
-        user = self.user_id(turn.session)
-        session_id = self._sessions.get(cid)
-        if session_id is None:
-            created = await self.agent.async_create_session(user_id=user)
-            session_id = str(created["id"] if isinstance(created, dict) else created.id)
-            self._sessions[cid] = session_id
-        events = self.agent.async_stream_query(
-            message=self.message_for(turn), user_id=user, session_id=session_id
-        )
-        async for event in _events_to_text(events):
-            yield event
+    async def create_session(self, session: ConversationSession, user_id: str) -> str:
+        created = await self.agent.async_create_session(user_id=user_id)
+        return str(created["id"] if isinstance(created, dict) else created.id)
 
-    async def forget(self, session: ConversationSession) -> None:
-        user = self._users.get(session.conversation_id)
-        await super().forget(session)
-        session_id = self._sessions.pop(session.conversation_id, None)
+    def stream_query(self, message: str, user_id: str, session_id: str) -> AsyncIterator[Any]:
+        events: AsyncIterator[Any] = self.agent.async_stream_query(
+            message=message, user_id=user_id, session_id=session_id
+        )
+        return events
+
+    async def delete_session(self, user_id: str, session_id: str) -> None:
         delete = getattr(self.agent, "async_delete_session", None)
-        if session_id is not None and user is not None and delete is not None:
-            await delete(user_id=user, session_id=session_id)
+        if delete is not None:
+            await delete(user_id=user_id, session_id=session_id)

@@ -1,5 +1,7 @@
-"""Agent Engine connectors at ``twilio-agent-connect-google``'s module path."""
+"""Connectors for agents deployed to Agent Platform Runtime (Agent Engine), at
+``twilio-agent-connect-google``'s module path."""
 
 from tac_google.connectors.agent_platform.adk_connector import ADKAgentEngineConnector
+from tac_google.connectors.agent_platform.studio_connector import StudioAgentEngineConnector
 
-__all__ = ["ADKAgentEngineConnector"]
+__all__ = ["ADKAgentEngineConnector", "StudioAgentEngineConnector"]

@@ -1,0 +1,160 @@
+"""Agents built in CX Agent Studio (Customer Engagement Suite), over CES ``runSession``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from tac.connectors import Turn
+from tac.connectors.streaming import RunEvent
+from tac.models.session import ConversationSession
+from tac_google.connectors._base import GoogleConnector, logger
+from tac_google.connectors._rest import GoogleREST, TokenProvider, encode_name
+from tac_google.connectors.cx_agent_studio.voice_s2s import VoiceS2SConfig
+
+if TYPE_CHECKING:
+    from tac.channels.voice import VoiceChannel
+    from tac.core.tac import TAC
+
+__all__ = ["CXAgentStudioConnector", "end_session_metadata"]
+
+_APP = re.compile(r"^projects/[^/]+/locations/[^/]+/apps/[^/]+$")
+GOODBYE = "Thank you for calling. Goodbye!"
+
+
+def end_session_metadata(outputs: Any) -> dict[str, Any] | None:
+    """The ``endSession`` metadata among a ``runSession`` answer's outputs (``{}`` when it has
+    none), or ``None`` when the agent did not end the session."""
+    for output in outputs if isinstance(outputs, list) else []:
+        if isinstance(output, Mapping) and isinstance(output.get("endSession"), Mapping):
+            metadata = output["endSession"].get("metadata")
+            return dict(metadata) if isinstance(metadata, Mapping) else {}
+    return None
+
+
+class CXAgentStudioConnector(GoogleConnector):
+    """Answer every channel with a CX Agent Studio agent through CES ``runSession`` (v1),
+    text in and text out: SMS, Chat, RCS, WhatsApp and ConversationRelay voice.
+
+    CES keeps the history in a session per conversation (``<app>/sessions/<conversation id>``).
+    The memory is put before the customer's message, only when it changed since it was last
+    sent. When the agent calls its ``end_session`` tool (done, or escalated), a call hangs up
+    after the reply (``handoffData`` ``"call_ended"``), saying ``goodbye`` when the agent said
+    nothing; the session is over on CES, so a later message opens a new one.
+
+    Args:
+        tac: the app's TAC (its HTTP connection pool carries the requests).
+        agent_id: the app, ``projects/<project>/locations/<location>/apps/<app-id>``.
+        voice_config: a ``VoiceChannelConfig`` (or its dict) for ConversationRelay voice;
+            ``None``: :attr:`voice` is ``None`` (no voice channel to serve).
+            ``VoiceS2SConfig`` (native speech-to-speech) is not available yet.
+        goodbye: said when the agent ends a call without a word (``None``: nothing).
+        credentials: ``google.auth`` credentials (default: ``google.auth.default()``).
+        token_provider: returns an access token instead (sync or async).
+        api_base_url: replaces ``https://ces.googleapis.com``.
+        timeout: seconds a request may take.
+
+    Attributes: ``voice`` and ``voice_cascaded`` (the ConversationRelay channel, or ``None``),
+    ``voice_s2s`` (always ``None``), and the messaging channels as other connectors.
+
+    Raises:
+        ValueError: ``agent_id`` is not an app's resource name.
+        NotImplementedError: ``voice_config`` is a ``VoiceS2SConfig``.
+    """
+
+    def __init__(
+        self,
+        tac: TAC,
+        agent_id: str,
+        sms_config: Any = None,
+        voice_config: Any = None,
+        rcs_config: Any = None,
+        whatsapp_config: Any = None,
+        chat_config: Any = None,
+        *,
+        goodbye: str | None = GOODBYE,
+        credentials: Any = None,
+        token_provider: TokenProvider | None = None,
+        api_base_url: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.agent_id = agent_id.strip("/")
+        if not _APP.match(self.agent_id):
+            raise ValueError(
+                "agent_id must be 'projects/<project>/locations/<location>/apps/<app-id>', "
+                f"got {agent_id!r}"
+            )
+        if isinstance(voice_config, VoiceS2SConfig):
+            raise NotImplementedError(
+                "CXAgentStudioConnector: native speech-to-speech voice (VoiceS2SConfig) is not "
+                "available in opentac yet; pass a VoiceChannelConfig for ConversationRelay voice"
+            )
+        self.goodbye = goodbye
+        self.base_url = (api_base_url or "https://ces.googleapis.com").rstrip("/")
+        self.rest = GoogleREST(
+            tac,
+            credentials=credentials,
+            token_provider=token_provider,
+            timeout=timeout,
+            component="CXAgentStudioConnector",
+        )
+        self._ended: dict[str, int] = {}
+        super().__init__(
+            tac,
+            sms_config=sms_config,
+            voice_config=voice_config,
+            rcs_config=rcs_config,
+            whatsapp_config=whatsapp_config,
+            chat_config=chat_config,
+        )
+        self.voice_s2s: None = None
+        self.voice_cascaded: VoiceChannel | None = (
+            self.channels.voice if voice_config is not None else None
+        )
+        self.voice: VoiceChannel | None = self.voice_cascaded  # type: ignore[assignment]
+
+    def session_name(self, session: ConversationSession) -> str:
+        """The CES session of a conversation (a new one after the agent ended the last)."""
+        cid = session.conversation_id
+        ended = self._ended.get(cid, 0)
+        return f"{self.agent_id}/sessions/{cid}" + (f"-{ended}" if ended else "")
+
+    async def run(self, turn: Turn) -> AsyncIterator[RunEvent]:
+        memory = self.new_memory(turn)
+        text = f"{memory}\n\n{turn.message}" if memory else turn.message
+        name = self.session_name(turn.session)
+        payload = {"config": {"session": name}, "inputs": [{"text": text}]}
+        data = await self.rest.post_json(
+            f"{self.base_url}/v1/{encode_name(name)}:runSession", payload
+        )
+        self.memory_sent(turn, memory)
+        outputs = data.get("outputs")
+        texts = [
+            str(o["text"]).strip()
+            for o in (outputs if isinstance(outputs, list) else [])
+            if isinstance(o, Mapping) and isinstance(o.get("text"), str)
+        ]
+        reply = " ".join(t for t in texts if t)
+        ended = end_session_metadata(outputs)
+        if ended is not None:
+            cid = turn.session.conversation_id
+            logger.info(
+                "CES ended the session",
+                conversation_id=cid,
+                session_escalated=ended.get("session_escalated"),
+                reason=ended.get("reason"),
+            )
+            self._ended[cid] = self._ended.get(cid, 0) + 1
+            if self.end_call(turn.session) and not reply and self.goodbye:
+                reply = self.goodbye
+        if reply:
+            yield reply
+        elif ended is None:
+            logger.warning(
+                "CES answered without text", conversation_id=turn.session.conversation_id
+            )
+
+    async def forget(self, session: ConversationSession) -> None:
+        await super().forget(session)
+        self._ended.pop(session.conversation_id, None)
