@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import agents
 import pytest
@@ -175,22 +176,54 @@ async def test_microsoft_page(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
 
 @pytest.mark.integration
 async def test_google_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each example is its own app: the ADK one with a scripted model, the REST ones pointed
+    (after they ran as written) at the stand-in of Google's endpoints."""
     pytest.importorskip("google.adk", reason="needs google-adk (opentac[google])")
+    from google.adk.agents import Agent
+
     from tests.connectors._adk_fakes import ScriptedLlm
+    from tests.connectors._google_standin import TOKEN, GoogleStandIn, df_text
 
     model = ScriptedLlm(script=[("opening_hours", {"day": "Sunday"}), "We're closed on Sunday."])
+    studio_model = ScriptedLlm(script=["Hello from Agent Studio."])
+    stand_in = GoogleStandIn(agent=Agent(name="studio_app", model=studio_model))
+    stand_in.dialogflow = lambda body: df_text("Hello from Dialogflow.")
+    stand_in.ces = lambda body: {"outputs": [{"text": "Hello from CES."}]}
+    blocks = snippets("google.md")
+    assert len(blocks) == 4
+    replies: list[str] = []
     port = free_port()
-    async with Sandbox.start(app_url=f"http://127.0.0.1:{port}") as sandbox:
+    async with (
+        serve_app(stand_in.app) as google_url,
+        Sandbox.start(app_url=f"http://127.0.0.1:{port}") as sandbox,
+    ):
         for key, value in sandbox.env.items():
             monkeypatch.setenv(key, value)
-        names = run("google.md", {"model": model})
-        async with serve_app(names["app"], port=port):
-            reply = await sandbox.customer("sms").ask("Open on Sunday?")
-        await names["tac"].aclose()
-    assert reply.text == "We're closed on Sunday."
+        for number, block in enumerate(blocks, 1):
+            names: dict[str, Any] = {"__name__": "docs:google.md", "model": model}
+            exec(compile(block, f"docs/connectors/google.md#{number}", "exec"), names)
+            connector = names["connector"]
+            if hasattr(connector, "rest"):  # a REST connector: Google's host becomes the stand-in's
+                connector.base_url = google_url + urlsplit(connector.base_url).path
+                connector.rest.token_provider = lambda: TOKEN
+            async with serve_app(names["app"], port=port):
+                replies.append((await sandbox.customer("sms").ask("Open on Sunday?")).text)
+            await names["tac"].aclose()
+    assert replies == [
+        "We're closed on Sunday.",
+        "Hello from Dialogflow.",
+        "Hello from CES.",
+        "Hello from Agent Studio.",
+    ]
     result = model.seen[1].contents[-1].parts[0].function_response
     assert result is not None
     assert result.response == {"result": "Closed"}
+    engine = "projects/my-project/locations/us-central1/reasoningEngines/1234567890"
+    dialogflow, ces, *studio = [c.path for c in stand_in.calls]
+    assert dialogflow.startswith("/v3/projects/my-project/locations/us-central1/agents/")
+    assert dialogflow.endswith(":detectIntent")
+    assert ces.startswith("/v1/projects/my-project/locations/us/apps/my-app-id/sessions/")
+    assert studio == [f"/v1/{engine}/sessions", f"/v1/{engine}:streamQuery"]
 
 
 @pytest.mark.integration
