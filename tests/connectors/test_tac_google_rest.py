@@ -9,6 +9,9 @@ import pytest
 pytest.importorskip("google.adk", reason="needs google-adk (opentac[google])")
 
 import asyncio
+import base64
+import json
+from array import array
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,6 +27,7 @@ from tac_google.connectors import (
     CXAgentStudioConnector,
     GoogleAPIError,
     StudioAgentEngineConnector,
+    VoiceS2SChannel,
     VoiceS2SConfig,
 )
 from tac_google.connectors.conversational_agents_connector import dialogflow_session_id
@@ -188,8 +192,8 @@ def test_resource_names_and_defaults_are_checked() -> None:
         ConversationalAgentsConnector(tac, "agents/support")
     with pytest.raises(ValueError, match="apps/<app-id>"):
         CXAgentStudioConnector(tac, DF_AGENT)
-    with pytest.raises(NotImplementedError, match="VoiceS2SConfig"):
-        CXAgentStudioConnector(tac, CES_APP, voice_config=VoiceS2SConfig())
+    with pytest.raises(ValueError, match="apps/<app-id>"):
+        VoiceS2SChannel(tac, DF_AGENT)
     with pytest.raises(ValueError, match="reasoningEngines"):
         StudioAgentEngineConnector(tac, "projects/acme/locations/us/agents/1")
     df = ConversationalAgentsConnector(bare_tac(), "projects/p/locations/global/agents/a")
@@ -357,3 +361,119 @@ async def test_studio_agent_engine_reuses_a_session_that_exists(start_app) -> No
     assert ("model", "First.") in texts(llm.seen[1])  # the same session, its history kept
     message = stand_in.of(":streamQuery")[1].body["input"]["message"]
     assert message == "<USER_MESSAGE>\ntwo\n</USER_MESSAGE>"
+
+
+# -- CX Agent Studio native speech-to-speech (Media Streams <-> CES BidiRunSession) ------------
+
+
+class CESBidiStandIn:
+    """CES ``BidiRunSession`` over a real WebSocket: after ``listen_ms`` of the caller's audio,
+    speaks ``speak_ms`` of a tone (LINEAR16, 48 kHz) and ends the session."""
+
+    def __init__(self, listen_ms: int = 200, speak_ms: int = 600) -> None:
+        self.listen_ms = listen_ms
+        self.speak_ms = speak_ms
+        self.paths: list[str] = []
+        self.headers: list[dict[str, str]] = []
+        self.messages: list[dict[str, Any]] = []
+        self.audio_in = 0  # bytes of LINEAR16 received
+
+    async def __call__(self, socket: Any) -> None:
+        self.paths.append(socket.request.path)
+        self.headers.append({k.lower(): v for k, v in socket.request.headers.raw_items()})
+        spoke = False
+        async for raw in socket:
+            message = json.loads(raw)
+            audio = message.get("realtimeInput", {}).get("audio")
+            if audio is None:
+                self.messages.append(message)
+                continue
+            self.audio_in += len(base64.b64decode(audio))
+            if not spoke and self.audio_in >= self.listen_ms * 32:  # 16 kHz, 16-bit
+                spoke = True
+                tone = array("h", [8000, -8000] * 480).tobytes()  # 20 ms at 48 kHz
+                for _ in range(self.speak_ms // 20):
+                    payload = base64.b64encode(tone).decode()
+                    await socket.send(json.dumps({"sessionOutput": {"audio": payload}}))
+                await socket.send(json.dumps({"endSession": {"metadata": {}}}))
+
+
+async def test_cx_agent_studio_speech_to_speech_through_media_streams() -> None:
+    from websockets.asyncio.server import serve
+
+    from tac_sandbox import StreamCaller
+    from tests.voice._harness import ACCOUNT, AGENT_NUMBER, VoiceApp
+    from tests.voice._harness import TOKEN as AUTH_TOKEN
+
+    ces = CESBidiStandIn()
+    async with serve(ces, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        connectors: list[CXAgentStudioConnector] = []
+
+        def make(tac: Any) -> Any:
+            connectors.append(
+                CXAgentStudioConnector(
+                    tac,
+                    CES_APP,
+                    voice_config=VoiceS2SConfig(welcome_greeting="Hi!", deployment_id="dep-1"),
+                    token_provider=token,
+                    api_base_url=f"http://127.0.0.1:{port}",
+                )
+            )
+            return connectors[0].voice
+
+        app = VoiceApp(channel_factory=make)
+        ended: list[Any] = []
+        async with app:
+            app.tac.on_conversation_ended(ended.append)
+            caller = StreamCaller(
+                app.url, account_sid=ACCOUNT, auth_token=AUTH_TOKEN, to=AGENT_NUMBER
+            )
+            async with caller:
+                await caller.dial()
+                await caller.wait_until_heard(600, timeout=10)
+                await caller.wait_ended(timeout=10)  # CES ended the session: the call is over
+            await app.until(lambda: bool(ended))
+    connector = connectors[0]
+    assert connector.voice is connector.voice_s2s
+    assert isinstance(connector.voice_s2s, VoiceS2SChannel)
+    assert connector.voice_cascaded is None
+    assert caller.heard_ms == 600  # every word heard before the hang-up
+    assert ces.paths == ["/ws/google.cloud.ces.v1.SessionService/BidiRunSession/locations/us"]
+    assert ces.headers[0]["authorization"] == f"Bearer {TOKEN}"
+    config, kickoff = ces.messages[:2]
+    assert config["config"] == {
+        "session": f"{CES_APP}/sessions/{ended[0].conversation_id}",
+        "inputAudioConfig": {"audioEncoding": "LINEAR16", "sampleRateHertz": 16000},
+        "outputAudioConfig": {"audioEncoding": "LINEAR16", "sampleRateHertz": 48000},
+        "deployment": "dep-1",
+    }
+    assert kickoff == {"realtimeInput": {"text": "Hi!"}}
+    assert ces.audio_in >= 200 * 32  # the caller's audio, at 16 kHz
+
+
+def test_mulaw_and_resampling() -> None:
+    from tac_google.connectors.cx_agent_studio.voice_s2s._audio import (
+        Downsampler,
+        Upsampler,
+        mulaw_decode,
+        mulaw_encode,
+    )
+
+    assert mulaw_decode(bytes([0xFF, 0x7F, 0x00, 0x80])).tolist() == [0, 0, -32124, 32124]
+    assert mulaw_encode([0, 32767, -32768, 1000]) == bytes([0xFF, 0x80, 0x00, 0xCE])
+    assert all(
+        abs(mulaw_decode(mulaw_encode([s]))[0] - s) <= max(8, abs(s) // 16)
+        for s in range(-32000, 32000, 37)
+    )
+    up = Upsampler()
+    pcm = array("h")
+    pcm.frombytes(up.convert(mulaw_encode([1000] * 160)))
+    assert len(pcm) == 320  # 20 ms at 16 kHz
+    assert pcm[0] == mulaw_decode(mulaw_encode([1000]))[0] // 2  # from the silence before
+    assert set(pcm[1:]) == {mulaw_decode(mulaw_encode([1000]))[0]}
+    down = Downsampler(48000)
+    assert down.convert(array("h", [600] * 965).tobytes()) == mulaw_encode([600] * 160)
+    assert len(down.convert(array("h", [600] * 1).tobytes())) == 1  # 5 left over + 1
+    with pytest.raises(ValueError, match="multiple of 8000"):
+        Downsampler(44100)

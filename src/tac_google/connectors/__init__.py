@@ -9,7 +9,11 @@ from tac_google.connectors.adk import (
 )
 from tac_google.connectors.agent_platform.studio_connector import StudioAgentEngineConnector
 from tac_google.connectors.conversational_agents_connector import ConversationalAgentsConnector
-from tac_google.connectors.cx_agent_studio import CXAgentStudioConnector, VoiceS2SConfig
+from tac_google.connectors.cx_agent_studio import (
+    CXAgentStudioConnector,
+    VoiceS2SChannel,
+    VoiceS2SConfig,
+)
 
 __all__ = [
     "ADKAgentConnector",
@@ -18,6 +22,7 @@ __all__ = [
     "ConversationalAgentsConnector",
     "GoogleAPIError",
     "StudioAgentEngineConnector",
+    "VoiceS2SChannel",
     "VoiceS2SConfig",
     "create_handoff_tool",
     "to_adk_tool",

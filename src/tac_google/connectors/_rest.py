@@ -158,6 +158,16 @@ class GoogleREST:
         """TAC's ``User-Agent`` with this package and connector appended."""
         return f"{self.tac.http.user_agent} tac-google/{__version__} ({self.component})"
 
+    async def auth_headers(self, *, refresh: bool = False) -> dict[str, str]:
+        """``Authorization``, ``User-Agent``, the quota project when it applies, and
+        :attr:`headers`: what every request (or WebSocket handshake) sends."""
+        token = await self.token(refresh=refresh)
+        headers = {"Authorization": f"Bearer {token}", "User-Agent": self.user_agent}
+        if self.user_project and _is_user_credentials(self.credentials):
+            headers["X-Goog-User-Project"] = self.user_project
+        headers.update(self.headers)
+        return headers
+
     async def request(self, method: str, url: str, payload: Any = None) -> httpx.Response:
         """Send ``payload`` (when given) as JSON; the answer, body read (a 401 refreshes the
         token once).
@@ -169,17 +179,10 @@ class GoogleREST:
         if payload is not None:
             body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         for attempt in (1, 2):
-            token = await self.token(refresh=attempt == 2)
-            headers = {
-                "Authorization": f"Bearer {token}",
-                "Accept": "application/json",
-                "User-Agent": self.user_agent,
-                **self.headers,
-            }
+            headers = await self.auth_headers(refresh=attempt == 2)
+            headers["Accept"] = "application/json"
             if body is not None:
                 headers["Content-Type"] = "application/json"
-            if self.user_project and _is_user_credentials(self.credentials):
-                headers["X-Goog-User-Project"] = self.user_project
             try:
                 response = await asyncio.wait_for(
                     self.tac.http.sender.send(method, url, headers, body), self.timeout

@@ -11,7 +11,7 @@ from tac.connectors.streaming import RunEvent
 from tac.models.session import ConversationSession
 from tac_google.connectors._base import GoogleConnector, logger
 from tac_google.connectors._rest import GoogleREST, TokenProvider, encode_name
-from tac_google.connectors.cx_agent_studio.voice_s2s import VoiceS2SConfig
+from tac_google.connectors.cx_agent_studio.voice_s2s import VoiceS2SChannel, VoiceS2SConfig
 
 if TYPE_CHECKING:
     from tac.channels.voice import VoiceChannel
@@ -46,21 +46,21 @@ class CXAgentStudioConnector(GoogleConnector):
     Args:
         tac: the app's TAC (its HTTP connection pool carries the requests).
         agent_id: the app, ``projects/<project>/locations/<location>/apps/<app-id>``.
-        voice_config: a ``VoiceChannelConfig`` (or its dict) for ConversationRelay voice;
+        voice_config: a ``VoiceChannelConfig`` (or its dict) for ConversationRelay voice, a
+            :class:`VoiceS2SConfig` for native speech-to-speech (:class:`VoiceS2SChannel`), or
             ``None``: :attr:`voice` is ``None`` (no voice channel to serve).
-            ``VoiceS2SConfig`` (native speech-to-speech) is not available yet.
         goodbye: said when the agent ends a call without a word (``None``: nothing).
         credentials: ``google.auth`` credentials (default: ``google.auth.default()``).
         token_provider: returns an access token instead (sync or async).
         api_base_url: replaces ``https://ces.googleapis.com``.
         timeout: seconds a request may take.
 
-    Attributes: ``voice`` and ``voice_cascaded`` (the ConversationRelay channel, or ``None``),
-    ``voice_s2s`` (always ``None``), and the messaging channels as other connectors.
+    Attributes: ``voice_cascaded`` (the ConversationRelay channel, or ``None``), ``voice_s2s``
+    (the speech-to-speech channel, or ``None``), ``voice`` (whichever was built), and the
+    messaging channels as other connectors.
 
     Raises:
         ValueError: ``agent_id`` is not an app's resource name.
-        NotImplementedError: ``voice_config`` is a ``VoiceS2SConfig``.
     """
 
     def __init__(
@@ -85,11 +85,6 @@ class CXAgentStudioConnector(GoogleConnector):
                 "agent_id must be 'projects/<project>/locations/<location>/apps/<app-id>', "
                 f"got {agent_id!r}"
             )
-        if isinstance(voice_config, VoiceS2SConfig):
-            raise NotImplementedError(
-                "CXAgentStudioConnector: native speech-to-speech voice (VoiceS2SConfig) is not "
-                "available in opentac yet; pass a VoiceChannelConfig for ConversationRelay voice"
-            )
         self.goodbye = goodbye
         self.base_url = (api_base_url or "https://ces.googleapis.com").rstrip("/")
         self.rest = GoogleREST(
@@ -103,16 +98,25 @@ class CXAgentStudioConnector(GoogleConnector):
         super().__init__(
             tac,
             sms_config=sms_config,
-            voice_config=voice_config,
+            voice_config=None if isinstance(voice_config, VoiceS2SConfig) else voice_config,
             rcs_config=rcs_config,
             whatsapp_config=whatsapp_config,
             chat_config=chat_config,
         )
-        self.voice_s2s: None = None
-        self.voice_cascaded: VoiceChannel | None = (
-            self.channels.voice if voice_config is not None else None
-        )
-        self.voice: VoiceChannel | None = self.voice_cascaded  # type: ignore[assignment]
+        self.voice_s2s: VoiceS2SChannel | None = None
+        self.voice_cascaded: VoiceChannel | None = None
+        if isinstance(voice_config, VoiceS2SConfig):
+            self.voice_s2s = VoiceS2SChannel(
+                tac,
+                self.agent_id,
+                voice_config,
+                credentials=credentials,
+                token_provider=token_provider,
+                api_base_url=api_base_url,
+            )
+        elif voice_config is not None:
+            self.voice_cascaded = self.channels.voice
+        self.voice: VoiceChannel | None = self.voice_s2s or self.voice_cascaded  # type: ignore[assignment]
 
     def session_name(self, session: ConversationSession) -> str:
         """The CES session of a conversation (a new one after the agent ended the last)."""
