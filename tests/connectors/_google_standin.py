@@ -40,6 +40,7 @@ class GoogleStandIn:
     calls: list[Call] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.refreshes = 0
         self.sessions = InMemorySessionService()
         self.runner = (
             Runner(app_name="engine", agent=self.agent, session_service=self.sessions)
@@ -57,14 +58,18 @@ class GoogleStandIn:
 
     async def handle(self, path: str, request: Request) -> Response:
         raw = await request.body()
+        form = request.headers.get("content-type", "").startswith("application/x-www-form")
         call = Call(
             request.method,
             "/" + path,
             dict(request.query_params),
             {k.lower(): v for k, v in request.headers.items()},
-            json.loads(raw) if raw else None,
+            raw.decode() if form else json.loads(raw) if raw else None,
         )
         self.calls.append(call)
+        if path == "token":  # Google's OAuth token endpoint (a refresh-token grant)
+            self.refreshes += 1
+            return _json({"access_token": TOKEN, "expires_in": 3600, "token_type": "Bearer"})
         if call.headers.get("authorization") != f"Bearer {TOKEN}":
             return _error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
         if path.endswith(":detectIntent") and self.dialogflow is not None:

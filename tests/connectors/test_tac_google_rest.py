@@ -171,19 +171,34 @@ async def test_dialogflow_errors_reach_on_error(start_app, google) -> None:
     assert "invalid authentication credentials" in str(error)
 
 
-async def test_user_credentials_send_the_quota_project(google) -> None:
+async def test_expired_user_credentials_are_refreshed_once(google) -> None:
+    """Real google-auth user credentials whose token the stand-in refuses: refreshed (off the
+    event loop) at its token endpoint, the request sent again with the quota project."""
     stand_in, url = google
     stand_in.dialogflow = lambda body: df_text("ok")
     tac = bare_tac()
+    credentials = Credentials(
+        token="ya29.stale",
+        refresh_token="1//refresh",
+        token_uri=f"{url}/token",
+        client_id="client",
+        client_secret="secret",
+    )
     try:
         connector = ConversationalAgentsConnector(
-            tac, DF_AGENT, credentials=Credentials(token=TOKEN), api_base_url=url
+            tac, DF_AGENT, credentials=credentials, api_base_url=url
         )
-        assert connector.rest.user_project == "acme"
-        await connector.rest.post_json(f"{url}/v3/x:detectIntent", {})
-        assert stand_in.calls[-1].headers["x-goog-user-project"] == "acme"
+        answer = await connector.rest.post_json(f"{url}/v3/x:detectIntent", {})
     finally:
         await tac.aclose()
+    assert answer["queryResult"]["responseMessages"] == [{"text": {"text": ["ok"]}}]
+    stale, refresh, fresh = stand_in.calls
+    assert stale.headers["authorization"] == "Bearer ya29.stale"
+    assert refresh.path == "/token"
+    assert "grant_type=refresh_token" in refresh.body
+    assert fresh.headers["authorization"] == f"Bearer {TOKEN}"
+    assert fresh.headers["x-goog-user-project"] == "acme"  # user credentials: the quota project
+    assert credentials.token == TOKEN
 
 
 def test_resource_names_and_defaults_are_checked() -> None:
