@@ -492,3 +492,24 @@ def test_mulaw_and_resampling() -> None:
     assert len(down.convert(array("h", [600] * 1).tobytes())) == 1  # 5 left over + 1
     with pytest.raises(ValueError, match="multiple of 8000"):
         Downsampler(44100)
+
+
+async def test_dialogflow_handoff_without_a_studio_flow_ends_the_call(google) -> None:
+    from tests.voice._harness import VoiceApp
+
+    stand_in, url = google
+    handoff = {"metadata": {"queue": "billing"}}
+    stand_in.dialogflow = lambda body: df_text("Transferring you.", liveAgentHandoff=handoff)
+    app = VoiceApp(
+        channel_factory=lambda tac: (
+            ConversationalAgentsConnector(
+                tac, DF_AGENT, token_provider=token, api_base_url=url
+            ).voice
+        )
+    )
+    async with app:
+        async with app.call() as call:
+            await call.say("A person please")
+            assert (await call.reply())[0] == "Transferring you."
+            assert await call.frame() == {"type": "end", "handoffData": '{"queue": "billing"}'}
+        await app.settled()
