@@ -186,6 +186,10 @@ async def test_microsoft_page(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     assert reply.text == "It ships Monday."
     assert "Order A17 ships on Monday." in model.requests[1].tool_outputs[-1]
     assert list((tmp_path / "agent-sessions").iterdir())
+    hosted = names["hosted"]  # the Hosted Agents section (calls: test_tac_microsoft_hosted.py)
+    assert {"/invocations", "/invocations_ws"} <= {r.path for r in hosted.app.router.routes}
+    assert names["sessions"].ttl == 86400
+    await names["hosted_tac"].aclose()
     config = names["voice_live"].config  # the Voice Live section (calls: test_voice_live.py)
     assert config.ws_url.startswith("wss://my-resource.services.ai.azure.com/voice-live/")
     assert [tool["name"] for tool in config.tools] == ["order_status"]

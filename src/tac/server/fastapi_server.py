@@ -199,7 +199,20 @@ class TACFastAPIServer:
         except HTTPException:
             observer.webhook("forged")
             raise
-        body = await request.body()
+        return await self.accept_webhook(
+            await request.body(), request.headers.get(IDEMPOTENCY_HEADER)
+        )
+
+    async def accept_webhook(
+        self, body: bytes, token: str | None = None, *, wait: bool = False
+    ) -> Response:
+        """Take one Orchestrator webhook whose signature is already checked (or checked by a
+        gateway in front): route it, drop a duplicate, run its turn as a tracked task.
+
+        ``wait``: answer once the turn is done, for hosts that may freeze an instance once it
+        has answered (Foundry Hosted Agents, AgentCore); otherwise answer at once.
+        """
+        observer = _obs.observer
         try:
             payload = json.loads(body)
         except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
@@ -236,7 +249,6 @@ class TACFastAPIServer:
             if event.event_type == "COMMUNICATION_CREATED" and channel is not self.voice_channel
             else None
         )
-        token = request.headers.get(IDEMPOTENCY_HEADER)
         data = event.data
         inbound_event = InboundEvent(
             keys=claim_keys(token, event.event_type, body, data),
@@ -261,7 +273,7 @@ class TACFastAPIServer:
             observer.turn_end(turn, "duplicate")
             return _answer(200, "duplicate")
         try:
-            self.tasks.spawn(
+            task = self.tasks.spawn(
                 self._run(channel, event, delivery), name=f"webhook:{inbound_event.id[:24]}"
             )
         except RuntimeError:
@@ -270,6 +282,8 @@ class TACFastAPIServer:
             observer.turn_end(turn, "cancelled")
             return _answer(503, "error", "server is shutting down")
         observer.webhook("answered")
+        if wait:
+            await asyncio.wait({task})  # the turn goes on if this request is cancelled
         return _OK.copy()
 
     async def _closed_without_session(self, event: WebhookEvent) -> bool:
