@@ -376,3 +376,18 @@ def test_proxy_arguments_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
         AgentCoreLambdaProxy(ARN, "conv_configuration_1", TOKEN, "us-east-1", presign_expires=301)
     with pytest.raises(ValueError, match="auth token"):
         TwilioSignatureValidator("")
+
+
+@pytest.mark.unit
+def test_lambda_invocations_share_one_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As Lambda calls it (no loop running): one loop, kept across invocations."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    proxy = AgentCoreLambdaProxy(ARN, "conv_configuration_1", TOKEN, "us-east-1")
+    ignored = signed_json_event({"eventType": "PARTICIPANT_ADDED", "data": {}})
+    loops = []
+    for _ in range(2):
+        assert json.loads(proxy.lambda_handler(ignored)["body"])["ignored"] is True
+        loops.append(proxy._loop)
+    assert loops[0] is not None
+    assert loops[0] is loops[1]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -106,6 +107,8 @@ class AgentCoreLambdaProxy:
         self.twiml_path = twiml_path
         self.webhook_path = webhook_path
         self._on_inbound_call_twiml: InboundCallTwiMLHandler | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_lock = threading.Lock()
         self.aws_region = aws_region or os.environ.get("AWS_REGION") or self._default_region()
         if not self.aws_region and (agentcore_client is None or runtime_client is None):
             raise ValueError(
@@ -140,16 +143,26 @@ class AgentCoreLambdaProxy:
     def lambda_handler(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         """The Lambda entry point: ``{"statusCode", "headers", "body"}`` for an HTTP event.
 
-        Lambda calls it with no event loop running; called from inside a loop (a local ASGI
-        runner), it runs on a worker thread with a loop of its own. Async code should await
-        :meth:`handle` instead.
+        Lambda calls it with no event loop running: it runs :meth:`handle` on an event loop of
+        the proxy's own, kept from one invocation to the next (a new loop per call costs about
+        ten times the request). Called from inside a running loop (a local ASGI runner), it runs
+        on a worker thread with a loop of its own; async code should await :meth:`handle`.
         """
         try:
             asyncio.get_running_loop()
         except RuntimeError:
+            pass
+        else:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                return pool.submit(asyncio.run, self.handle(event)).result()
+        if not self._loop_lock.acquire(blocking=False):  # another thread has the loop
             return asyncio.run(self.handle(event))
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            return pool.submit(asyncio.run, self.handle(event)).result()
+        try:
+            if self._loop is None or self._loop.is_closed():
+                self._loop = asyncio.new_event_loop()
+            return self._loop.run_until_complete(self.handle(event))
+        finally:
+            self._loop_lock.release()
 
     async def handle(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """Answer one HTTP event; AWS calls run in worker threads, off the event loop."""
