@@ -156,7 +156,13 @@ class TACHostedAgentsApp(TACFastAPIServer):
 
     async def invoke(self, request: Request) -> Response:
         """``POST /invocations``: a webhook, the call's TwiML request or its action callback."""
+        limit = self.config.max_request_body_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            return _error(413, f"request body larger than {limit} bytes")
         raw = await request.body()
+        if len(raw) > limit:
+            return _error(413, f"request body larger than {limit} bytes")
         try:
             body = json.loads(raw)
         except ValueError:

@@ -261,6 +261,7 @@ async def test_invocations_refuse_what_they_cannot_place(hosted: Hosted) -> None
             f"{invocations}?agent_session_id=CA2", json={"CallSid": ["CA1"]}
         )
         ready = await http.get(f"{hosted.url}/readiness")
+        huge = await http.post(invocations, content=b"{" + b" " * 2_000_000 + b"}")
         # an unknown conversation's event: the server's webhook path ignores it
         ignored = await http.post(f"{invocations}?agent_session_id=conv_a", json=webhook)
     assert wrong_session.status_code == 400
@@ -269,6 +270,7 @@ async def test_invocations_refuse_what_they_cannot_place(hosted: Hosted) -> None
     assert not_json.status_code == 400
     assert wrong_call.status_code == 400
     assert ready.status_code == 200
+    assert huge.status_code == 413
     assert ignored.json()["status"] in ("ok", "ignored")
 
 
