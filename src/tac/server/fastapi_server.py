@@ -57,6 +57,10 @@ class TACFastAPIServer:
     ``config.shutdown_grace_period`` seconds.
     """
 
+    serves_voice: bool = True
+    """Whether this server serves the voice channel's routes (TwiML, WebSocket, callbacks);
+    a host that serves calls by other means (an AgentCore runtime) only routes webhooks."""
+
     def __init__(
         self,
         tac: TAC,
@@ -75,7 +79,7 @@ class TACFastAPIServer:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"one channel per kind: {', '.join(duplicates)} given twice")
-        if voice_channel is not None and tac.config.public_url() is None:
+        if voice_channel is not None and self.serves_voice and tac.config.public_url() is None:
             raise TACConfigError(
                 "TAC_PUBLIC_BASE_URL",
                 "voice needs the app's public URL: set TAC_PUBLIC_BASE_URL (or "
@@ -165,7 +169,7 @@ class TACFastAPIServer:
                     include_in_schema=False,
                 )
             )
-        if isinstance(self.voice_channel, VoiceChannel):
+        if self.serves_voice and isinstance(self.voice_channel, VoiceChannel):
             routes += voice_routes(self.voice_channel, self)
         if paths.health:
             routes.append(Route(paths.health, self._healthz, include_in_schema=False))
