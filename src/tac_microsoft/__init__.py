@@ -30,6 +30,7 @@ __all__ = [
     "AgentSessionStore",
     "ChatChannelConfig",
     "ConversationSession",
+    "CosmosDBAgentSessionStore",
     "FileAgentSessionStore",
     "InMemoryAgentSessionStore",
     "InitiateChatConversationOptions",
@@ -40,8 +41,10 @@ __all__ = [
     "PartnerConnector",
     "RCSChannelConfig",
     "SMSChannelConfig",
+    "StarletteWebSocketAdapter",
     "TACConfig",
     "TACFastAPIServer",
+    "TACHostedAgentsApp",
     "TwiMLOptions",
     "TwiMLRequest",
     "VoiceChannelConfig",
@@ -68,6 +71,14 @@ def __getattr__(name: str) -> Any:
         from tac_microsoft.agent_framework_connector import AgentFrameworkConnector
 
         return AgentFrameworkConnector
+    if name in ("TACHostedAgentsApp", "StarletteWebSocketAdapter"):
+        from tac_microsoft import hosted_agents_server
+
+        return getattr(hosted_agents_server, name)
+    if name == "CosmosDBAgentSessionStore":
+        from tac_microsoft.stores.cosmos import CosmosDBAgentSessionStore
+
+        return CosmosDBAgentSessionStore
     if name == "VoiceLiveConnector":
         from tac_microsoft.voice_live_connector import VoiceLiveConnector
 

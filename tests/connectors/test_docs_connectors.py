@@ -4,6 +4,8 @@ sandbox, with the model scripted (FakeModel for OpenAI, LangChain's fake chat mo
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,12 +14,14 @@ from urllib.parse import urlsplit
 
 import agents
 import pytest
+from twilio.request_validator import RequestValidator
 
 from tac.sandbox import Sandbox, serve_app
 from tac.testing import FakeModel
 from tests._ports import free_port
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "connectors"
+CONVERSATION = "conv_conversation_01kbxyz0123456789abcdefgh"  # AgentCore wants 33+ characters
 FENCE = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
@@ -144,8 +148,22 @@ async def test_aws_page(monkeypatch: pytest.MonkeyPatch) -> None:
         async with serve_app(names["app"], port=port):
             reply = await sandbox.customer("sms").ask("hi")
         await names["tac"].aclose()
+        # the page's Lambda forwards a signed webhook to the runtime (boto3 → the stand-in)
+        body = json.dumps({"eventType": "CONVERSATION_UPDATED", "data": {"id": CONVERSATION}})
+        query = f"bodySHA256={hashlib.sha256(body.encode()).hexdigest()}"
+        url = f"https://fn.lambda-url.us-east-1.on.aws/webhook?{query}"
+        signature = RequestValidator(sandbox.env["TWILIO_AUTH_TOKEN"]).compute_signature(url, {})
+        event = {
+            "rawPath": "/webhook",
+            "rawQueryString": query,
+            "headers": {"host": "fn.lambda-url.us-east-1.on.aws", "x-twilio-signature": signature},
+            "body": body,
+        }
+        answer = await asyncio.to_thread(names["lambda_handler"], event, None)
     assert reply.text == "Hello from Bedrock."
     assert stand_in.agent_requests[0][1]["inputText"].endswith("User: hi")
+    assert answer["statusCode"] == 200
+    assert stand_in.runtime_requests[0][0] == CONVERSATION
 
 
 @pytest.mark.integration
@@ -169,6 +187,10 @@ async def test_microsoft_page(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     assert reply.text == "It ships Monday."
     assert "Order A17 ships on Monday." in model.requests[1].tool_outputs[-1]
     assert list((tmp_path / "agent-sessions").iterdir())
+    hosted = names["hosted"]  # the Hosted Agents section (calls: test_tac_microsoft_hosted.py)
+    assert {"/invocations", "/invocations_ws"} <= {r.path for r in hosted.app.router.routes}
+    assert names["sessions"].ttl == 86400
+    await names["hosted_tac"].aclose()
     config = names["voice_live"].config  # the Voice Live section (calls: test_voice_live.py)
     assert config.ws_url.startswith("wss://my-resource.services.ai.azure.com/voice-live/")
     assert [tool["name"] for tool in config.tools] == ["order_status"]

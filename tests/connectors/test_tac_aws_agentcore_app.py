@@ -116,3 +116,21 @@ async def test_a_call_over_the_runtime_websocket_is_greeted(runtime: Runtime) ->
         assert (await caller.ask("When does it ship?", timeout=5)).text == "It ships on Monday."
         await caller.hang_up()
     assert runtime.script.calls[0].texts()[-1] == ("user", "When does it ship?")
+
+
+@pytest.mark.unit
+async def test_a_runtime_needs_no_public_url() -> None:
+    """The proxy builds the TwiML, so the runtime serves calls without knowing its URL."""
+    config = TACConfig(
+        account_sid="AC" + "0" * 32,
+        auth_token="token",
+        api_key="SK" + "0" * 32,
+        api_secret="secret",
+        phone_number="+18005550100",
+    )
+    tac = TAC(config)
+    connector = StrandsConnector(tac, lambda session: FakeStrandsAgent(Script(), [], "Hi."))
+    app = TACAgentCoreApp(tac, connector.voice, connector.channels.messaging)
+    assert app.channels == [*connector.channels.messaging, connector.voice]
+    assert "/twiml" not in {getattr(r, "path", None) for r in app.server.app.router.routes}
+    await tac.aclose()

@@ -1,7 +1,8 @@
 """StrandsConnector with a real ``strands.Agent`` (its model scripted through Strands' own
-``Model`` interface), where ``strands-agents`` is installed. It pins ``mcp<2.2`` and a newer
-OpenTelemetry than google-adk allows, so it is not in opentac's dev environment: these tests
-run in an environment of their own, e.g. ``pip install strands-agents -e ".[server,redis]"``."""
+``Model`` interface), where ``strands-agents`` is installed. It pins ``mcp<2.2`` (1.62.0 still
+does) and opentac's dev environment has MCP 2.3, so these tests run in an environment of their
+own: ``pip install ./sandbox ".[dev,strands]"`` resolves (MCP 2.1.1) and every connectors test
+passes there."""
 
 from __future__ import annotations
 

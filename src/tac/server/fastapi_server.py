@@ -57,6 +57,10 @@ class TACFastAPIServer:
     ``config.shutdown_grace_period`` seconds.
     """
 
+    serves_voice: bool = True
+    """Whether this server serves the voice channel's routes (TwiML, WebSocket, callbacks);
+    a host that serves calls by other means (an AgentCore runtime) only routes webhooks."""
+
     def __init__(
         self,
         tac: TAC,
@@ -75,7 +79,7 @@ class TACFastAPIServer:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"one channel per kind: {', '.join(duplicates)} given twice")
-        if voice_channel is not None and tac.config.public_url() is None:
+        if voice_channel is not None and self.serves_voice and tac.config.public_url() is None:
             raise TACConfigError(
                 "TAC_PUBLIC_BASE_URL",
                 "voice needs the app's public URL: set TAC_PUBLIC_BASE_URL (or "
@@ -165,7 +169,7 @@ class TACFastAPIServer:
                     include_in_schema=False,
                 )
             )
-        if isinstance(self.voice_channel, VoiceChannel):
+        if self.serves_voice and isinstance(self.voice_channel, VoiceChannel):
             routes += voice_routes(self.voice_channel, self)
         if paths.health:
             routes.append(Route(paths.health, self._healthz, include_in_schema=False))
@@ -199,7 +203,20 @@ class TACFastAPIServer:
         except HTTPException:
             observer.webhook("forged")
             raise
-        body = await request.body()
+        return await self.accept_webhook(
+            await request.body(), request.headers.get(IDEMPOTENCY_HEADER)
+        )
+
+    async def accept_webhook(
+        self, body: bytes, token: str | None = None, *, wait: bool = False
+    ) -> Response:
+        """Take one Orchestrator webhook whose signature is already checked (or checked by a
+        gateway in front): route it, drop a duplicate, run its turn as a tracked task.
+
+        ``wait``: answer once the turn is done, for hosts that may freeze an instance once it
+        has answered (Foundry Hosted Agents, AgentCore); otherwise answer at once.
+        """
+        observer = _obs.observer
         try:
             payload = json.loads(body)
         except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
@@ -236,7 +253,6 @@ class TACFastAPIServer:
             if event.event_type == "COMMUNICATION_CREATED" and channel is not self.voice_channel
             else None
         )
-        token = request.headers.get(IDEMPOTENCY_HEADER)
         data = event.data
         inbound_event = InboundEvent(
             keys=claim_keys(token, event.event_type, body, data),
@@ -261,7 +277,7 @@ class TACFastAPIServer:
             observer.turn_end(turn, "duplicate")
             return _answer(200, "duplicate")
         try:
-            self.tasks.spawn(
+            task = self.tasks.spawn(
                 self._run(channel, event, delivery), name=f"webhook:{inbound_event.id[:24]}"
             )
         except RuntimeError:
@@ -270,6 +286,8 @@ class TACFastAPIServer:
             observer.turn_end(turn, "cancelled")
             return _answer(503, "error", "server is shutting down")
         observer.webhook("answered")
+        if wait:
+            await asyncio.wait({task})  # the turn goes on if this request is cancelled
         return _OK.copy()
 
     async def _closed_without_session(self, event: WebhookEvent) -> bool:

@@ -20,9 +20,11 @@ from starlette.datastructures import Headers
 from twilio.request_validator import RequestValidator
 
 __all__ = [
+    "FormParams",
     "build_http_signature_dependency",
     "build_websocket_signature_dependency",
     "public_url",
+    "validate_signature",
     "validate_twilio_webhook",
 ]
 
@@ -114,7 +116,18 @@ def _validate(
     signature = request.headers.get(SIGNATURE_HEADER)
     if not signature:
         return False
-    url = _request_url(request, public_base_url)
+    return validate_signature(validator, _request_url(request, public_base_url), body, signature)
+
+
+def validate_signature(
+    validator: RequestValidator,
+    url: str,
+    body: str | bytes | Mapping[str, str],
+    signature: str,
+) -> bool:
+    """Whether ``signature`` is Twilio's for a request to ``url`` (the full URL Twilio
+    requested) with a form body (a mapping; :class:`FormParams` keeps repeated fields) or a
+    raw body (JSON, signed through the URL's ``bodySHA256``). No web framework needed."""
     if isinstance(body, Mapping):
         return _signed(validator, url, body, signature)
     _, _, query = url.partition("?")
@@ -169,7 +182,7 @@ def build_http_signature_dependency(
         body: str | bytes | Mapping[str, str]
         if content_type.startswith("application/x-www-form-urlencoded"):
             form = await request.form()
-            body = _MultiParams(form.multi_items())
+            body = FormParams(form.multi_items())
         else:
             body = await request.body()
         if not _validate(request, validator, body, public_base_url):
@@ -178,7 +191,7 @@ def build_http_signature_dependency(
     return check_signature
 
 
-class _MultiParams(dict[str, str]):
+class FormParams(dict[str, str]):
     """Form fields with repeated names, in the shape RequestValidator's ``getall`` expects."""
 
     def __init__(self, items: Sequence[tuple[str, object]]) -> None:

@@ -1,18 +1,18 @@
 """TAC inside an Amazon Bedrock AgentCore runtime: :class:`TACAgentCoreApp`
 (``pip install "opentac[agentcore]"``).
 
-A webhook proxy in front of AgentCore (the partner package's Lambda) validates Twilio's
-signature, answers the voice TwiML with a presigned WebSocket URL, and forwards Conversation
-Orchestrator webhooks as ``invoke_agent_runtime`` payloads ``{"webhook_data": "<the webhook
-JSON>", "idempotency_token": "…"}``. AgentCore authenticates those calls (SigV4, presigned
-URLs) and strips Twilio's headers, so this app does not check Twilio signatures itself.
+A webhook proxy in front of AgentCore (:class:`tac_aws.proxy.AgentCoreLambdaProxy`)
+validates Twilio's signature, answers the voice TwiML with a presigned WebSocket URL, and
+forwards Conversation Orchestrator webhooks as ``invoke_agent_runtime`` payloads
+``{"webhook_data": "<the webhook JSON>", "idempotency_token": "…"}``. AgentCore authenticates
+those calls (SigV4, presigned URLs) and strips Twilio's headers, so this app does not check
+Twilio signatures itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -24,8 +24,7 @@ from starlette.websockets import WebSocket
 from tac.channels.base import BaseChannel
 from tac.channels.voice.conversation_relay import DEFAULT_WELCOME_GREETING
 from tac.core.logging import get_logger
-from tac.models.conversation import WebhookEvent, WebhookPayloadError
-from tac.models.session import Channel
+from tac.server import TACFastAPIServer, TACServerConfig
 
 if TYPE_CHECKING:
     from tac.core.tac import TAC
@@ -33,8 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["TACAgentCoreApp", "TACAgentCoreWebSocketAdapter"]
 
 logger = get_logger("tac_aws.agentcore_app")
-
-_SEEN_TOKENS = 4096
 
 
 class TACAgentCoreWebSocketAdapter(WebSocket):
@@ -64,15 +61,23 @@ class TACAgentCoreWebSocketAdapter(WebSocket):
         return message
 
 
+class _RuntimeWebhooks(TACFastAPIServer):
+    """The server's webhook path, for ``/invocations``; calls are served on the runtime's
+    ``/ws``, so no voice routes (and no public URL) are needed."""
+
+    serves_voice = False
+
+
 class TACAgentCoreApp:
     """TAC's channels on a ``bedrock_agentcore.BedrockAgentCoreApp`` (``self.app``).
 
     ``POST /invocations`` takes forwarded Orchestrator webhooks (``webhook_data``, a JSON
     string or object, and ``idempotency_token``) and answers once the event is handled, so the
-    turn runs while AgentCore keeps the session's microVM alive. Each event goes to the
-    channel it is for (by its author's channel, or its session's), a repeated
-    ``idempotency_token`` is answered ``duplicate``. ``/ws`` serves ConversationRelay calls
-    with the voice channel, greeting the caller once ``setup`` is handled.
+    turn runs while AgentCore keeps the session's microVM alive. Each takes
+    ``TACFastAPIServer``'s webhook path (``self.server.accept_webhook``): routed to its
+    channel, a repeated token answered ``duplicate`` (through Redis too, with
+    ``TAC_STATE_URL``), turns drained on shutdown. ``/ws`` serves ConversationRelay calls with
+    the voice channel, greeting the caller once ``setup`` is handled.
 
     AgentCore runs async entrypoints on a worker event loop of its own; the app hands each
     webhook to the loop the server runs on, where TAC's clients and channels live.
@@ -82,6 +87,7 @@ class TACAgentCoreApp:
         voice_channel: the ConversationRelay voice channel (``None``: no voice).
         messaging_channels: messaging channels (one, or several: ``connector.channels.messaging``).
         welcome_message: the greeting spoken once a call is set up (``None``: none).
+        config: the webhook path's settings (default: from the environment).
     """
 
     def __init__(
@@ -90,6 +96,7 @@ class TACAgentCoreApp:
         voice_channel: BaseChannel | None,
         messaging_channels: Sequence[BaseChannel] | BaseChannel | None = None,
         welcome_message: str | None = DEFAULT_WELCOME_GREETING,
+        config: TACServerConfig | None = None,
     ) -> None:
         self.tac = tac
         self.voice_channel = voice_channel
@@ -101,11 +108,8 @@ class TACAgentCoreApp:
             messaging = list(messaging_channels)
         self.messaging_channels = messaging
         self.welcome_message = welcome_message
-        self.channels: list[BaseChannel] = [*messaging]
-        if voice_channel is not None:
-            self.channels.append(voice_channel)
-        self._by_wire_name = {c.get_channel_name().upper(): c for c in self.channels}
-        self._tokens: OrderedDict[str, None] = OrderedDict()
+        self.server = _RuntimeWebhooks(tac, voice_channel, messaging, config)
+        self.channels: list[BaseChannel] = self.server.webhook_channels
         self._loop: asyncio.AbstractEventLoop | None = None
         self.app = BedrockAgentCoreApp(lifespan=self._lifespan)
         self.app.entrypoint(self._invocation)
@@ -115,70 +119,33 @@ class TACAgentCoreApp:
     @asynccontextmanager
     async def _lifespan(self, app: Any) -> AsyncIterator[None]:
         self._loop = asyncio.get_running_loop()
-        await self.tac.start()
-        for channel in self.channels:
-            await channel.start()
-        try:
+        async with self.server.lifespan():
             yield
-        finally:
-            for channel in self.channels:
-                await channel.aclose()
-            await self.tac.aclose()
 
     def run(self, port: int = 8080, host: str | None = None) -> None:
         """Serve the app (blocking), as ``BedrockAgentCoreApp.run`` does."""
         self.app.run(port=port, host=host)
 
-    async def _invocation(self, payload: Any) -> dict[str, str]:
+    async def _invocation(self, payload: Any) -> dict[str, Any]:
         loop = self._loop
         if loop is None or loop is asyncio.get_running_loop():
             return await self.handle_webhook(payload)
         future = asyncio.run_coroutine_threadsafe(self.handle_webhook(payload), loop)
         return await asyncio.wrap_future(future)
 
-    async def handle_webhook(self, payload: Any) -> dict[str, str]:
+    async def handle_webhook(self, payload: Any) -> dict[str, Any]:
         """Handle one forwarded webhook; ``{"status": "ok" | "ignored" | "duplicate" |
-        "error"}``."""
+        "error", "message"?}`` (a turn's own failure goes to ``tac.on_error``)."""
         if not isinstance(payload, Mapping):
             return {"status": "error", "message": "the payload must be a JSON object"}
         data = payload.get("webhook_data", "{}")
-        try:
-            event = WebhookEvent.parse(json.loads(data) if isinstance(data, str) else data)
-        except (ValueError, WebhookPayloadError) as exc:
-            return {"status": "error", "message": f"bad webhook_data: {exc}"}
+        body = data.encode() if isinstance(data, str) else json.dumps(data).encode()
         token = payload.get("idempotency_token")
-        if isinstance(token, str) and token:
-            if token in self._tokens:
-                return {"status": "duplicate"}
-            self._tokens[token] = None
-            while len(self._tokens) > _SEEN_TOKENS:
-                self._tokens.popitem(last=False)
-        channel = await self._route(event)
-        if channel is None or not channel.accepts(event):
-            return {"status": "ignored"}
-        try:
-            await channel.process_webhook(event)
-        except Exception as exc:
-            await self.tac.trigger_error(
-                exc,
-                {
-                    "conversation_id": event.data.get("conversationId") or event.data.get("id"),
-                    "channel": channel.get_channel_name().lower(),
-                    "event_type": event.event_type,
-                },
-            )
-            return {"status": "error", "message": "Internal server error"}
-        return {"status": "ok"}
-
-    async def _route(self, event: WebhookEvent) -> BaseChannel | None:
-        if event.event_type.startswith("COMMUNICATION_"):
-            author = event.data.get("author") or {}
-            return self._by_wire_name.get(str(author.get("channel", "")).upper())
-        if event.event_type.startswith("CONVERSATION_"):
-            session = await self.tac.get_session(str(event.data.get("id", "")))
-            if session is not None:
-                return self._by_wire_name.get(Channel(session.channel).wire)
-        return None
+        response = await self.server.accept_webhook(
+            body, token if isinstance(token, str) and token else None, wait=True
+        )
+        answer: dict[str, Any] = json.loads(bytes(response.body))
+        return answer
 
     async def _websocket(self, websocket: WebSocket, context: Any) -> None:
         assert self.voice_channel is not None
