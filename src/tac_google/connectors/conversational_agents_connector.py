@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from tac.connectors import Turn
 from tac.connectors.streaming import RunEvent
 from tac.models.session import ConversationSession
-from tac_google.connectors._base import GoogleConnector, logger
+from tac_google.connectors._base import GoogleConnector, logger, reply_text
 from tac_google.connectors._rest import GoogleREST, TokenProvider, encode_name
 
 if TYPE_CHECKING:
@@ -104,22 +104,22 @@ class ConversationalAgentsConnector(GoogleConnector):
         return f"{self.agent_id}/sessions/{dialogflow_session_id(session.conversation_id)}"
 
     async def run(self, turn: Turn) -> AsyncIterator[RunEvent]:
-        memory = self.new_memory(turn)
-        text = f"{memory}\n\n{turn.message}" if memory else turn.message
         url = f"{self.base_url}/v3/{encode_name(self.session_name(turn.session))}:detectIntent"
-        payload = {"queryInput": {"text": {"text": text}, "languageCode": self.language_code}}
-        data = await self.rest.post_json(url, payload)
-        self.memory_sent(turn, memory)
+        data = await self.send_with_memory(
+            turn,
+            lambda text: self.rest.post_json(
+                url, {"queryInput": {"text": {"text": text}, "languageCode": self.language_code}}
+            ),
+        )
         result = data.get("queryResult")
         messages = result.get("responseMessages") if isinstance(result, Mapping) else None
         messages = [m for m in messages or [] if isinstance(m, Mapping)]
-        texts = [
-            str(t).strip()
+        reply = reply_text(
+            t
             for m in messages
             if isinstance(m.get("text"), Mapping)
             for t in m["text"].get("text") or []
-        ]
-        reply = " ".join(t for t in texts if t)
+        )
         if reply:
             yield reply
         else:

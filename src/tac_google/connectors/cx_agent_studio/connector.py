@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from tac.connectors import Turn
 from tac.connectors.streaming import RunEvent
 from tac.models.session import ConversationSession
-from tac_google.connectors._base import GoogleConnector, logger
+from tac_google.connectors._base import GoogleConnector, logger, reply_text
 from tac_google.connectors._rest import GoogleREST, TokenProvider, encode_name
 from tac_google.connectors.cx_agent_studio.voice_s2s import VoiceS2SChannel, VoiceS2SConfig
 
@@ -125,21 +125,20 @@ class CXAgentStudioConnector(GoogleConnector):
         return f"{self.agent_id}/sessions/{cid}" + (f"-{ended}" if ended else "")
 
     async def run(self, turn: Turn) -> AsyncIterator[RunEvent]:
-        memory = self.new_memory(turn)
-        text = f"{memory}\n\n{turn.message}" if memory else turn.message
         name = self.session_name(turn.session)
-        payload = {"config": {"session": name}, "inputs": [{"text": text}]}
-        data = await self.rest.post_json(
-            f"{self.base_url}/v1/{encode_name(name)}:runSession", payload
+        url = f"{self.base_url}/v1/{encode_name(name)}:runSession"
+        data = await self.send_with_memory(
+            turn,
+            lambda text: self.rest.post_json(
+                url, {"config": {"session": name}, "inputs": [{"text": text}]}
+            ),
         )
-        self.memory_sent(turn, memory)
         outputs = data.get("outputs")
-        texts = [
-            str(o["text"]).strip()
+        reply = reply_text(
+            o["text"]
             for o in (outputs if isinstance(outputs, list) else [])
             if isinstance(o, Mapping) and isinstance(o.get("text"), str)
-        ]
-        reply = " ".join(t for t in texts if t)
+        )
         ended = end_session_metadata(outputs)
         if ended is not None:
             cid = turn.session.conversation_id
