@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -35,7 +34,6 @@ from tac_sandbox.phone.links import (
 from tac_sandbox.phone.record import (
     _DIGITS,
     _SPEECH_INTERRUPTS,
-    API_VERSION,
     DEFAULT_FROM,
     DEFAULT_TO,
     MALFORMED_LIMIT,
@@ -46,6 +44,7 @@ from tac_sandbox.phone.record import (
     Line,
     Reply,
     _ReplyInProgress,
+    call_fields,
 )
 from tac_sandbox.phone.relay import (
     validate_app_message,
@@ -107,17 +106,6 @@ class Caller(CallSession):
             sandbox_url=sandbox_url,
             **options,
         )
-
-    async def __aenter__(self) -> Caller:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def dial(
         self,
@@ -201,17 +189,14 @@ class Caller(CallSession):
         return response.text
 
     def _call_fields(self, status: str) -> dict[str, str]:
-        fields = {
-            "AccountSid": self.account_sid,
-            "ApiVersion": API_VERSION,
-            "CallSid": self.call_sid,
-            "CallStatus": status,
-            "Called": self.to,
-            "Caller": self.from_,
-            "Direction": self.direction,
-            "From": self.from_,
-            "To": self.to,
-        }
+        fields = call_fields(
+            account_sid=self.account_sid,
+            call_sid=self.call_sid,
+            status=status,
+            from_=self.from_,
+            to=self.to,
+            direction=self.direction,
+        )
         if self.caller_name:
             fields["CallerName"] = self.caller_name
         if self.forwarded_from:
