@@ -44,7 +44,6 @@ from tac_sandbox.phone.record import (
     Line,
     Reply,
     _ReplyInProgress,
-    call_fields,
 )
 from tac_sandbox.phone.relay import (
     validate_app_message,
@@ -189,14 +188,7 @@ class Caller(CallSession):
         return response.text
 
     def _call_fields(self, status: str) -> dict[str, str]:
-        fields = call_fields(
-            account_sid=self.account_sid,
-            call_sid=self.call_sid,
-            status=status,
-            from_=self.from_,
-            to=self.to,
-            direction=self.direction,
-        )
+        fields = super()._call_fields(status)
         if self.caller_name:
             fields["CallerName"] = self.caller_name
         if self.forwarded_from:

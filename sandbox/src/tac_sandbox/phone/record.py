@@ -172,26 +172,15 @@ def check_call(app_url: str, account_sid: str, auth_token: str) -> None:
         raise ValueError("auth_token must not be empty (it signs every request)")
 
 
-def call_fields(
-    *, account_sid: str, call_sid: str, status: str, from_: str, to: str, direction: str
-) -> dict[str, str]:
-    """The fields of every voice webhook Twilio sends about a call."""
-    return {
-        "AccountSid": account_sid,
-        "ApiVersion": API_VERSION,
-        "CallSid": call_sid,
-        "CallStatus": status,
-        "Called": to,
-        "Caller": from_,
-        "Direction": direction,
-        "From": from_,
-        "To": to,
-    }
-
-
 class SimulatedCall(AsyncClosing):
-    """What every simulated call shares: its ``status``, and ``async with`` hanging it up."""
+    """What every simulated call shares: its ``status``, the fields of its webhooks, and
+    ``async with`` hanging it up."""
 
+    account_sid: str
+    call_sid: str
+    from_: str
+    to: str
+    direction: str
     status: str
     _done: asyncio.Event
 
@@ -204,6 +193,20 @@ class SimulatedCall(AsyncClosing):
     def ended(self) -> bool:
         """Whether the call is over (its action callback, if any, already answered)."""
         return self._done.is_set()
+
+    def _call_fields(self, status: str) -> dict[str, str]:
+        """The fields of every voice webhook Twilio sends about the call."""
+        return {
+            "AccountSid": self.account_sid,
+            "ApiVersion": API_VERSION,
+            "CallSid": self.call_sid,
+            "CallStatus": status,
+            "Called": self.to,
+            "Caller": self.from_,
+            "Direction": self.direction,
+            "From": self.from_,
+            "To": self.to,
+        }
 
 
 class CallRecord(SimulatedCall):

@@ -34,7 +34,7 @@ from tac_sandbox._signing import sign_form, sign_websocket
 from tac_sandbox._twiml import TwimlError
 from tac_sandbox.audio import FRAME_BYTES, SILENCE, speech_wav, wav_to_mulaw
 from tac_sandbox.phone.edge import to_sandbox
-from tac_sandbox.phone.record import SimulatedCall, call_fields, check_call
+from tac_sandbox.phone.record import SimulatedCall, check_call
 from tac_sandbox.phone.stream_twiml import StreamTwiml, parse_stream_twiml
 
 logger = logging.getLogger("tac_sandbox.stream_caller")
@@ -156,16 +156,6 @@ class StreamCaller(SimulatedCall):
         self._changed.set()
 
     # ------------------------------------------------------------------ dialling
-
-    def _call_fields(self, status: str) -> dict[str, str]:
-        return call_fields(
-            account_sid=self.account_sid,
-            call_sid=self.call_sid,
-            status=status,
-            from_=self.from_,
-            to=self.to,
-            direction=self.direction,
-        )
 
     @property
     def http(self) -> httpx.AsyncClient:
