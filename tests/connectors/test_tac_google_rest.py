@@ -513,3 +513,17 @@ async def test_dialogflow_handoff_without_a_studio_flow_ends_the_call(google) ->
             assert (await call.reply())[0] == "Transferring you."
             assert await call.frame() == {"type": "end", "handoffData": '{"queue": "billing"}'}
         await app.settled()
+
+
+def test_agent_ids_are_checked_with_the_form_they_need() -> None:
+    from tac_google.connectors._rest import parse_agent_id
+
+    assert parse_agent_id("/projects/p/locations/us-east1/agents/a/", "agents") == (
+        "projects/p/locations/us-east1/agents/a",
+        "p",
+        "us-east1",
+    )
+    with pytest.raises(ValueError, match=r"agent_id must be '.+/agents/<agent-id>', got 'a'"):
+        parse_agent_id("a", "agents")
+    with pytest.raises(ValueError, match=r"'.+/apps/<app-id>', got '.+/agents/a'"):
+        parse_agent_id("projects/p/locations/l/agents/a", "apps")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Any
 
+from tac_sandbox._closing import AsyncClosing
 from tac_sandbox._http import HttpSender
 
 
@@ -18,7 +18,7 @@ class SandboxError(RuntimeError):
         self.body = body
 
 
-class SandboxClient:
+class SandboxClient(AsyncClosing):
     """Drive a running sandbox: act as customers, inspect conversations and webhooks, inject
     faults, reset. Credentials are the sandbox's API key and secret (or account SID and auth
     token)."""
@@ -36,17 +36,6 @@ class SandboxClient:
         self._http = HttpSender(
             base_url=self.url, auth=(username, password), timeout=timeout, max_connections=0
         )
-
-    async def __aenter__(self) -> SandboxClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar, cast
+from typing import Any
 
-from tac.adapters._prompt import AdapterOptions, MemoryPromptBuilder
+from tac.adapters._prompt import AdapterOptions
+from tac.adapters._proxy import ClientT, MethodsProxy, wrap_client
 from tac.adapters._proxy import Proxy as _Proxy
 from tac.models.session import ConversationSession
 from tac.models.tac import TACMemoryResponse
 
 __all__ = ["with_tac_memory"]
-
-ClientT = TypeVar("ClientT")
-
-_METHODS = ("create", "stream", "count_tokens")
 
 
 def add_to_system(system: Any, memory: str) -> Any:
@@ -41,20 +38,12 @@ class _ClientProxy(_Proxy):
         return self._target
 
 
-class _MessagesProxy(_Proxy):
+class _MessagesProxy(MethodsProxy):
     __slots__ = ()
+    methods = ("create", "stream", "count_tokens")
 
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._target, name)
-        if name not in _METHODS or not callable(method):
-            return method
-        memory = self._memory
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            kwargs["system"] = add_to_system(kwargs.get("system"), memory)
-            return method(*args, **kwargs)
-
-        return call
+    def add_memory(self, kwargs: dict[str, Any]) -> None:
+        kwargs["system"] = add_to_system(kwargs.get("system"), self._memory)
 
 
 def with_tac_memory(
@@ -69,13 +58,12 @@ def with_tac_memory(
     Neither the client nor the caller's arguments are modified; with nothing to add, the client
     itself is returned.
     """
-    if isinstance(anthropic_client, _ClientProxy):
-        raise TypeError("this client is already wrapped by with_tac_memory")
-    if not hasattr(anthropic_client, "messages"):
-        raise TypeError(
-            f"with_tac_memory expects an Anthropic client, got {type(anthropic_client).__name__}"
-        )
-    memory = MemoryPromptBuilder.build(memory_response, context, options)
-    if memory is None:
-        return anthropic_client
-    return cast(ClientT, _ClientProxy(anthropic_client, memory))
+    return wrap_client(
+        anthropic_client,
+        _ClientProxy,
+        memory_response,
+        context,
+        options,
+        accepted=hasattr(anthropic_client, "messages"),
+        expected="an Anthropic client",
+    )

@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar, cast
+from typing import Any
 
-from tac.adapters._prompt import AdapterOptions, MemoryPromptBuilder
-from tac.adapters._proxy import Proxy as _Proxy
+from tac.adapters._prompt import AdapterOptions
+from tac.adapters._proxy import ClientT, MethodsProxy, wrap_client
 from tac.models.session import ConversationSession
 from tac.models.tac import TACMemoryResponse
 
 __all__ = ["with_tac_memory"]
 
-ClientT = TypeVar("ClientT")
 
-_METHODS = ("converse", "converse_stream")
-
-
-class _RuntimeProxy(_Proxy):
+class _RuntimeProxy(MethodsProxy):
     __slots__ = ()
+    methods = ("converse", "converse_stream")
 
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._target, name)
-        if name not in _METHODS or not callable(method):
-            return method
-        memory = self._memory
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            kwargs["system"] = [*(kwargs.get("system") or []), {"text": memory}]
-            return method(*args, **kwargs)
-
-        return call
+    def add_memory(self, kwargs: dict[str, Any]) -> None:
+        kwargs["system"] = [*(kwargs.get("system") or []), {"text": self._memory}]
 
     @property
     def unwrapped(self) -> Any:
@@ -50,14 +38,12 @@ def with_tac_memory(
     Neither the client nor the caller's arguments are modified; with nothing to add, the client
     itself is returned.
     """
-    if isinstance(bedrock_runtime_client, _RuntimeProxy):
-        raise TypeError("this client is already wrapped by with_tac_memory")
-    if not callable(getattr(bedrock_runtime_client, "converse", None)):
-        raise TypeError(
-            "with_tac_memory expects a bedrock-runtime client, "
-            f"got {type(bedrock_runtime_client).__name__}"
-        )
-    memory = MemoryPromptBuilder.build(memory_response, context, options)
-    if memory is None:
-        return bedrock_runtime_client
-    return cast(ClientT, _RuntimeProxy(bedrock_runtime_client, memory))
+    return wrap_client(
+        bedrock_runtime_client,
+        _RuntimeProxy,
+        memory_response,
+        context,
+        options,
+        accepted=callable(getattr(bedrock_runtime_client, "converse", None)),
+        expected="a bedrock-runtime client",
+    )

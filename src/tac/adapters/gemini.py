@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar, cast
+from typing import Any, ClassVar
 
-from tac.adapters._prompt import AdapterOptions, MemoryPromptBuilder
+from tac.adapters._prompt import AdapterOptions
+from tac.adapters._proxy import ClientT, MethodsProxy, wrap_client
 from tac.adapters._proxy import Proxy as _Proxy
 from tac.models.session import ConversationSession
 from tac.models.tac import TACMemoryResponse
 
 __all__ = ["with_tac_memory"]
-
-ClientT = TypeVar("ClientT")
-
-_METHODS = ("generate_content", "generate_content_stream", "count_tokens")
 
 
 def add_to_config(config: Any, memory: str) -> Any:
@@ -47,36 +44,21 @@ def _add(instruction: Any, memory: str) -> Any:
     return [instruction, memory]
 
 
-class _ModelsProxy(_Proxy):
+class _ModelsProxy(MethodsProxy):
     __slots__ = ()
+    methods: ClassVar[tuple[str, ...]] = (
+        "generate_content",
+        "generate_content_stream",
+        "count_tokens",
+    )
 
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._target, name)
-        if name not in _METHODS or not callable(method):
-            return method
-        memory = self._memory
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            kwargs["config"] = add_to_config(kwargs.get("config"), memory)
-            return method(*args, **kwargs)
-
-        return call
+    def add_memory(self, kwargs: dict[str, Any]) -> None:
+        kwargs["config"] = add_to_config(kwargs.get("config"), self._memory)
 
 
-class _ChatsProxy(_Proxy):
+class _ChatsProxy(_ModelsProxy):
     __slots__ = ()
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._target, name)
-        if name != "create" or not callable(method):
-            return method
-        memory = self._memory
-
-        def create(*args: Any, **kwargs: Any) -> Any:
-            kwargs["config"] = add_to_config(kwargs.get("config"), memory)
-            return method(*args, **kwargs)
-
-        return create
+    methods = ("create",)
 
 
 class _AioProxy(_Proxy):
@@ -117,13 +99,12 @@ def with_tac_memory(
     Neither the client nor the caller's arguments are modified; with nothing to add, the client
     itself is returned.
     """
-    if isinstance(genai_client, _ClientProxy):
-        raise TypeError("this client is already wrapped by with_tac_memory")
-    if not hasattr(genai_client, "models"):
-        raise TypeError(
-            f"with_tac_memory expects a google.genai.Client, got {type(genai_client).__name__}"
-        )
-    memory = MemoryPromptBuilder.build(memory_response, context, options)
-    if memory is None:
-        return genai_client
-    return cast(ClientT, _ClientProxy(genai_client, memory))
+    return wrap_client(
+        genai_client,
+        _ClientProxy,
+        memory_response,
+        context,
+        options,
+        accepted=hasattr(genai_client, "models"),
+        expected="a google.genai.Client",
+    )

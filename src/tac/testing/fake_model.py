@@ -27,13 +27,14 @@ import asyncio
 import itertools
 import json
 import re
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Literal, Protocol
+
+from tac.testing._serving import START_TIMEOUT as _START_TIMEOUT
+from tac.testing._serving import LoopbackServing, bind_loopback
 
 __all__ = [
     "FakeModel",
@@ -46,7 +47,6 @@ __all__ = [
 
 Api = Literal["responses", "chat_completions"]
 
-_START_TIMEOUT = 10.0
 _WORDS = re.compile(r"\S+\s*|\s+")
 
 
@@ -169,14 +169,11 @@ class ModelRule:
         return self._times is None or self._fired < self._times
 
 
-class _Serving:
+class _Serving(LoopbackServing["FakeModel"]):
     """The running server of one :class:`FakeModel`: a context manager, sync or async."""
 
     def __init__(self, model: FakeModel, host: str, port: int, check: bool) -> None:
-        self._model = model
-        self._host = host
-        self._port = port
-        self._check = check
+        super().__init__(model, host, port, check)
         self._thread: threading.Thread | None = None
         self._server: Any = None
         self._failure: BaseException | None = None
@@ -186,10 +183,7 @@ class _Serving:
 
         if self._model._serving is not None:
             raise RuntimeError("this FakeModel is already serving")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self._host, self._port))
-        host, port = sock.getsockname()[:2]
+        sock, host, port = bind_loopback(self._host, self._port)
         config = uvicorn.Config(
             self._model._asgi,
             log_level="warning",
@@ -226,32 +220,6 @@ class _Serving:
         if self._thread is not None:
             self._thread.join(timeout=_START_TIMEOUT)
         self._model._serving = None
-
-    def __enter__(self) -> FakeModel:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-        if self._check and exc_type is None:
-            self._model.assert_complete()
-
-    async def __aenter__(self) -> FakeModel:
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.stop)
-        if self._check and exc_type is None:
-            self._model.assert_complete()
 
 
 class _ServeCall(Protocol):

@@ -30,9 +30,10 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Literal
 
+from tac.testing._serving import START_TIMEOUT as _START_TIMEOUT
+from tac.testing._serving import LoopbackServing, bind_loopback
 from tac.testing.fake_model import FakeModelError, UnconsumedModelSteps
 from tac_sandbox.audio import mulaw_energy, silence
 
@@ -43,7 +44,6 @@ __all__ = [
     "mulaw_tone",
 ]
 
-_START_TIMEOUT = 10.0
 _FRAME_BYTES = 160  # 20 ms of μ-law 8 kHz
 
 
@@ -514,22 +514,13 @@ class FakeRealtimeModel:
             ready.set()
 
 
-class _Serving:
-    def __init__(self, model: FakeRealtimeModel, host: str, port: int, check: bool) -> None:
-        self._model = model
-        self._host = host
-        self._port = port
-        self._check = check
-
+class _Serving(LoopbackServing["FakeRealtimeModel"]):
     def start(self) -> FakeRealtimeModel:
         model = self._model
         if model._thread is not None:
             raise RuntimeError("this FakeRealtimeModel is already serving")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self._host, self._port))
+        sock, host, port = bind_loopback(self._host, self._port)
         sock.listen(512)
-        host, port = sock.getsockname()[:2]
         ready = threading.Event()
         model._thread = threading.Thread(
             target=model._run, args=(sock, ready), name="fake-realtime", daemon=True
@@ -548,29 +539,3 @@ class _Serving:
             model._thread.join(_START_TIMEOUT)
         model._thread = None
         model._base_url = None
-
-    def __enter__(self) -> FakeRealtimeModel:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-        if self._check and exc_type is None:
-            self._model.assert_complete()
-
-    async def __aenter__(self) -> FakeRealtimeModel:
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.stop)
-        if self._check and exc_type is None:
-            self._model.assert_complete()

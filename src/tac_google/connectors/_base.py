@@ -3,7 +3,8 @@ memory sent only when it changed since it was last sent in the conversation, and
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tac.adapters import MemoryPromptBuilder
 from tac.connectors import ChannelsConnector, Turn
@@ -13,9 +14,11 @@ from tac.models.session import Channel, ConversationSession, PendingHandoffData
 if TYPE_CHECKING:
     from tac.core.tac import TAC
 
-__all__ = ["CALL_ENDED", "GoogleConnector"]
+__all__ = ["CALL_ENDED", "GoogleConnector", "reply_text"]
 
 logger = get_logger("tac_google")
+
+T = TypeVar("T")
 
 CALL_ENDED = "call_ended"
 """The ``handoffData`` of a call the agent ended (ConversationRelay then hangs up, or calls
@@ -43,6 +46,15 @@ class GoogleConnector(ChannelsConnector):
         if memory is not None:
             self._sent_memory[turn.session.conversation_id] = memory
 
+    async def send_with_memory(self, turn: Turn, send: Callable[[str], Awaitable[T]]) -> T:
+        """``send`` the turn's message, after the memory and a blank line when the memory
+        changed since the conversation was last sent it; the memory counts as sent once
+        ``send`` returns (after a failed request it is sent again next turn)."""
+        memory = self.new_memory(turn)
+        result = await send(f"{memory}\n\n{turn.message}" if memory else turn.message)
+        self.memory_sent(turn, memory)
+        return result
+
     def end_call(self, session: ConversationSession, handoff_data: str = CALL_ENDED) -> bool:
         """After this turn's reply, end the call (ConversationRelay ``end`` with
         ``handoff_data``); ``False`` (nothing done) when the session is not a call."""
@@ -54,3 +66,9 @@ class GoogleConnector(ChannelsConnector):
     async def forget(self, session: ConversationSession) -> None:
         await super().forget(session)
         self._sent_memory.pop(session.conversation_id, None)
+
+
+def reply_text(texts: Iterable[object]) -> str:
+    """An agent's text messages as one reply: each stripped, blank ones dropped, joined by
+    spaces."""
+    return " ".join(text for text in (str(t).strip() for t in texts) if text)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -25,6 +26,7 @@ __all__ = [
     "TokenProvider",
     "encode_name",
     "iter_json",
+    "parse_agent_id",
 ]
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -74,6 +76,23 @@ def _is_user_credentials(credentials: Any) -> bool:
     except ImportError:  # pragma: no cover - google-auth is what produced them
         return False
     return isinstance(credentials, Credentials)
+
+
+def parse_agent_id(agent_id: str, collection: str) -> tuple[str, str, str]:
+    """``agent_id``, ``projects/<project>/locations/<location>/<collection>/<id>`` (slashes
+    around it dropped), with its project and location.
+
+    Raises:
+        ValueError: ``agent_id`` is not such a resource name.
+    """
+    name = agent_id.strip("/")
+    match = re.fullmatch(rf"projects/([^/]+)/locations/([^/]+)/{collection}/[^/]+", name)
+    if match is None:
+        raise ValueError(
+            f"agent_id must be 'projects/<project>/locations/<location>/{collection}/"
+            f"<{collection.removesuffix('s')}-id>', got {agent_id!r}"
+        )
+    return name, match[1], match[2]
 
 
 def encode_name(name: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -11,15 +10,14 @@ from typing import TYPE_CHECKING, Any
 from tac.connectors import Turn
 from tac.connectors.streaming import RunEvent
 from tac.models.session import ConversationSession
-from tac_google.connectors._base import GoogleConnector, logger
-from tac_google.connectors._rest import GoogleREST, TokenProvider, encode_name
+from tac_google.connectors._base import GoogleConnector, logger, reply_text
+from tac_google.connectors._rest import GoogleREST, TokenProvider, encode_name, parse_agent_id
 
 if TYPE_CHECKING:
     from tac.core.tac import TAC
 
 __all__ = ["ConversationalAgentsConnector", "dialogflow_session_id"]
 
-_AGENT = re.compile(r"^projects/([^/]+)/locations/([^/]+)/agents/[^/]+$")
 _SESSIONS = uuid.UUID("0f5d2a8e-2b1c-5c47-9a3e-7d61c0b4e915")
 
 
@@ -69,14 +67,7 @@ class ConversationalAgentsConnector(GoogleConnector):
         api_base_url: str | None = None,
         timeout: float = 30.0,
     ) -> None:
-        self.agent_id = agent_id.strip("/")
-        match = _AGENT.match(self.agent_id)
-        if match is None:
-            raise ValueError(
-                "agent_id must be 'projects/<project>/locations/<location>/agents/<agent-id>', "
-                f"got {agent_id!r}"
-            )
-        project, location = match.groups()
+        self.agent_id, project, location = parse_agent_id(agent_id, "agents")
         self.language_code = language_code
         host = "dialogflow.googleapis.com"
         if location != "global":
@@ -104,22 +95,22 @@ class ConversationalAgentsConnector(GoogleConnector):
         return f"{self.agent_id}/sessions/{dialogflow_session_id(session.conversation_id)}"
 
     async def run(self, turn: Turn) -> AsyncIterator[RunEvent]:
-        memory = self.new_memory(turn)
-        text = f"{memory}\n\n{turn.message}" if memory else turn.message
         url = f"{self.base_url}/v3/{encode_name(self.session_name(turn.session))}:detectIntent"
-        payload = {"queryInput": {"text": {"text": text}, "languageCode": self.language_code}}
-        data = await self.rest.post_json(url, payload)
-        self.memory_sent(turn, memory)
+        data = await self.send_with_memory(
+            turn,
+            lambda text: self.rest.post_json(
+                url, {"queryInput": {"text": {"text": text}, "languageCode": self.language_code}}
+            ),
+        )
         result = data.get("queryResult")
         messages = result.get("responseMessages") if isinstance(result, Mapping) else None
         messages = [m for m in messages or [] if isinstance(m, Mapping)]
-        texts = [
-            str(t).strip()
+        reply = reply_text(
+            t
             for m in messages
             if isinstance(m.get("text"), Mapping)
             for t in m["text"].get("text") or []
-        ]
-        reply = " ".join(t for t in texts if t)
+        )
         if reply:
             yield reply
         else:

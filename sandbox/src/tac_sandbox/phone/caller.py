@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -35,7 +34,6 @@ from tac_sandbox.phone.links import (
 from tac_sandbox.phone.record import (
     _DIGITS,
     _SPEECH_INTERRUPTS,
-    API_VERSION,
     DEFAULT_FROM,
     DEFAULT_TO,
     MALFORMED_LIMIT,
@@ -107,17 +105,6 @@ class Caller(CallSession):
             sandbox_url=sandbox_url,
             **options,
         )
-
-    async def __aenter__(self) -> Caller:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def dial(
         self,
@@ -201,17 +188,7 @@ class Caller(CallSession):
         return response.text
 
     def _call_fields(self, status: str) -> dict[str, str]:
-        fields = {
-            "AccountSid": self.account_sid,
-            "ApiVersion": API_VERSION,
-            "CallSid": self.call_sid,
-            "CallStatus": status,
-            "Called": self.to,
-            "Caller": self.from_,
-            "Direction": self.direction,
-            "From": self.from_,
-            "To": self.to,
-        }
+        fields = super()._call_fields(status)
         if self.caller_name:
             fields["CallerName"] = self.caller_name
         if self.forwarded_from:

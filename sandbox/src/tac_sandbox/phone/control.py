@@ -22,7 +22,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from tac_sandbox._context import SandboxContext
-from tac_sandbox._errors import TwilioError, bad_request, not_found
+from tac_sandbox._errors import TwilioError, bad_request
 from tac_sandbox._signing import sign_form
 from tac_sandbox.phone.caller import (
     DEFAULT_FROM,
@@ -34,6 +34,7 @@ from tac_sandbox.phone.caller import (
 )
 from tac_sandbox.phone.edge import through_edge
 from tac_sandbox.phone.orchestrator import VoiceConversations
+from tac_sandbox.phone.phones import Phone
 from tac_sandbox.products._common import on_reset
 
 logger = logging.getLogger("tac_sandbox.voice")
@@ -41,15 +42,13 @@ logger = logging.getLogger("tac_sandbox.voice")
 _LONG_POLL_MAX = 60.0
 
 
-class VoicePhone:
+class VoicePhone(Phone[Caller]):
     """Every call the sandbox placed or answered, by CallSid, in order."""
 
     def __init__(self, ctx: SandboxContext) -> None:
-        self.ctx = ctx
-        self.calls: dict[str, Caller] = {}
+        super().__init__(ctx)
         self._order: list[str] = []
         self._http: httpx.AsyncClient | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
         self.link = VoiceConversations(ctx)
 
@@ -104,12 +103,6 @@ class VoicePhone:
         await caller.dial(params=params, custom_parameters=custom_parameters)
         return caller
 
-    def get(self, call_sid: str) -> Caller:
-        caller = self.calls.get(call_sid)
-        if caller is None:
-            raise not_found("Call", call_sid)
-        return caller
-
     def listed(self, direction: str | None = None, after: int = 0) -> list[tuple[int, Caller]]:
         return [
             (seq, self.calls[call_sid])
@@ -143,9 +136,7 @@ class VoicePhone:
             return
         if twiml is None and not isinstance(url, str):
             return
-        task = asyncio.get_running_loop().create_task(self._answer(call, params))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._answer(call, params))
 
     async def _answer(self, call: dict[str, Any], params: dict[str, Any]) -> None:
         call_sid = str(call.get("sid") or "")
@@ -181,30 +172,17 @@ class VoicePhone:
 
     async def on_call_updated(self, payload: dict[str, Any]) -> None:
         """The app ended (or redirected) an answered call through the Calls API."""
-        call = payload.get("call") or {}
-        caller = self.calls.get(str(call.get("sid")))
-        if caller is None or not caller.connected:
-            return
-        if payload.get("status") in ("completed", "canceled"):
-            task = asyncio.get_running_loop().create_task(caller.end_by_api())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        self._updated(payload)
 
     async def reset(self) -> None:
         """Hang up every call and forget them."""
-        for caller in list(self.calls.values()):
-            with contextlib.suppress(Exception):
-                await caller.hang_up()
-        self.calls.clear()
+        await self._hang_up_all()
         self._order.clear()
         self._notify()
 
     async def aclose(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for caller in list(self.calls.values()):
-            with contextlib.suppress(Exception):
-                await caller.aclose()
+        self._cancel_tasks()
+        await self._close_calls()
         if self._http is not None:
             await self._http.aclose()
             self._http = None

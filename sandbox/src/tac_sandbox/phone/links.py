@@ -42,14 +42,17 @@ class HttpOrchestratorLink:
         self.auth = auth
         self.http = http
 
-    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = await self.http.post(f"{self.url}{path}", json=body, auth=self.auth)
+    async def _send(self, method: str, path: str, body: dict[str, Any]) -> httpx.Response:
+        response = await self.http.request(method, f"{self.url}{path}", json=body, auth=self.auth)
         if response.status_code >= 400:
             raise CallerError(
                 f"the sandbox at {self.url} answered {response.status_code} to {path}:"
                 f" {response.text[:500]}"
             )
-        result: dict[str, Any] = response.json()
+        return response
+
+    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = (await self._send("POST", path, body)).json()
         return result
 
     async def create_voice_conversation(
@@ -86,11 +89,4 @@ class HttpOrchestratorLink:
 
     async def end_voice_conversation(self, conversation_id: str) -> None:
         path = f"/conversations/v2/Conversations/{conversation_id}"
-        response = await self.http.patch(
-            f"{self.url}{path}", json={"status": "CLOSED"}, auth=self.auth
-        )
-        if response.status_code >= 400:
-            raise CallerError(
-                f"the sandbox at {self.url} answered {response.status_code} to {path}:"
-                f" {response.text[:500]}"
-            )
+        await self._send("PATCH", path, {"status": "CLOSED"})

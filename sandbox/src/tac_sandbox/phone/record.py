@@ -15,6 +15,7 @@ import httpx
 from typing_extensions import Self
 from websockets.asyncio.client import ClientConnection
 
+from tac_sandbox._closing import AsyncClosing
 from tac_sandbox._ids import sid
 from tac_sandbox._twiml import RelayTwiml
 
@@ -153,7 +154,62 @@ class _ReplyInProgress:
         return "".join(str(f["token"]) for f in self.frames)
 
 
-class CallRecord:
+def check_call(app_url: str, account_sid: str, auth_token: str) -> None:
+    """Refuse what no call can be made with: an app URL that is not http(s), an account SID
+    that is not one, an empty auth token.
+
+    Raises:
+        ValueError: naming the argument.
+    """
+    parts = urlsplit(app_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(
+            f"app_url must be an http(s) URL like http://127.0.0.1:8000, got {app_url!r}"
+        )
+    if not account_sid.startswith("AC"):
+        raise ValueError(f"account_sid must start with AC, got {account_sid!r}")
+    if not auth_token:
+        raise ValueError("auth_token must not be empty (it signs every request)")
+
+
+class SimulatedCall(AsyncClosing):
+    """What every simulated call shares: its ``status``, the fields of its webhooks, and
+    ``async with`` hanging it up."""
+
+    account_sid: str
+    call_sid: str
+    from_: str
+    to: str
+    direction: str
+    status: str
+    _done: asyncio.Event
+
+    @property
+    def connected(self) -> bool:
+        """Whether the call's session (ConversationRelay or the media stream) is open."""
+        return self.status == "in-progress"
+
+    @property
+    def ended(self) -> bool:
+        """Whether the call is over (its action callback, if any, already answered)."""
+        return self._done.is_set()
+
+    def _call_fields(self, status: str) -> dict[str, str]:
+        """The fields of every voice webhook Twilio sends about the call."""
+        return {
+            "AccountSid": self.account_sid,
+            "ApiVersion": API_VERSION,
+            "CallSid": self.call_sid,
+            "CallStatus": status,
+            "Called": self.to,
+            "Caller": self.from_,
+            "Direction": self.direction,
+            "From": self.from_,
+            "To": self.to,
+        }
+
+
+class CallRecord(SimulatedCall):
     """State, timeline and transcript of one call; waiting for and asserting on replies."""
 
     def __init__(
@@ -179,15 +235,7 @@ class CallRecord:
             raise ValueError(
                 f"direction must be inbound, outbound-api or outbound-dial, got {direction!r}"
             )
-        parts = urlsplit(app_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(
-                f"app_url must be an http(s) URL like http://127.0.0.1:8000, got {app_url!r}"
-            )
-        if not account_sid.startswith("AC"):
-            raise ValueError(f"account_sid must start with AC, got {account_sid!r}")
-        if not auth_token:
-            raise ValueError("auth_token must not be empty (it signs every request)")
+        check_call(app_url, account_sid, auth_token)
         self.app_url = app_url.rstrip("/")
         self.account_sid = account_sid
         self.auth_token = auth_token
@@ -231,16 +279,6 @@ class CallRecord:
         self._finished = False
         self._changed = asyncio.Event()
         self._done = asyncio.Event()
-
-    @property
-    def connected(self) -> bool:
-        """Whether the ConversationRelay session is open."""
-        return self.status == "in-progress"
-
-    @property
-    def ended(self) -> bool:
-        """Whether the call is over (its action callback, if any, already answered)."""
-        return self._done.is_set()
 
     @property
     def partial_reply(self) -> str:

@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tac_sandbox._signing import sign_form
 from tac_sandbox._twiml import verbs
-from tac_sandbox.phone.edge import through_edge
+from tac_sandbox.phone.edge import through_edge, to_sandbox
 from tac_sandbox.phone.record import (
     API_VERSION,
     MALFORMED_LIMIT,
@@ -100,7 +100,7 @@ class CallSession(CallRecord):
             fields["HandoffData"] = self.handoff_data
         if error is not None:
             fields["ErrorCode"], fields["ErrorMessage"] = error
-        url, basic = self._target(twiml.action)
+        url, basic = to_sandbox(twiml.action, self.sandbox_url, self._sandbox_auth)
         auth = basic if basic is not None else httpx.USE_CLIENT_DEFAULT
         record: dict[str, Any] = {"url": url, "method": twiml.action_method, "fields": fields}
         try:
@@ -133,23 +133,6 @@ class CallSession(CallRecord):
                 self._line("agent", verb["text"], "say")
             elif verb["verb"] != "Say":
                 self._event("status", "action-twiml", verb)
-
-    def _target(self, url: str) -> tuple[str, httpx.BasicAuth | None]:
-        """Where a callback really goes: ``*.twilio.com`` URLs go to the sandbox, with the
-        account's credentials (the sandbox's products require them)."""
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        sandbox = self.sandbox_url
-        if host.endswith(".twilio.com") and sandbox:
-            product = host.split(".", 1)[0]
-            base = urlsplit(sandbox)
-            url = urlunsplit(
-                (base.scheme, base.netloc, f"{base.path}/{product}{parts.path}", parts.query, "")
-            )
-            return url, httpx.BasicAuth(*self._sandbox_auth)
-        if sandbox and url.startswith(sandbox + "/"):
-            return url, httpx.BasicAuth(*self._sandbox_auth)
-        return url, None
 
     async def _finish(
         self,

@@ -22,9 +22,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
@@ -34,12 +33,13 @@ from tac_sandbox._ids import sid
 from tac_sandbox._signing import sign_form, sign_websocket
 from tac_sandbox._twiml import TwimlError
 from tac_sandbox.audio import FRAME_BYTES, SILENCE, speech_wav, wav_to_mulaw
+from tac_sandbox.phone.edge import to_sandbox
+from tac_sandbox.phone.record import SimulatedCall, check_call
 from tac_sandbox.phone.stream_twiml import StreamTwiml, parse_stream_twiml
 
 logger = logging.getLogger("tac_sandbox.stream_caller")
 
 FRAME_SECONDS = 0.02
-API_VERSION = "2010-04-01"
 _SILENT_FRAME = base64.b64encode(bytes([SILENCE]) * FRAME_BYTES).decode()
 
 
@@ -47,7 +47,7 @@ class StreamCallFailed(RuntimeError):
     """The call could not be connected: the TwiML request, the TwiML or the WebSocket failed."""
 
 
-class StreamCaller:
+class StreamCaller(SimulatedCall):
     """A simulated phone call to a TAC app over Media Streams.
 
     ::
@@ -77,13 +77,7 @@ class StreamCaller:
         http_client: httpx.AsyncClient | None = None,
         timeout: float = 10.0,
     ) -> None:
-        parts = urlsplit(app_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"app_url must be an http(s) URL, got {app_url!r}")
-        if not account_sid.startswith("AC"):
-            raise ValueError(f"account_sid must start with AC, got {account_sid!r}")
-        if not auth_token:
-            raise ValueError("auth_token must not be empty (it signs every request)")
+        check_call(app_url, account_sid, auth_token)
         self.app_url = app_url.rstrip("/")
         self.account_sid = account_sid
         self.auth_token = auth_token
@@ -122,14 +116,6 @@ class StreamCaller:
         self._started = time.monotonic()
 
     # ------------------------------------------------------------------ state
-
-    @property
-    def connected(self) -> bool:
-        return self.status == "in-progress"
-
-    @property
-    def ended(self) -> bool:
-        return self._done.is_set()
 
     @property
     def received_ms(self) -> int:
@@ -171,30 +157,6 @@ class StreamCaller:
 
     # ------------------------------------------------------------------ dialling
 
-    async def __aenter__(self) -> StreamCaller:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    def _call_fields(self, status: str) -> dict[str, str]:
-        return {
-            "AccountSid": self.account_sid,
-            "ApiVersion": API_VERSION,
-            "CallSid": self.call_sid,
-            "CallStatus": status,
-            "Called": self.to,
-            "Caller": self.from_,
-            "Direction": self.direction,
-            "From": self.from_,
-            "To": self.to,
-        }
-
     @property
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
@@ -209,7 +171,8 @@ class StreamCaller:
         Requests to Twilio's own hosts (``*.twilio.com``, e.g. Studio) go to the sandbox with
         the account's credentials, as the sandbox's products require.
         """
-        target, auth = self._target(url)
+        target, basic = to_sandbox(url, self.sandbox_url, self._sandbox_auth)
+        auth = basic if basic is not None else httpx.USE_CLIENT_DEFAULT
         if method == "GET":
             joined = url + ("&" if "?" in url else "?") + urlencode(dict(fields))
             headers = {"X-Twilio-Signature": sign_form(joined, {}, self.auth_token)}
@@ -220,19 +183,6 @@ class StreamCaller:
             response = await self.http.post(target, data=dict(fields), headers=headers, auth=auth)
         self._event(kind, url=url, method=method, status=response.status_code)
         return response
-
-    def _target(self, url: str) -> tuple[str, Any]:
-        parts = urlsplit(url)
-        sandbox = self.sandbox_url
-        if sandbox and (parts.hostname or "").endswith(".twilio.com"):
-            product = (parts.hostname or "").split(".", 1)[0]
-            base = urlsplit(sandbox)
-            path = f"{base.path}/{product}{parts.path}"
-            url = urlunsplit((base.scheme, base.netloc, path, parts.query, ""))
-            return url, httpx.BasicAuth(*self._sandbox_auth)
-        if sandbox and url.startswith(sandbox + "/"):
-            return url, httpx.BasicAuth(*self._sandbox_auth)
-        return url, httpx.USE_CLIENT_DEFAULT
 
     async def dial(
         self,

@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from tac_sandbox._context import SandboxContext
-from tac_sandbox._errors import not_found
+from tac_sandbox.phone.phones import Phone
 from tac_sandbox.phone.stream_caller import StreamCaller, StreamCallFailed
 from tac_sandbox.phone.stream_twiml import is_stream_twiml, parse_redirect
 from tac_sandbox.products._common import on_reset
@@ -26,21 +26,14 @@ from tac_sandbox.products._common import on_reset
 logger = logging.getLogger("tac_sandbox.stream_phone")
 
 
-class StreamPhone:
+class StreamPhone(Phone[StreamCaller]):
     """Every Media Streams call the sandbox answered, by CallSid."""
 
     def __init__(self, ctx: SandboxContext) -> None:
-        self.ctx = ctx
-        self.calls: dict[str, StreamCaller] = {}
+        super().__init__(ctx)
         self._answered: dict[str, str] = {}  # CallSid -> the TwiML it was answered with
-        self._tasks: set[asyncio.Task[None]] = set()
         self._handed: set[str] = set()
         self._changed = asyncio.Event()
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _set_status(self, call_sid: str, status: str) -> None:
         set_status = self.ctx.service("calls.set_status")
@@ -90,12 +83,8 @@ class StreamPhone:
 
     async def on_call_updated(self, payload: dict[str, Any]) -> None:
         """The app ended or redirected one of these calls through the Calls API."""
-        call = payload.get("call") or {}
-        caller = self.calls.get(str(call.get("sid")))
-        if caller is None or not caller.connected:
-            return
-        if payload.get("status") in ("completed", "canceled"):
-            self._spawn(caller.end_by_api())
+        caller = self._updated(payload)
+        if caller is None:
             return
         twiml = (payload.get("params") or {}).get("Twiml")
         if isinstance(twiml, str) and twiml != self._answered.get(caller.call_sid):
@@ -110,12 +99,6 @@ class StreamPhone:
         except Exception:
             logger.exception("following the redirect of %s failed", caller.call_sid)
         self._changed.set()
-
-    def get(self, call_sid: str) -> StreamCaller:
-        caller = self.calls.get(call_sid)
-        if caller is None:
-            raise not_found("Call", call_sid)
-        return caller
 
     async def next_call(self, timeout: float = 10.0) -> StreamCaller:
         """The first answered call not returned before (``TimeoutError`` if none)."""
@@ -134,19 +117,13 @@ class StreamPhone:
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 0.1))
 
     async def reset(self) -> None:
-        for caller in list(self.calls.values()):
-            with contextlib.suppress(Exception):
-                await caller.hang_up()
-        self.calls.clear()
+        await self._hang_up_all()
         self._answered.clear()
         self._handed.clear()
 
     async def aclose(self) -> None:
-        for caller in list(self.calls.values()):
-            with contextlib.suppress(Exception):
-                await caller.aclose()
-        for task in list(self._tasks):
-            task.cancel()
+        await self._close_calls()
+        self._cancel_tasks()
 
 
 def install(ctx: SandboxContext) -> None:

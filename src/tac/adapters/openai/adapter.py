@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, TypeVar, cast
+from typing import Any
 
-from tac.adapters._prompt import AdapterOptions, MemoryPromptBuilder
+from tac.adapters._prompt import AdapterOptions
+from tac.adapters._proxy import ClientT, MethodsProxy, wrap_client
 from tac.adapters._proxy import Proxy as _Proxy
 from tac.models.session import ConversationSession
 from tac.models.tac import TACMemoryResponse
 
 __all__ = ["with_tac_memory"]
-
-ClientT = TypeVar("ClientT")
-
-_CHAT_METHODS = ("create", "stream", "parse")
-_RESPONSES_METHODS = ("create", "stream", "parse")
 
 
 class _ClientProxy(_Proxy):
@@ -49,40 +45,24 @@ class _ChatProxy(_Proxy):
         return _CompletionsProxy(self._target.completions, self._memory)
 
 
-class _CompletionsProxy(_Proxy):
+class _CompletionsProxy(MethodsProxy):
     __slots__ = ()
+    methods = ("create", "stream", "parse")
 
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._target, name)
-        if name not in _CHAT_METHODS or not callable(method):
-            return method
-        memory = self._memory
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            messages = kwargs.get("messages")
-            if isinstance(messages, Iterable) and not isinstance(messages, (str, bytes)):
-                kwargs["messages"] = [{"role": "system", "content": memory}, *messages]
-            return method(*args, **kwargs)
-
-        return call
+    def add_memory(self, kwargs: dict[str, Any]) -> None:
+        messages = kwargs.get("messages")
+        if isinstance(messages, Iterable) and not isinstance(messages, (str, bytes)):
+            kwargs["messages"] = [{"role": "system", "content": self._memory}, *messages]
 
 
-class _ResponsesProxy(_Proxy):
+class _ResponsesProxy(MethodsProxy):
     __slots__ = ()
+    methods = ("create", "stream", "parse")
 
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._target, name)
-        if name not in _RESPONSES_METHODS or not callable(method):
-            return method
-        memory = self._memory
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            current = kwargs.get("instructions")
-            prefix = current if isinstance(current, str) and current else None
-            kwargs["instructions"] = f"{prefix}\n\n{memory}" if prefix else memory
-            return method(*args, **kwargs)
-
-        return call
+    def add_memory(self, kwargs: dict[str, Any]) -> None:
+        current = kwargs.get("instructions")
+        prefix = current if isinstance(current, str) and current else None
+        kwargs["instructions"] = f"{prefix}\n\n{self._memory}" if prefix else self._memory
 
 
 def with_tac_memory(
@@ -105,14 +85,12 @@ def with_tac_memory(
         raise ImportError(
             'with_tac_memory needs the OpenAI SDK: pip install "opentac[openai]"'
         ) from exc
-    if isinstance(openai_client, _ClientProxy):
-        raise TypeError("this client is already wrapped by with_tac_memory")
-    if not isinstance(openai_client, (openai.OpenAI, openai.AsyncOpenAI)):
-        raise TypeError(
-            "with_tac_memory expects an openai.OpenAI or openai.AsyncOpenAI client, "
-            f"got {type(openai_client).__name__}"
-        )
-    memory = MemoryPromptBuilder.build(memory_response, context, options)
-    if memory is None:
-        return openai_client
-    return cast(ClientT, _ClientProxy(openai_client, memory))
+    return wrap_client(
+        openai_client,
+        _ClientProxy,
+        memory_response,
+        context,
+        options,
+        accepted=isinstance(openai_client, (openai.OpenAI, openai.AsyncOpenAI)),
+        expected="an openai.OpenAI or openai.AsyncOpenAI client",
+    )

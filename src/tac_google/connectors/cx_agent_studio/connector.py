@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from tac.connectors import Turn
 from tac.connectors.streaming import RunEvent
 from tac.models.session import ConversationSession
-from tac_google.connectors._base import GoogleConnector, logger
-from tac_google.connectors._rest import GoogleREST, TokenProvider, encode_name
+from tac_google.connectors._base import GoogleConnector, logger, reply_text
+from tac_google.connectors._rest import GoogleREST, TokenProvider, encode_name, parse_agent_id
 from tac_google.connectors.cx_agent_studio.voice_s2s import VoiceS2SChannel, VoiceS2SConfig
 
 if TYPE_CHECKING:
@@ -19,7 +18,6 @@ if TYPE_CHECKING:
 
 __all__ = ["CXAgentStudioConnector", "end_session_metadata"]
 
-_APP = re.compile(r"^projects/[^/]+/locations/[^/]+/apps/[^/]+$")
 GOODBYE = "Thank you for calling. Goodbye!"
 
 
@@ -79,12 +77,7 @@ class CXAgentStudioConnector(GoogleConnector):
         api_base_url: str | None = None,
         timeout: float = 30.0,
     ) -> None:
-        self.agent_id = agent_id.strip("/")
-        if not _APP.match(self.agent_id):
-            raise ValueError(
-                "agent_id must be 'projects/<project>/locations/<location>/apps/<app-id>', "
-                f"got {agent_id!r}"
-            )
+        self.agent_id = parse_agent_id(agent_id, "apps")[0]
         self.goodbye = goodbye
         self.base_url = (api_base_url or "https://ces.googleapis.com").rstrip("/")
         self.rest = GoogleREST(
@@ -125,21 +118,20 @@ class CXAgentStudioConnector(GoogleConnector):
         return f"{self.agent_id}/sessions/{cid}" + (f"-{ended}" if ended else "")
 
     async def run(self, turn: Turn) -> AsyncIterator[RunEvent]:
-        memory = self.new_memory(turn)
-        text = f"{memory}\n\n{turn.message}" if memory else turn.message
         name = self.session_name(turn.session)
-        payload = {"config": {"session": name}, "inputs": [{"text": text}]}
-        data = await self.rest.post_json(
-            f"{self.base_url}/v1/{encode_name(name)}:runSession", payload
+        url = f"{self.base_url}/v1/{encode_name(name)}:runSession"
+        data = await self.send_with_memory(
+            turn,
+            lambda text: self.rest.post_json(
+                url, {"config": {"session": name}, "inputs": [{"text": text}]}
+            ),
         )
-        self.memory_sent(turn, memory)
         outputs = data.get("outputs")
-        texts = [
-            str(o["text"]).strip()
+        reply = reply_text(
+            o["text"]
             for o in (outputs if isinstance(outputs, list) else [])
             if isinstance(o, Mapping) and isinstance(o.get("text"), str)
-        ]
-        reply = " ".join(t for t in texts if t)
+        )
         ended = end_session_metadata(outputs)
         if ended is not None:
             cid = turn.session.conversation_id

@@ -7,7 +7,6 @@ import asyncio
 import base64
 import binascii
 import json
-import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -17,7 +16,7 @@ from tac.channels.voice.media_streams._socket import ModelSocket, open_model_soc
 from tac.channels.voice.media_streams.base import AudioDelta, ModelEvent, SpeechStarted
 from tac.core.logging import get_logger
 from tac.core.tac import TAC
-from tac_google.connectors._rest import GoogleREST, TokenProvider
+from tac_google.connectors._rest import GoogleREST, TokenProvider, parse_agent_id
 from tac_google.connectors.cx_agent_studio.voice_s2s._audio import Downsampler, Upsampler
 from tac_google.connectors.cx_agent_studio.voice_s2s.config import VoiceS2SConfig
 
@@ -25,7 +24,6 @@ __all__ = ["CESSpeechModel", "VoiceS2SChannel"]
 
 logger = get_logger("tac_google.voice_s2s")
 
-_APP = re.compile(r"^projects/([^/]+)/locations/([^/]+)/apps/[^/]+$")
 _INPUT_RATE = 16000
 _OUTPUT_RATE = 48000
 _END_PLAYBACK_LIMIT = 5.0  # seconds an ended session waits for its last words to play
@@ -156,14 +154,7 @@ class VoiceS2SChannel(VoiceChannel):
         api_base_url: str | None = None,
         rest: GoogleREST | None = None,
     ) -> None:
-        self.agent_id = agent_id.strip("/")
-        match = _APP.match(self.agent_id)
-        if match is None:
-            raise ValueError(
-                "agent_id must be 'projects/<project>/locations/<location>/apps/<app-id>', "
-                f"got {agent_id!r}"
-            )
-        project, location = match.groups()
+        self.agent_id, project, location = parse_agent_id(agent_id, "apps")
         if config is None:
             config = VoiceS2SConfig()
         elif not isinstance(config, VoiceS2SConfig):
