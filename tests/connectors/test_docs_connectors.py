@@ -250,20 +250,10 @@ async def test_google_page(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.integration
 async def test_strands_page(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With a real ``strands.Agent`` where Strands is installed, else the stand-in agent."""
-    import sys
+    """On a real ``strands.Agent`` whose Strands model is scripted."""
+    from tests.connectors.test_tac_aws_strands_real import ScriptedModel
 
-    from tests.connectors import _strands_fakes
-
-    try:
-        import strands  # noqa: F401
-
-        from tests.connectors.test_tac_aws_strands_real import ScriptedModel
-
-        model: Any = ScriptedModel()
-    except ImportError:
-        monkeypatch.setitem(sys.modules, "strands", _strands_fakes.fake_strands_module())
-        model = _strands_fakes.Script()
+    model = ScriptedModel()
     model.call_tool("order_status", {"order_id": "A17"}).reply("A17 ships on Monday.")
     port = free_port()
     async with Sandbox.start(app_url=f"http://127.0.0.1:{port}") as sandbox:

@@ -1,14 +1,8 @@
 """StrandsConnector with a real ``strands.Agent`` (its model scripted through Strands' own
-``Model`` interface), where ``strands-agents`` is installed. It pins ``mcp<2.2`` (1.62.0 still
-does) and opentac's dev environment has MCP 2.3, so these tests run in an environment of their
-own: ``pip install ./sandbox ".[dev,strands]"`` resolves (MCP 2.1.1) and every connectors test
-passes there."""
+``Model`` interface). ``strands-agents`` is in opentac's dev environment (``dev`` includes the
+``strands`` extra; it pins ``mcp<2.2``, so MCP resolves to 2.1.1 there)."""
 
 from __future__ import annotations
-
-import pytest
-
-pytest.importorskip("strands", reason="needs strands-agents (not installable next to opentac[mcp])")
 
 import asyncio
 import itertools
@@ -16,6 +10,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 from strands import Agent, tool
 from strands.models import Model
 

@@ -2,9 +2,8 @@
 
 The connector talks to Strands through the ``Agent``'s documented interface only (``messages``,
 ``system_prompt``, ``stream_async(prompt)`` or ``invoke_async(prompt)``, ``cleanup()``) and
-never imports ``strands`` itself: ``strands-agents`` pins ``mcp<2.2``, which cannot sit next to
-the MCP SDK of ``opentac[mcp]``, so opentac does not depend on it (``pip install
-strands-agents`` yourself, in an environment without ``opentac[mcp]``).
+never imports ``strands`` itself, so opentac does not depend on it (``pip install
+"opentac[strands]"``; ``strands-agents`` pins ``mcp<2.2``, which ``opentac[mcp]`` accepts).
 """
 
 from __future__ import annotations
