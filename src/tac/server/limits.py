@@ -363,9 +363,9 @@ def uvicorn_config(app: Any, config: TACServerConfig, **settings: Any) -> uvicor
     """A ``uvicorn.Config`` serving ``app`` with the limits of ``config`` in force.
 
     ``settings`` are passed on to uvicorn (they win over the defaults set here); ``http``
-    (``"auto"``, ``"h11"``, ``"httptools"`` or a protocol class) gets the limits added; ``ws``
-    ``"auto"`` (the default) serves WebSockets with :class:`~tac.server._websocket.
-    TACWebSocketProtocol` (uvicorn's sans-I/O one, cheaper per text message).
+    (``"auto"``, ``"h11"``, ``"httptools"`` or a protocol class) gets the limits added; with
+    ``ws="auto"`` (the default), WebSockets are served by ``TACWebSocketProtocol`` (uvicorn's
+    sans-I/O protocol, cheaper per text message).
     """
     import uvicorn
 
