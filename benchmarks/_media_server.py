@@ -2,7 +2,8 @@
 
 Run as ``BENCH_MODEL_URL=http://h/v1 python -m benchmarks._media_server PORT``: the OpenAI
 Realtime provider pointed at the bench's fake model, relay-only mode (no Orchestrator),
-signatures checked, the in-process session store.
+signatures checked, the in-process session store, uvicorn configured as
+``TACFastAPIServer.start()`` configures it (``BENCH_WS`` picks another WebSocket protocol).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from tac import TAC, TACConfig
 from tac.channels.voice import VoiceChannel
 from tac.channels.voice.media_streams.openai_realtime import OpenAIRealtimeProviderConfig
 from tac.server import TACFastAPIServer, TACServerConfig
+from tac.server.limits import uvicorn_config
 
 ACCOUNT = "AC" + "0" * 32
 TOKEN = "bench-token"
@@ -45,16 +47,17 @@ def main() -> None:
         ),
     )
     server = TACFastAPIServer(tac, voice_channel=voice, config=TACServerConfig(port=port))
-    uvicorn.run(
+    # configured as TACFastAPIServer.start() configures uvicorn (its WebSocket protocol too)
+    config = uvicorn_config(
         server.app,
+        server.config,
         host="127.0.0.1",
-        port=port,
         log_level="warning",
-        access_log=False,
         backlog=4096,
         ws_max_queue=256,
         ws=os.environ.get("BENCH_WS", "auto"),
     )
+    uvicorn.Server(config).run()
 
 
 if __name__ == "__main__":

@@ -347,15 +347,30 @@ def _protocol_class(config: TACServerConfig, http: str | type[asyncio.Protocol])
     return type(f"TAC{base.__name__}", (_Deadlines, base), namespace)
 
 
+def _websocket_protocol(ws: Any) -> Any:
+    """``auto`` (or uvicorn's ``websockets-sansio``): uvicorn's sans-I/O WebSocket protocol with
+    opentac's short path for text messages, when websockets is installed; else ``ws`` as is."""
+    if ws not in ("auto", "websockets-sansio"):
+        return ws
+    try:
+        from tac.server._websocket import TACWebSocketProtocol
+    except ImportError:  # no websockets (uvicorn then falls back to wsproto), or an old uvicorn
+        return ws
+    return TACWebSocketProtocol
+
+
 def uvicorn_config(app: Any, config: TACServerConfig, **settings: Any) -> uvicorn.Config:
     """A ``uvicorn.Config`` serving ``app`` with the limits of ``config`` in force.
 
     ``settings`` are passed on to uvicorn (they win over the defaults set here); ``http``
-    (``"auto"``, ``"h11"``, ``"httptools"`` or a protocol class) gets the limits added.
+    (``"auto"``, ``"h11"``, ``"httptools"`` or a protocol class) gets the limits added; with
+    ``ws="auto"`` (the default), WebSockets are served by ``TACWebSocketProtocol`` (uvicorn's
+    sans-I/O protocol, cheaper per text message).
     """
     import uvicorn
 
     http = settings.pop("http", "auto")
+    ws = settings.pop("ws", "auto")
 
     options: dict[str, Any] = {
         "host": config.host,
@@ -367,6 +382,7 @@ def uvicorn_config(app: Any, config: TACServerConfig, **settings: Any) -> uvicor
         "ws_max_size": config.max_request_body_bytes,
         "h11_max_incomplete_event_size": config.max_header_bytes,
         "http": _protocol_class(config, http),
+        "ws": _websocket_protocol(ws),
     }
     options.update(settings)
     return uvicorn.Config(app, **options)

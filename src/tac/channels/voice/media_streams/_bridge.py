@@ -363,7 +363,11 @@ class MediaStreamsProvider(VoiceProvider):
                 with contextlib.suppress(Exception):
                     await websocket.close(code=1011)
                 return
-            await self._receive(call)
+            # its own task: each frame resumes a short chain of awaits, not the ~30 of the
+            # ASGI stack under this handler
+            await asyncio.get_running_loop().create_task(
+                self._receive(call), name=f"media-streams-twilio:{call.call_sid}"
+            )
         except (RuntimeError, OSError) as exc:  # the socket went away under us
             logger.debug("Media Streams socket lost: %s", exc)
         finally:
