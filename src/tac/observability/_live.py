@@ -55,6 +55,7 @@ class LiveObserver(Observer):
             self._trace = trace
             self._attach = context.attach
             self._detach = context.detach
+            self._current = context.get_current
             self._baggage = baggage.get_all
             self._inject = propagate.inject
             self._textmap = propagate.get_global_textmap
@@ -89,11 +90,18 @@ class LiveObserver(Observer):
         return recorder if recorder.ok else None
 
     def _start(
-        self, turn: Turn | None, name: str, kind: Any, attributes: Any, plain: bool = False
+        self,
+        turn: Turn | None,
+        name: str,
+        kind: Any,
+        attributes: Any,
+        current_context: Any,
+        plain: bool = False,
     ) -> Any:
-        """A span of ``turn`` hanging from the current span, else from the turn's span
-        (``plain``: the attributes have string keys and str or int values)."""
-        current = self._trace.get_current_span().get_span_context()
+        """A span of ``turn`` hanging from the span current in ``current_context`` (the current
+        context), else from the turn's span (``plain``: the attributes have string keys and str
+        or int values)."""
+        current = self._trace.get_current_span(current_context).get_span_context()
         if turn is not None:
             recorder = turn.recorder
             if recorder is not None:
@@ -106,14 +114,14 @@ class LiveObserver(Observer):
             context = None
         return self.tracer.start_span(name, context=context, kind=kind, attributes=attributes)
 
-    def _propagate(self, headers: dict[str, str], span: Any) -> None:
+    def _propagate(self, headers: dict[str, str], span: Any, current_context: Any = None) -> None:
         """Add the W3C trace context of ``span`` to ``headers`` (the global propagator's way).
 
         With the default propagator (W3C trace context and baggage) and nothing but the span to
         pass on, the ``traceparent`` header is formatted here, without the propagator's layers.
         """
         context = span.get_span_context()
-        if self._plain_w3c() and not context.trace_state and not self._baggage():
+        if self._plain_w3c() and not context.trace_state and not self._baggage(current_context):
             if context.is_valid:
                 headers["traceparent"] = (
                     f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
@@ -305,10 +313,11 @@ class _Stage:
 
     def __enter__(self) -> Any:
         observer = self.observer
+        current = observer._current()
         self.span = span = observer._start(
-            self.turn, self.name, observer._trace.SpanKind.INTERNAL, self.attributes
+            self.turn, self.name, observer._trace.SpanKind.INTERNAL, self.attributes, current
         )
-        self.token = observer._attach(observer._trace.set_span_in_context(span))
+        self.token = observer._attach(observer._trace.set_span_in_context(span, current))
         return span
 
     def __exit__(
@@ -387,6 +396,7 @@ class _Request:
                 observer._propagate(headers, turn.span)
                 self.started = perf_counter()
                 return
+            current = observer._current()
             host, port = _server(url)
             template = (self.operation or operation_label(method, path)).partition(" ")[2] or path
             self.span = span = observer._start(
@@ -401,9 +411,10 @@ class _Request:
                     "server.port": port,
                     "tac.twilio.product": product,
                 },
+                current,
                 plain=True,
             )
-            observer._propagate(headers, span)
+            observer._propagate(headers, span, current)
         self.started = perf_counter()
 
     def done(self, status: int) -> None:
