@@ -17,6 +17,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
     DEFAULT_OFF,
@@ -54,6 +55,21 @@ def traced(
     tracer_provider.add_span_processor(processor(exporter))  # type: ignore[call-arg]
     observability.enable_tracing(tracer_provider)
     return exporter
+
+
+class SequentialIds(IdGenerator):
+    """Ids in sequence, so two runs of the same turn get the same ids."""
+
+    def __init__(self) -> None:
+        self.last = 0
+
+    def generate_span_id(self) -> int:
+        self.last += 1
+        return self.last
+
+    def generate_trace_id(self) -> int:
+        self.last += 1
+        return self.last
 
 
 def fail(message: str) -> None:
@@ -101,7 +117,7 @@ def one_turn(app: trace.Tracer, *, channel: str = "voice") -> tuple[str, str] | 
 
 
 def shape(spans: Sequence[ReadableSpan]) -> list[tuple[Any, ...]]:
-    """Everything an exporter can read of ``spans`` but ids and times (parents by name)."""
+    """Everything an exporter can read of ``spans`` but times."""
     names = {span.context.span_id: span.name for span in spans if span.context is not None}
     assert len({span.context.trace_id for span in spans if span.context is not None}) == 1
     rows = []
@@ -114,6 +130,9 @@ def shape(spans: Sequence[ReadableSpan]) -> list[tuple[Any, ...]]:
         rows.append(
             (
                 span.name,
+                span.context.trace_id,
+                span.context.span_id,
+                None if parent is None else parent.span_id,
                 span.kind,
                 None if parent is None else (names.get(parent.span_id), parent.is_remote),
                 dict(span.attributes or {}),
@@ -135,20 +154,48 @@ def shape(spans: Sequence[ReadableSpan]) -> list[tuple[Any, ...]]:
     return rows
 
 
+class CountingSampler(Sampler):
+    """ParentBased(ALWAYS_ON)'s decisions, counted: a sampler opentac cannot know."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.inner = ParentBased(TraceIdRatioBased(1.0))
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: Any = None,
+    ) -> SamplingResult:
+        self.calls.append(name)
+        return self.inner.should_sample(parent_context, trace_id, name, kind, attributes, links)
+
+    def get_description(self) -> str:
+        return "Counting"
+
+
 @pytest.mark.parametrize(
     "provider",
     [
         {},
         {"resource": Resource({"service.name": "agent"})},
         {"span_limits": SpanLimits(max_span_attributes=3, max_attribute_length=8, max_events=1)},
+        {"sampler": ParentBased(TraceIdRatioBased(0.5))},
+        {"sampler": ParentBased(CountingSampler())},
     ],
-    ids=["default", "resource", "limits"],
+    ids=["default", "resource", "limits", "ratio", "custom-root"],
 )
 def test_the_fast_path_records_what_the_sdk_records(provider: dict[str, Any]) -> None:
     runs = []
     for processor in (SimpleSpanProcessor, CustomProcessor):
-        exporter = traced(processor, **provider)
-        app = TracerProvider()  # the app's own tracing, its own provider, the same exporter
+        exporter = traced(processor, id_generator=SequentialIds(), **provider)
+        app_ids = SequentialIds()
+        app_ids.last = 1000
+        app = TracerProvider(id_generator=app_ids)  # the app's own tracing, the same exporter
         app.add_span_processor(SimpleSpanProcessor(exporter))
         ids = one_turn(app.get_tracer("the-app"))
         spans = exporter.get_finished_spans()
@@ -166,7 +213,7 @@ def test_the_fast_path_records_what_the_sdk_records(provider: dict[str, Any]) ->
     fast, sdk = runs
     assert fast == sdk
     names = [row[0] for row in fast]
-    parents = {row[0]: row[2][0] if row[2] else None for row in fast}
+    parents = {row[0]: row[5][0] if row[5] else None for row in fast}
     assert parents["llm.call"] == "tac.callback"  # the app's span nests in the callback's
     assert parents["GET /2010-04-01/Accounts/{id}/Calls.json"] == "llm.call"
     assert parents["GET /v1/Stores/{id}/Profiles"] == "tac.memory"
@@ -199,30 +246,6 @@ def test_log_ids_and_traceparent_carry_the_fast_spans_ids() -> None:
     assert send.context.trace_flags.sampled
     assert turn_span.attributes is not None
     assert turn_span.attributes["tac.turn.outcome"] == "no_reply"
-
-
-class CountingSampler(Sampler):
-    """ParentBased(ALWAYS_ON)'s decisions, counted: a sampler opentac cannot know."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-        self.inner = ParentBased(TraceIdRatioBased(1.0))
-
-    def should_sample(
-        self,
-        parent_context: Context | None,
-        trace_id: int,
-        name: str,
-        kind: SpanKind | None = None,
-        attributes: Attributes = None,
-        links: Sequence[Link] | None = None,
-        trace_state: Any = None,
-    ) -> SamplingResult:
-        self.calls.append(name)
-        return self.inner.should_sample(parent_context, trace_id, name, kind, attributes, links)
-
-    def get_description(self) -> str:
-        return "Counting"
 
 
 class StartingProcessor(SimpleSpanProcessor):
@@ -348,3 +371,14 @@ def test_the_app_can_end_and_rename_a_fast_span_like_an_sdk_one(
     assert [dict(link.attributes or {}) for link in renamed.links] == [{"why": "self"}]
     assert "late" not in (renamed.attributes or {})
     assert "Setting attribute on ended span." in caplog.text
+
+
+def test_a_custom_root_sampler_is_asked_about_the_turn_only() -> None:
+    sampler = CountingSampler()
+    exporter = traced(sampler=ParentBased(sampler))
+    assert _hooks.observer._fast() is not None  # type: ignore[attr-defined]
+    one_turn(TracerProvider().get_tracer("the-app"))
+    assert sampler.calls == ["tac.turn"]  # its children: ALWAYS_ON, as ParentBased asks
+    spans = exporter.get_finished_spans()
+    assert len(spans) == 9
+    assert all(isinstance(span, FastSpan) for span in spans)

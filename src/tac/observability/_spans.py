@@ -28,7 +28,12 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, SynchronousMultiSpanProcessor, Tracer
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
-from opentelemetry.sdk.trace.sampling import Decision, ParentBased, StaticSampler
+from opentelemetry.sdk.trace.sampling import (
+    Decision,
+    ParentBased,
+    StaticSampler,
+    TraceIdRatioBased,
+)
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.sdk.version import __version__ as _sdk_version
 from opentelemetry.semconv.attributes.exception_attributes import (
@@ -107,6 +112,35 @@ def _children_sampled(sampler: Any) -> bool:
     )
 
 
+def _rule(sampler: Any) -> Decision | int | None:
+    """What the SDK's own ``sampler`` decides, without calling it: its decision (a static
+    sampler), the trace-id bound (``TraceIdRatioBased``), or ``None`` (ask the sampler)."""
+    if isinstance(sampler, StaticSampler) and type(sampler).should_sample is (
+        StaticSampler.should_sample
+    ):
+        decision: Decision = sampler._decision
+        return decision
+    if type(sampler) is TraceIdRatioBased:
+        return sampler.bound
+    return None
+
+
+def _rules(sampler: Any) -> tuple[Decision | int | None, ...]:
+    """``_rule`` of the sampler deciding a root span, a child of a remote sampled, of a remote
+    unsampled, of a local sampled and of a local unsampled span."""
+    if isinstance(sampler, ParentBased) and type(sampler).should_sample is (
+        ParentBased.should_sample
+    ):
+        return (
+            _rule(sampler._root),
+            _rule(sampler._remote_parent_sampled),
+            _rule(sampler._remote_parent_not_sampled),
+            _rule(sampler._local_parent_sampled),
+            _rule(sampler._local_parent_not_sampled),
+        )
+    return (_rule(sampler),) * 5
+
+
 class Recorder:
     """What opentac's fast spans need of one SDK tracer, and whether they may be used with it."""
 
@@ -120,6 +154,7 @@ class Recorder:
         "plain",
         "processors",
         "resource",
+        "rules",
         "sampler",
         "scope",
         "span_ids",
@@ -135,6 +170,7 @@ class Recorder:
         self.multi = multi = tracer.span_processor
         self.processors = getattr(multi, "_span_processors", None)
         self.sampler = tracer.sampler
+        self.rules = _rules(self.sampler)
         self.resource = tracer.resource
         self.enabled = tracer._is_enabled()
         self.limits = limits = tracer._span_limits
@@ -164,7 +200,7 @@ class Recorder:
         multi = tracer.span_processor
         return (
             multi is self.multi
-            and multi._span_processors is self.processors
+            and getattr(multi, "_span_processors", None) is self.processors
             and tracer.sampler is self.sampler
             and tracer.resource is self.resource
             and tracer._is_enabled() is self.enabled
@@ -187,18 +223,37 @@ class Recorder:
         else:
             trace_id = parent.trace_id
             random = parent.trace_flags.random_trace_id
-        result = self.sampler.should_sample(None, trace_id, name, SpanKind.INTERNAL, attributes, ())
-        decision = result.decision
+        if parent is None:
+            rule = self.rules[0]
+        else:
+            rule = self.rules[
+                (1 if parent.trace_flags & TraceFlags.SAMPLED else 2)
+                if parent.is_remote
+                else (3 if parent.trace_flags & TraceFlags.SAMPLED else 4)
+            ]
+        values: Mapping[str, Any] | None = attributes
+        if rule is None:
+            result = self.sampler.should_sample(
+                None, trace_id, name, SpanKind.INTERNAL, attributes, ()
+            )
+            decision, values, trace_state = result.decision, result.attributes, result.trace_state
+        else:  # the sampler's own result, worked out as it does
+            if type(rule) is int:
+                ratio = trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < rule
+                decision = Decision.RECORD_AND_SAMPLE if ratio else Decision.DROP
+            else:
+                decision = rule  # type: ignore[assignment]
+            trace_state = None if parent is None else parent.trace_state
         sampled = decision is Decision.RECORD_AND_SAMPLE  # Decision.is_sampled()
         flags = (
             (_SAMPLED_RANDOM if random else _SAMPLED)
             if sampled
             else (_NOT_SAMPLED_RANDOM if random else _NOT_SAMPLED)
         )
-        context = SpanContext(trace_id, self.span_ids(), False, flags, result.trace_state)
+        context = SpanContext(trace_id, self.span_ids(), False, flags, trace_state)
         if decision is Decision.DROP:  # not Decision.is_recording()
             return trace.NonRecordingSpan(context)
-        return FastSpan(self, name, context, parent, SpanKind.INTERNAL, result.attributes)
+        return FastSpan(self, name, context, parent, SpanKind.INTERNAL, values)
 
     def start_child(
         self,
@@ -250,7 +305,7 @@ class FastSpan(trace.Span, ReadableSpan):
         ):
             maxlen = recorder.max_attributes
             if maxlen is None or len(attributes) <= maxlen:
-                self._attributes = dict(attributes)
+                self._attributes = attributes if plain else dict(attributes)
             else:
                 self._attributes = self._bounded(attributes)
         else:
