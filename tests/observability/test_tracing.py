@@ -21,17 +21,30 @@ from tac import observability
 from tac.context import TwilioHTTP
 from tac.models.session import ConversationSession
 from tac.observability import _hooks
+from tac.observability._spans import FastSpan
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def exporter() -> Iterator[InMemorySpanExporter]:
+class CustomProcessor(SimpleSpanProcessor):
+    """The SDK's processor under another type: opentac cannot know it, so the SDK's path."""
+
+
+@pytest.fixture(params=["fast", "sdk"])
+def exporter(request: pytest.FixtureRequest) -> Iterator[InMemorySpanExporter]:
+    """Every test here runs on both paths: opentac's fast spans and the SDK's own."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    processor = SimpleSpanProcessor if request.param == "fast" else CustomProcessor
+    provider.add_span_processor(processor(exporter))
     observability.enable_tracing(provider)
     yield exporter
+    fast = [
+        isinstance(span, FastSpan)
+        for span in exporter.get_finished_spans()
+        if span.name.startswith("tac.")
+    ]
+    assert fast == [request.param == "fast"] * len(fast)
     observability.disable()
 
 

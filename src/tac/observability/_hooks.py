@@ -52,6 +52,7 @@ class Turn:
         "conversation_id",
         "first_token",
         "outcome",
+        "recorder",
         "span",
         "started",
     )
@@ -66,6 +67,7 @@ class Turn:
         self.first_token: float | None = None
         self.outcome = "no_reply"
         self.context: Any = None  # the span in an OpenTelemetry context, while it records
+        self.recorder: Any = None  # while it records, what records its children without the SDK
 
 
 _TURN: ContextVar[Turn | None] = ContextVar("tac_turn", default=None)

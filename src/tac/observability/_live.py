@@ -55,31 +55,73 @@ class LiveObserver(Observer):
             self._trace = trace
             self._attach = context.attach
             self._detach = context.detach
+            self._current = context.get_current
             self._baggage = baggage.get_all
             self._inject = propagate.inject
             self._textmap = propagate.get_global_textmap
             self._checked: Any = None  # the global propagator last checked by _plain_w3c
             self._w3c = False
             self._error = trace.Status(trace.StatusCode.ERROR)
+            self._proxy = trace.ProxyTracer
+            self._recorder: Any = None  # the last Recorder made, for the tracer it was made for
+            self._spans: Any = None
+            try:
+                import opentelemetry.sdk.trace  # noqa: F401
+            except ImportError:  # the API without the SDK: only the tracer's own spans
+                pass
+            else:
+                from tac.observability import _spans
+
+                self._spans = _spans
 
     # -- spans ---------------------------------------------------------------------------------
 
-    def _parent(self, turn: Turn | None) -> Any:
-        """The context a new span hangs from: the current span, else the turn's span."""
-        if turn is None or turn.context is None:
+    def _fast(self) -> Any:
+        """The :class:`~tac.observability._spans.Recorder` of the tracer when opentac's spans
+        may skip the SDK's per-span machinery (decision 0012), else ``None``."""
+        if self._spans is None:
             return None
-        if self._trace.get_current_span().get_span_context().is_valid:
-            return None
-        return turn.context
+        tracer = self.tracer
+        if type(tracer) is self._proxy:  # the global provider's tracer, once there is one
+            tracer = getattr(tracer, "_real_tracer", None) or tracer
+        recorder = self._recorder
+        if recorder is None or not recorder.current(tracer):
+            recorder = self._recorder = self._spans.Recorder(tracer)
+        return recorder if recorder.ok else None
 
-    def _propagate(self, headers: dict[str, str], span: Any) -> None:
+    def _start(
+        self,
+        turn: Turn | None,
+        name: str,
+        kind: Any,
+        attributes: Any,
+        current_context: Any,
+        plain: bool = False,
+    ) -> Any:
+        """A span of ``turn`` hanging from the span current in ``current_context`` (the current
+        context), else from the turn's span (``plain``: the attributes have string keys and str
+        or int values)."""
+        current = self._trace.get_current_span(current_context).get_span_context()
+        if turn is not None:
+            recorder = turn.recorder
+            if recorder is not None:
+                parent = current if current.is_valid else turn.span.get_span_context()
+                # a child of a local sampled span: what ALWAYS_ON would make of it
+                if not parent.is_remote and parent.trace_flags & 1 and recorder.fresh():
+                    return recorder.start_child(name, parent, kind, attributes, plain)
+            context = None if current.is_valid else turn.context
+        else:
+            context = None
+        return self.tracer.start_span(name, context=context, kind=kind, attributes=attributes)
+
+    def _propagate(self, headers: dict[str, str], span: Any, current_context: Any = None) -> None:
         """Add the W3C trace context of ``span`` to ``headers`` (the global propagator's way).
 
         With the default propagator (W3C trace context and baggage) and nothing but the span to
         pass on, the ``traceparent`` header is formatted here, without the propagator's layers.
         """
         context = span.get_span_context()
-        if self._plain_w3c() and not context.trace_state and not self._baggage():
+        if self._plain_w3c() and not context.trace_state and not self._baggage(current_context):
             if context.is_valid:
                 headers["traceparent"] = (
                     f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
@@ -103,9 +145,14 @@ class LiveObserver(Observer):
             attributes = {"tac.channel": name}
             if conversation_id:
                 attributes["tac.conversation_id"] = conversation_id
-            turn.span = span = self.tracer.start_span("tac.turn", attributes=attributes)
+            recorder = self._fast()
+            if recorder is not None:
+                turn.span = span = recorder.start_root("tac.turn", attributes)
+            else:
+                turn.span = span = self.tracer.start_span("tac.turn", attributes=attributes)
             if span.is_recording():  # else a trace the sampler left out: no children either
                 turn.context = self._trace.set_span_in_context(span)
+                turn.recorder = recorder
         _TURN.set(turn)
         return turn
 
@@ -266,10 +313,11 @@ class _Stage:
 
     def __enter__(self) -> Any:
         observer = self.observer
-        self.span = span = observer.tracer.start_span(
-            self.name, context=observer._parent(self.turn), attributes=self.attributes
+        current = observer._current()
+        self.span = span = observer._start(
+            self.turn, self.name, observer._trace.SpanKind.INTERNAL, self.attributes, current
         )
-        self.token = observer._attach(observer._trace.set_span_in_context(span))
+        self.token = observer._attach(observer._trace.set_span_in_context(span, current))
         return span
 
     def __exit__(
@@ -348,13 +396,14 @@ class _Request:
                 observer._propagate(headers, turn.span)
                 self.started = perf_counter()
                 return
+            current = observer._current()
             host, port = _server(url)
             template = (self.operation or operation_label(method, path)).partition(" ")[2] or path
-            self.span = span = observer.tracer.start_span(
+            self.span = span = observer._start(
+                turn,
                 f"{method} {template}",
-                context=observer._parent(turn),
-                kind=observer._trace.SpanKind.CLIENT,
-                attributes={
+                observer._trace.SpanKind.CLIENT,
+                {
                     "http.request.method": method,
                     "url.full": url,
                     "url.template": template,
@@ -362,8 +411,10 @@ class _Request:
                     "server.port": port,
                     "tac.twilio.product": product,
                 },
+                current,
+                plain=True,
             )
-            observer._propagate(headers, span)
+            observer._propagate(headers, span, current)
         self.started = perf_counter()
 
     def done(self, status: int) -> None:

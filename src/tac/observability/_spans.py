@@ -1,0 +1,470 @@
+"""opentac's spans recorded without the SDK's per-span machinery, when that is provably the same.
+
+The OpenTelemetry SDK's ``Tracer.start_span`` and ``Span`` pay for generality opentac's few
+spans do not use: a sampler call, span-processor ``on_start``, a lock and bounded attribute and
+event containers per span, and a second object built on ``end``. :class:`Recorder` checks once
+per tracer (and cheaply again per turn) that the SDK would do nothing more than record: the
+tracer is the SDK's own, of an SDK version this code was checked against; its span processors
+are the SDK's batch or simple ones (their ``on_start`` does nothing); its internal span metrics
+are off; and its sampler is ``ParentBased`` whose local sampled-parent delegate is ``ALWAYS_ON``
+(or ``ALWAYS_ON`` itself), so a child of a sampled span is always recorded and sampled. Then a
+:class:`FastSpan` is the span: an ``opentelemetry.trace.Span`` (it can be made current, the
+app's spans nest in it, ``get_current_span().set_attribute`` works) and an SDK ``ReadableSpan``
+handed to the span processors as is on ``end``. Anything else takes the SDK's own path.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Mapping
+from time import time_ns
+from types import TracebackType
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan, SynchronousMultiSpanProcessor, Tracer
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.sampling import (
+    Decision,
+    ParentBased,
+    StaticSampler,
+    TraceIdRatioBased,
+)
+from opentelemetry.sdk.util import BoundedList
+from opentelemetry.sdk.version import __version__ as _sdk_version
+from opentelemetry.semconv.attributes.exception_attributes import (
+    EXCEPTION_ESCAPED,
+    EXCEPTION_MESSAGE,
+    EXCEPTION_STACKTRACE,
+    EXCEPTION_TYPE,
+)
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+try:
+    from opentelemetry.sdk.trace._tracer_metrics import NoOpTracerMetrics
+except ImportError:  # pragma: no cover - an SDK without span metrics is not a checked one
+    NoOpTracerMetrics = None  # type: ignore[assignment,misc]
+
+__all__ = ["FastSpan", "Recorder"]
+
+_log = logging.getLogger(__name__)
+
+# The SDK versions whose Tracer.start_span, Span and span processors this module was checked
+# against (major, minor). Another version takes the SDK's path until it is checked and added.
+_CHECKED = frozenset({(1, 44)})
+_PROCESSORS = (BatchSpanProcessor, SimpleSpanProcessor)
+_PLAIN = frozenset({str, bool, int, float})
+_UNSET = Status(StatusCode.UNSET)
+_LOCK = threading.Lock()  # guards a span's end against changes from another thread
+_FIELDS = frozenset(vars(ReadableSpan("probe", resource=Resource({}))))
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_SAMPLED_RANDOM = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
+_NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
+_NOT_SAMPLED_RANDOM = TraceFlags(TraceFlags.RANDOM_TRACE_ID)
+
+
+def _version(text: str) -> tuple[int, int]:
+    major, _, rest = text.partition(".")
+    minor = rest.partition(".")[0]
+    return (int(major), int(minor)) if major.isdigit() and minor.isdigit() else (0, 0)
+
+
+_READABLE_FIELDS = {
+    "_name",
+    "_context",
+    "_kind",
+    "_instrumentation_info",
+    "_instrumentation_scope",
+    "_parent",
+    "_start_time",
+    "_end_time",
+    "_attributes",
+    "_events",
+    "_links",
+    "_resource",
+    "_status",
+}
+_SDK_CHECKED = _version(_sdk_version) in _CHECKED and _FIELDS == _READABLE_FIELDS
+
+
+def _always_on(sampler: Any) -> bool:
+    """Whether ``sampler`` records and samples every span it is asked about."""
+    return (
+        isinstance(sampler, StaticSampler)
+        and type(sampler).should_sample is StaticSampler.should_sample
+        and sampler._decision is Decision.RECORD_AND_SAMPLE
+    )
+
+
+def _children_sampled(sampler: Any) -> bool:
+    """Whether ``sampler`` records and samples every child of a local sampled span, with the
+    span's attributes as given and the parent's trace state (``ALWAYS_ON``'s result)."""
+    if _always_on(sampler):
+        return True
+    return (
+        isinstance(sampler, ParentBased)
+        and type(sampler).should_sample is ParentBased.should_sample
+        and _always_on(getattr(sampler, "_local_parent_sampled", None))
+    )
+
+
+def _rule(sampler: Any) -> Decision | int | None:
+    """What the SDK's own ``sampler`` decides, without calling it: its decision (a static
+    sampler), the trace-id bound (``TraceIdRatioBased``), or ``None`` (ask the sampler)."""
+    if isinstance(sampler, StaticSampler) and type(sampler).should_sample is (
+        StaticSampler.should_sample
+    ):
+        decision: Decision = sampler._decision
+        return decision
+    if type(sampler) is TraceIdRatioBased:
+        return sampler.bound
+    return None
+
+
+def _rules(sampler: Any) -> tuple[Decision | int | None, ...]:
+    """``_rule`` of the sampler deciding a root span, a child of a remote sampled, of a remote
+    unsampled, of a local sampled and of a local unsampled span."""
+    if isinstance(sampler, ParentBased) and type(sampler).should_sample is (
+        ParentBased.should_sample
+    ):
+        return (
+            _rule(sampler._root),
+            _rule(sampler._remote_parent_sampled),
+            _rule(sampler._remote_parent_not_sampled),
+            _rule(sampler._local_parent_sampled),
+            _rule(sampler._local_parent_not_sampled),
+        )
+    return (_rule(sampler),) * 5
+
+
+class Recorder:
+    """What opentac's fast spans need of one SDK tracer, and whether they may be used with it."""
+
+    __slots__ = (
+        "enabled",
+        "info",
+        "limits",
+        "max_attributes",
+        "multi",
+        "ok",
+        "plain",
+        "processors",
+        "resource",
+        "rules",
+        "sampler",
+        "scope",
+        "span_ids",
+        "trace_ids",
+        "tracer",
+    )
+
+    def __init__(self, tracer: Any) -> None:
+        self.tracer = tracer
+        self.ok = False
+        if not (_SDK_CHECKED and type(tracer) is Tracer):
+            return
+        self.multi = multi = tracer.span_processor
+        self.processors = getattr(multi, "_span_processors", None)
+        self.sampler = tracer.sampler
+        self.rules = _rules(self.sampler)
+        self.resource = tracer.resource
+        self.enabled = tracer._is_enabled()
+        self.limits = limits = tracer._span_limits
+        self.info = tracer.instrumentation_info
+        self.scope = tracer._instrumentation_scope
+        self.trace_ids = tracer.id_generator.generate_trace_id
+        self.span_ids = tracer.id_generator.generate_span_id
+        # attributes stay a plain dict while the SDK's BoundedAttributes would store them as is
+        self.plain = limits.max_span_attribute_length is None
+        self.max_attributes = limits.max_span_attributes
+        self.ok = (
+            self.enabled
+            and type(multi) is SynchronousMultiSpanProcessor
+            and isinstance(self.processors, tuple)
+            and all(type(processor) in _PROCESSORS for processor in self.processors)
+            and NoOpTracerMetrics is not None
+            and type(getattr(tracer, "_tracer_metrics", None)) is NoOpTracerMetrics
+            and _children_sampled(self.sampler)
+        )
+
+    def current(self, tracer: Any) -> bool:
+        """Whether this is still the state of ``tracer`` it was made from."""
+        if tracer is not self.tracer:
+            return False
+        if not (_SDK_CHECKED and type(tracer) is Tracer):
+            return True
+        multi = tracer.span_processor
+        return (
+            multi is self.multi
+            and getattr(multi, "_span_processors", None) is self.processors
+            and tracer.sampler is self.sampler
+            and tracer.resource is self.resource
+            and tracer._is_enabled() is self.enabled
+        )
+
+    def fresh(self) -> bool:
+        """Whether the tracer's processors and enabled state are still the ones checked (a
+        processor added mid-turn may want ``on_start``)."""
+        multi = self.multi
+        return multi._span_processors is self.processors and self.tracer._is_enabled()
+
+    def start_root(self, name: str, attributes: dict[str, Any]) -> Any:
+        """A span opened in the current context, as ``Tracer.start_span(name, attributes=…)``
+        would open it: the sampler decides; a left-out span is a ``NonRecordingSpan``."""
+        parent: SpanContext | None = trace.get_current_span().get_span_context()
+        if parent is None or not parent.is_valid:
+            parent = None
+            trace_id = self.trace_ids()
+            random = self.tracer.id_generator.is_trace_id_random()
+        else:
+            trace_id = parent.trace_id
+            random = parent.trace_flags.random_trace_id
+        if parent is None:
+            rule = self.rules[0]
+        else:
+            rule = self.rules[
+                (1 if parent.trace_flags & TraceFlags.SAMPLED else 2)
+                if parent.is_remote
+                else (3 if parent.trace_flags & TraceFlags.SAMPLED else 4)
+            ]
+        values: Mapping[str, Any] | None = attributes
+        if rule is None:
+            result = self.sampler.should_sample(
+                None, trace_id, name, SpanKind.INTERNAL, attributes, ()
+            )
+            decision, values, trace_state = result.decision, result.attributes, result.trace_state
+        else:  # the sampler's own result, worked out as it does
+            if type(rule) is int:
+                ratio = trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < rule
+                decision = Decision.RECORD_AND_SAMPLE if ratio else Decision.DROP
+            else:
+                decision = rule  # type: ignore[assignment]
+            trace_state = None if parent is None else parent.trace_state
+        sampled = decision is Decision.RECORD_AND_SAMPLE  # Decision.is_sampled()
+        flags = (
+            (_SAMPLED_RANDOM if random else _SAMPLED)
+            if sampled
+            else (_NOT_SAMPLED_RANDOM if random else _NOT_SAMPLED)
+        )
+        context = SpanContext(trace_id, self.span_ids(), False, flags, trace_state)
+        if decision is Decision.DROP:  # not Decision.is_recording()
+            return trace.NonRecordingSpan(context)
+        return FastSpan(self, name, context, parent, SpanKind.INTERNAL, values)
+
+    def start_child(
+        self,
+        name: str,
+        parent: SpanContext,
+        kind: SpanKind,
+        attributes: Mapping[str, Any] | None,
+        plain: bool = False,
+    ) -> FastSpan:
+        """A recorded child of ``parent`` (a local, sampled span's context); ``plain``: the
+        attributes are known to be non-empty string keys and str/int values."""
+        flags = _SAMPLED_RANDOM if parent.trace_flags & TraceFlags.RANDOM_TRACE_ID else _SAMPLED
+        context = SpanContext(parent.trace_id, self.span_ids(), False, flags, parent.trace_state)
+        return FastSpan(self, name, context, parent, kind, attributes, plain)
+
+
+class FastSpan(trace.Span, ReadableSpan):
+    """A recorded span: the SDK's ``Span`` behaviour (limits, status rules, exception events)
+    without its per-span costs; itself the ``ReadableSpan`` its processors get on ``end``."""
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        name: str,
+        context: SpanContext,
+        parent: SpanContext | None,
+        kind: SpanKind,
+        attributes: Mapping[str, Any] | None,
+        plain: bool = False,
+    ) -> None:
+        # ReadableSpan's fields, set as its __init__ would (_FIELDS checks the names)
+        self._name = name
+        self._context = context
+        self._kind = kind
+        self._instrumentation_info = recorder.info
+        self._instrumentation_scope = recorder.scope
+        self._parent = parent
+        self._start_time = time_ns()
+        self._end_time: int | None = None
+        self._events: Any = ()
+        self._links: Any = ()
+        self._resource = recorder.resource
+        self._status = _UNSET
+        self._recorder = recorder
+        if not attributes:
+            self._attributes: Any = {}
+        elif recorder.plain and (
+            plain or all(type(v) in _PLAIN and type(k) is str and k for k, v in attributes.items())
+        ):
+            maxlen = recorder.max_attributes
+            if maxlen is None or len(attributes) <= maxlen:
+                self._attributes = attributes if plain else dict(attributes)
+            else:
+                self._attributes = self._bounded(attributes)
+        else:
+            self._attributes = self._bounded(attributes)
+
+    def _bounded(self, attributes: Mapping[str, Any] | None) -> BoundedAttributes:
+        limits = self._recorder.limits
+        return BoundedAttributes(
+            limits.max_span_attributes,
+            attributes,
+            immutable=False,
+            max_value_len=limits.max_span_attribute_length,
+        )
+
+    def _put(self, key: str, value: Any) -> None:
+        """Store one attribute as the SDK's ``BoundedAttributes`` would."""
+        values = self._attributes
+        if type(values) is dict:
+            if (
+                type(value) in _PLAIN
+                and type(key) is str
+                and key
+                and self._recorder.plain
+                and (
+                    key in values
+                    or self._recorder.max_attributes is None
+                    or len(values) < self._recorder.max_attributes
+                )
+            ):
+                values.pop(key, None)  # a key set again moves to the end, as in the SDK
+                values[key] = value
+                return
+            self._attributes = values = self._bounded(values)
+        values[key] = value
+
+    def get_span_context(self) -> SpanContext:
+        return self._context  # type: ignore[return-value]
+
+    def set_attributes(self, attributes: Mapping[str, Any]) -> None:
+        with _LOCK:
+            if self._end_time is not None:
+                _log.warning("Setting attribute on ended span.")
+                return
+            for key, value in attributes.items():
+                self._put(key, value)
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        with _LOCK:
+            if self._end_time is not None:
+                _log.warning("Setting attribute on ended span.")
+                return
+            self._put(key, value)
+
+    def _ended(self, what: str) -> bool:
+        if self._end_time is None:
+            return False
+        _log.warning("Tried calling %s on an ended span.", what)
+        return True
+
+    def add_event(
+        self, name: str, attributes: Mapping[str, Any] | None = None, timestamp: int | None = None
+    ) -> None:
+        limits = self._recorder.limits
+        event = Event(
+            name,
+            BoundedAttributes(
+                limits.max_event_attributes, attributes, max_value_len=limits.max_attribute_length
+            ),
+            timestamp,
+        )
+        with _LOCK:
+            if self._ended("_add_event"):
+                return
+            if not isinstance(self._events, BoundedList):
+                self._events = BoundedList(limits.max_events)
+            self._events.append(event)
+
+    def add_link(self, context: SpanContext, attributes: Mapping[str, Any] | None = None) -> None:
+        if not (context and (context.is_valid or attributes or context.trace_state)):
+            return
+        limits = self._recorder.limits
+        link = Link(
+            context,
+            BoundedAttributes(
+                limits.max_link_attributes, attributes, max_value_len=limits.max_attribute_length
+            ),
+        )
+        with _LOCK:
+            if self._ended("_add_link"):
+                return
+            if not isinstance(self._links, BoundedList):
+                self._links = BoundedList(limits.max_links)
+            self._links.append(link)
+
+    def update_name(self, name: str) -> None:
+        with _LOCK:
+            if not self._ended("update_name"):
+                self._name = name
+
+    def is_recording(self) -> bool:
+        return self._end_time is None
+
+    def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
+        with _LOCK:
+            if self._ended("set_status"):
+                return
+            ok = self._status.status_code is StatusCode.OK
+            if isinstance(status, Status):
+                if ok or status.status_code is StatusCode.UNSET:
+                    return
+                if description is not None:
+                    _log.warning(
+                        "Description %s ignored. Use either `Status` or "
+                        "`(StatusCode, Description)`",
+                        description,
+                    )
+                self._status = status
+            elif not ok and status is not StatusCode.UNSET:
+                self._status = Status(status, description)
+
+    def record_exception(
+        self,
+        exception: BaseException,
+        attributes: Mapping[str, Any] | None = None,
+        timestamp: int | None = None,
+        escaped: bool = False,
+    ) -> None:
+        module = type(exception).__module__
+        qualname = type(exception).__qualname__
+        values: dict[str, Any] = {
+            EXCEPTION_TYPE: f"{module}.{qualname}" if module and module != "builtins" else qualname,
+            EXCEPTION_MESSAGE: str(exception),
+            EXCEPTION_STACKTRACE: "".join(traceback.format_exception(exception)),
+            EXCEPTION_ESCAPED: str(escaped),
+        }
+        if attributes:
+            values.update(attributes)
+        self.add_event("exception", values, timestamp)
+
+    def end(self, end_time: int | None = None) -> None:
+        with _LOCK:
+            if self._end_time is not None:
+                _log.warning("Calling end() on an ended span.")
+                return
+            self._end_time = end_time if end_time is not None else time_ns()
+            if isinstance(self._attributes, BoundedAttributes):
+                self._attributes._immutable = True
+        self._recorder.multi.on_end(self)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        if exc_val is not None and self.is_recording():
+            self.record_exception(exc_val, escaped=True)
+            self.set_status(Status(StatusCode.ERROR, f"{type(exc_val).__name__}: {exc_val}"))
+        self.end()
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(name="{self._name}", context={self._context})'
