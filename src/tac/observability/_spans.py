@@ -15,7 +15,6 @@ handed to the span processors as is on ``end``. Anything else takes the SDK's ow
 
 from __future__ import annotations
 
-import logging
 import threading
 import traceback
 from collections.abc import Mapping
@@ -44,6 +43,8 @@ from opentelemetry.semconv.attributes.exception_attributes import (
 )
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
+from tac.core.logging import get_logger
+
 try:
     from opentelemetry.sdk.trace._tracer_metrics import NoOpTracerMetrics
 except ImportError:  # pragma: no cover - an SDK without span metrics is not a checked one
@@ -51,7 +52,7 @@ except ImportError:  # pragma: no cover - an SDK without span metrics is not a c
 
 __all__ = ["FastSpan", "Recorder"]
 
-_log = logging.getLogger(__name__)
+_log = get_logger(__name__)
 
 # The SDK versions whose Tracer.start_span, Span and span processors this module was checked
 # against (major, minor). Another version takes the SDK's path until it is checked and added.
