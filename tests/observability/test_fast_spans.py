@@ -15,15 +15,17 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
     DEFAULT_OFF,
+    Decision,
     ParentBased,
     Sampler,
     SamplingResult,
+    StaticSampler,
     TraceIdRatioBased,
 )
 from opentelemetry.trace import Link, SpanKind
@@ -382,3 +384,37 @@ def test_a_custom_root_sampler_is_asked_about_the_turn_only() -> None:
     spans = exporter.get_finished_spans()
     assert len(spans) == 9
     assert all(isinstance(span, FastSpan) for span in spans)
+
+
+def test_a_batch_processor_queues_what_a_simple_one_exports() -> None:
+    batched, simple = InMemorySpanExporter(), InMemorySpanExporter()
+    tracer_provider = TracerProvider(id_generator=SequentialIds())
+    tracer_provider.add_span_processor(BatchSpanProcessor(batched))
+    tracer_provider.add_span_processor(SimpleSpanProcessor(simple))
+    observability.enable_tracing(tracer_provider)
+    assert _hooks.observer._fast() is not None  # type: ignore[attr-defined]
+    one_turn(TracerProvider().get_tracer("the-app"))
+    assert tracer_provider.force_flush()
+    spans = simple.get_finished_spans()
+    assert len(spans) == 9
+    assert sorted(shape(batched.get_finished_spans())) == sorted(shape(spans))
+    tracer_provider.shutdown()
+
+
+def test_a_recorded_but_unsampled_turn_reaches_no_exporter() -> None:
+    batched, simple = InMemorySpanExporter(), InMemorySpanExporter()
+    sampler = ParentBased(StaticSampler(Decision.RECORD_ONLY))
+    tracer_provider = TracerProvider(sampler=sampler)
+    tracer_provider.add_span_processor(BatchSpanProcessor(batched))
+    tracer_provider.add_span_processor(SimpleSpanProcessor(simple))
+    observability.enable_tracing(tracer_provider)
+    turn = _hooks.observer.turn_begin("sms", "conv_1")
+    assert turn is not None
+    assert isinstance(turn.span, FastSpan)
+    assert turn.span.is_recording()
+    with _hooks.observer.stage("tac.claim"):
+        pass
+    _hooks.observer.turn_end(turn)
+    assert tracer_provider.force_flush()
+    assert batched.get_finished_spans() == simple.get_finished_spans() == ()
+    tracer_provider.shutdown()

@@ -104,10 +104,10 @@ class LiveObserver(Observer):
         current = self._trace.get_current_span(current_context).get_span_context()
         if turn is not None:
             recorder = turn.recorder
-            if recorder is not None:
-                parent = current if current.is_valid else turn.span.get_span_context()
-                # a child of a local sampled span: what ALWAYS_ON would make of it
-                if not parent.is_remote and parent.trace_flags & 1 and recorder.fresh():
+            if recorder is not None:  # the SDK's checked version: its SpanContext tuple by index
+                parent = current if current[5] else turn.span.get_span_context()
+                # a child of a local sampled span (is_remote, trace_flags): what ALWAYS_ON makes
+                if not parent[2] and parent[3] & 1 and recorder.fresh():
                     return recorder.start_child(name, parent, kind, attributes, plain)
             context = None if current.is_valid else turn.context
         else:
