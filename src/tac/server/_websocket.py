@@ -21,6 +21,8 @@ from typing import Any
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
+from tac._wsframes import frame_head, frame_length
+
 try:
     from websockets.speedups import apply_mask
 except ImportError:  # pragma: no cover - websockets built without its C extension
@@ -90,27 +92,17 @@ class TACWebSocketProtocol(WebSocketsSansIOProtocol):
         conn = self.conn
         max_size = self.config.ws_max_size
         while True:
-            available = len(buffer)
-            if available < 2:
+            length = frame_length(buffer)
+            if length is None:
                 break
-            first, second = buffer[0], buffer[1]
-            size = second & 0x7F
-            start = 6
-            if size == 126:
-                if available < 4:
-                    break
-                size = int.from_bytes(buffer[2:4], "big")
-                start = 8
-            elif size == 127:
-                if available < 10:
-                    break
-                size = int.from_bytes(buffer[2:10], "big")
-                start = 14
-            if not second & 0x80 or (max_size is not None and size > max_size):
+            offset, size = length
+            first = buffer[0]
+            if not buffer[1] & 0x80 or (max_size is not None and size > max_size):
                 self._hand_on(b"")  # unmasked or too big: websockets fails the connection
                 return
+            start = offset + 4  # past the masking key
             end = start + size
-            if available < end:
+            if len(buffer) < end:
                 break
             if first == _TEXT and conn.cur_size is None:  # a whole text message
                 try:
@@ -149,14 +141,7 @@ class TACWebSocketProtocol(WebSocketsSansIOProtocol):
             and not self.conn.extensions
         ):
             data = text.encode()
-            size = len(data)
-            if size < 126:
-                head = bytes((_TEXT, size))
-            elif size < 65536:
-                head = bytes((_TEXT, 126)) + size.to_bytes(2, "big")
-            else:
-                head = bytes((_TEXT, 127)) + size.to_bytes(8, "big")
-            self.transport.write(head + data)
+            self.transport.write(frame_head(_TEXT, len(data), masked=False) + data)
             return
         accepting = not self.handshake_complete
         await super().send(message)

@@ -25,6 +25,8 @@ from websockets.exceptions import ConnectionClosed, InvalidState
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
+from tac._wsframes import frame_head, frame_length
+
 try:
     from websockets.speedups import apply_mask
 except ImportError:  # pragma: no cover - websockets built without its C extension
@@ -40,15 +42,8 @@ _random_bits = random.Random().getrandbits  # masking keys (aiohttp's choice too
 
 def _frame(first: int, data: bytes) -> bytes:
     """A masked client frame: ``first`` is FIN and the opcode."""
-    size = len(data)
     key = _random_bits(32).to_bytes(4, "big")
-    if size < 126:
-        head = bytes((first, 0x80 | size))
-    elif size < 65536:
-        head = bytes((first, 0xFE)) + size.to_bytes(2, "big")
-    else:
-        head = bytes((first, 0xFF)) + size.to_bytes(8, "big")
-    return head + key + apply_mask(data, key)
+    return frame_head(first, len(data), masked=True) + key + apply_mask(data, key)
 
 
 class ModelSocket(asyncio.Protocol):
@@ -160,27 +155,16 @@ class ModelSocket(asyncio.Protocol):
         inbox = self.inbox
         received = False
         while True:
-            available = len(buffer)
-            if available < 2:
+            length = frame_length(buffer)
+            if length is None:
                 break
-            first, second = buffer[0], buffer[1]
-            size = second & 0x7F
-            start = 2
-            if size == 126:
-                if available < 4:
-                    break
-                size = int.from_bytes(buffer[2:4], "big")
-                start = 4
-            elif size == 127:
-                if available < 10:
-                    break
-                size = int.from_bytes(buffer[2:10], "big")
-                start = 10
-            if second & 0x80 or first & 0x70:  # a masked server frame, or an extension's bit
+            start, size = length
+            first = buffer[0]
+            if buffer[1] & 0x80 or first & 0x70:  # a masked server frame, or an extension's bit
                 self._fail(1002)
                 return
             end = start + size
-            if available < end:
+            if len(buffer) < end:
                 break
             payload = bytes(buffer[start:end])
             del buffer[:end]
