@@ -56,7 +56,9 @@ class LiveObserver(Observer):
             self._attach = context.attach
             self._detach = context.detach
             self._current = context.get_current
-            self._baggage = baggage.get_all
+            self._baggage_key = baggage._BAGGAGE_KEY
+            self._internal = trace.SpanKind.INTERNAL
+            self._client = trace.SpanKind.CLIENT
             self._inject = propagate.inject
             self._textmap = propagate.get_global_textmap
             self._checked: Any = None  # the global propagator last checked by _plain_w3c
@@ -65,6 +67,7 @@ class LiveObserver(Observer):
             self._proxy = trace.ProxyTracer
             self._recorder: Any = None  # the last Recorder made, for the tracer it was made for
             self._spans: Any = None
+            self._fast_spans: Any = None  # the fast span classes, when the SDK is there
             try:
                 import opentelemetry.sdk.trace  # noqa: F401
             except ImportError:  # the API without the SDK: only the tracer's own spans
@@ -73,6 +76,7 @@ class LiveObserver(Observer):
                 from tac.observability import _spans
 
                 self._spans = _spans
+                self._fast_spans = (_spans.FastSpan, _spans.StageSpan)
 
     # -- spans ---------------------------------------------------------------------------------
 
@@ -101,14 +105,13 @@ class LiveObserver(Observer):
         """A span of ``turn`` hanging from the span current in ``current_context`` (the current
         context), else from the turn's span (``plain``: the attributes have string keys and str
         or int values)."""
-        current = self._trace.get_current_span(current_context).get_span_context()
         if turn is not None:
             recorder = turn.recorder
-            if recorder is not None:  # the SDK's checked version: its SpanContext tuple by index
-                parent = current if current[5] else turn.span.get_span_context()
-                # a child of a local sampled span (is_remote, trace_flags): what ALWAYS_ON makes
-                if not parent[2] and parent[3] & 1 and recorder.fresh():
-                    return recorder.start_child(name, parent, kind, attributes, plain)
+            if recorder is not None:  # a child ALWAYS_ON records, without the SDK's machinery
+                span = recorder.child(turn.span, name, kind, attributes, plain)
+                if span is not None:
+                    return span
+            current = self._trace.get_current_span(current_context).get_span_context()
             context = None if current.is_valid else turn.context
         else:
             context = None
@@ -120,12 +123,23 @@ class LiveObserver(Observer):
         With the default propagator (W3C trace context and baggage) and nothing but the span to
         pass on, the ``traceparent`` header is formatted here, without the propagator's layers.
         """
-        context = span.get_span_context()
-        if self._plain_w3c() and not context.trace_state and not self._baggage(current_context):
-            if context.is_valid:
-                headers["traceparent"] = (
-                    f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
-                )
+        fast = self._fast_spans
+        if fast is not None and type(span) in fast:  # its ids, without building its context
+            trace_state, header = span._state, span.traceparent()
+        else:
+            context = span.get_span_context()
+            trace_state = context.trace_state
+            header = (
+                f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+                if context.is_valid
+                else None
+            )
+        if current_context is None:
+            current_context = self._current()
+        baggage = current_context.get(self._baggage_key)  # baggage.get_all(), without its calls
+        if self._plain_w3c() and not trace_state and not (isinstance(baggage, dict) and baggage):
+            if header is not None:
+                headers["traceparent"] = header
             return
         self._inject(headers, context=self._trace.set_span_in_context(span))
 
@@ -151,8 +165,11 @@ class LiveObserver(Observer):
             else:
                 turn.span = span = self.tracer.start_span("tac.turn", attributes=attributes)
             if span.is_recording():  # else a trace the sampler left out: no children either
-                turn.context = self._trace.set_span_in_context(span)
-                turn.recorder = recorder
+                if recorder is not None:
+                    turn.context = recorder.in_context(span)
+                    turn.recorder = recorder
+                else:
+                    turn.context = self._trace.set_span_in_context(span)
         _TURN.set(turn)
         return turn
 
@@ -181,6 +198,11 @@ class LiveObserver(Observer):
         turn = _TURN.get()
         if turn is None or turn.context is None:
             return NULL
+        recorder = turn.recorder
+        if recorder is not None:  # the stage's span is its own context manager
+            span = recorder.child(turn.span, name, self._internal, attributes or None, stage=True)
+            if span is not None:
+                return span
         return _Stage(self, turn, name, attributes or None)
 
     def callback_started(self) -> Any:
@@ -402,7 +424,7 @@ class _Request:
             self.span = span = observer._start(
                 turn,
                 f"{method} {template}",
-                observer._trace.SpanKind.CLIENT,
+                observer._client,
                 {
                     "http.request.method": method,
                     "url.full": url,

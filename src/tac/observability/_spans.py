@@ -18,15 +18,20 @@ from __future__ import annotations
 import threading
 import traceback
 from collections.abc import Mapping
+from random import getrandbits
 from time import time_ns
 from types import TracebackType
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.context.context import Context
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, SynchronousMultiSpanProcessor, Tracer
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import (
     Decision,
     ParentBased,
@@ -42,6 +47,7 @@ from opentelemetry.semconv.attributes.exception_attributes import (
     EXCEPTION_TYPE,
 )
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace.propagation import _SPAN_KEY
 
 from tac.core.logging import get_logger
 
@@ -50,7 +56,7 @@ try:
 except ImportError:  # pragma: no cover - an SDK without span metrics is not a checked one
     NoOpTracerMetrics = None  # type: ignore[assignment,misc]
 
-__all__ = ["FastSpan", "Recorder"]
+__all__ = ["FastSpan", "Recorder", "StageSpan"]
 
 _log = get_logger(__name__)
 
@@ -89,7 +95,24 @@ _READABLE_FIELDS = {
     "_resource",
     "_status",
 }
-_SDK_CHECKED = _version(_sdk_version) in _CHECKED and _FIELDS == _READABLE_FIELDS
+_SDK_CHECKED = (
+    _version(_sdk_version) in _CHECKED
+    and _FIELDS == _READABLE_FIELDS
+    # the API's SpanContext tuple, which Recorder builds directly for a valid child's ids
+    and tuple(SpanContext(1, 2, False, _SAMPLED))
+    == (1, 2, False, _SAMPLED, trace.DEFAULT_TRACE_STATE, True)
+)
+_INTERNAL = SpanKind.INTERNAL
+_SPAN_ID_MAX = 2**64 - 1
+
+
+def _runtime_var() -> Any:
+    """The ContextVar holding OpenTelemetry's current context, when the runtime context is the
+    default one (contextvars), else ``None``."""
+    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+    if type(runtime) is not ContextVarsRuntimeContext:
+        return None
+    return getattr(runtime, "_current_context", None)
 
 
 def _always_on(sampler: Any) -> bool:
@@ -154,6 +177,7 @@ class Recorder:
         "ok",
         "plain",
         "processors",
+        "random_ids",
         "resource",
         "rules",
         "sampler",
@@ -161,6 +185,7 @@ class Recorder:
         "span_ids",
         "trace_ids",
         "tracer",
+        "var",
     )
 
     def __init__(self, tracer: Any) -> None:
@@ -179,6 +204,9 @@ class Recorder:
         self.scope = tracer._instrumentation_scope
         self.trace_ids = tracer.id_generator.generate_trace_id
         self.span_ids = tracer.id_generator.generate_span_id
+        # the SDK's default generator: its span ids drawn here, the same calls to random
+        self.random_ids = type(tracer.id_generator) is RandomIdGenerator
+        self.var = _runtime_var()
         # attributes stay a plain dict while the SDK's BoundedAttributes would store them as is
         self.plain = limits.max_span_attribute_length is None
         self.max_attributes = limits.max_span_attributes
@@ -190,6 +218,7 @@ class Recorder:
             and NoOpTracerMetrics is not None
             and type(getattr(tracer, "_tracer_metrics", None)) is NoOpTracerMetrics
             and _children_sampled(self.sampler)
+            and self.var is not None
         )
 
     def current(self, tracer: Any) -> bool:
@@ -216,11 +245,13 @@ class Recorder:
     def start_root(self, name: str, attributes: dict[str, Any]) -> Any:
         """A span opened in the current context, as ``Tracer.start_span(name, attributes=…)``
         would open it: the sampler decides; a left-out span is a ``NonRecordingSpan``."""
-        parent: SpanContext | None = trace.get_current_span().get_span_context()
+        parent = _span_context(self.var.get().get(_SPAN_KEY))
         if parent is None or not parent.is_valid:
             parent = None
-            trace_id = self.trace_ids()
-            random = self.tracer.id_generator.is_trace_id_random()
+            trace_id = getrandbits(128) if self.random_ids else 0
+            if not trace_id:  # the generator's own (it draws again on 0, as here)
+                trace_id = self.trace_ids()
+            random = self.random_ids or self.tracer.id_generator.is_trace_id_random()
         else:
             trace_id = parent.trace_id
             random = parent.trace_flags.random_trace_id
@@ -254,28 +285,72 @@ class Recorder:
         context = SpanContext(trace_id, self.span_ids(), False, flags, trace_state)
         if decision is Decision.DROP:  # not Decision.is_recording()
             return trace.NonRecordingSpan(context)
-        return FastSpan(self, name, context, parent, SpanKind.INTERNAL, values)
+        span = FastSpan(self, name, context, parent, _INTERNAL, values)
+        span._built = context
+        return span
 
-    def start_child(
+    def in_context(self, span: Any) -> Context:
+        """The current context with ``span`` as its span (``trace.set_span_in_context``)."""
+        context = Context(self.var.get())
+        dict.__setitem__(context, _SPAN_KEY, span)
+        return context
+
+    def child(
         self,
+        turn_span: FastSpan,
         name: str,
-        parent: SpanContext,
         kind: SpanKind,
         attributes: Mapping[str, Any] | None,
         plain: bool = False,
-    ) -> FastSpan:
-        """A recorded child of ``parent`` (a local, sampled span's context); ``plain``: the
-        attributes are known to be non-empty string keys and str/int values."""
+        stage: bool = False,
+    ) -> FastSpan | None:
+        """A recorded child of the span current here, else of ``turn_span`` (its turn's span),
+        when ALWAYS_ON decides it (a local sampled parent, processors unchanged); else ``None``:
+        the caller takes the SDK's path. ``plain``: the attributes are known to be non-empty
+        string keys and str/int values; ``stage``: a :class:`StageSpan`."""
+        parent = _span_context(self.var.get().get(_SPAN_KEY))
+        if parent is None or not parent[5]:  # no valid current span: the turn's
+            parent = turn_span._context
         # SpanContext is the API's tuple (trace_id, span_id, is_remote, trace_flags, trace_state,
         # is_valid) in the checked versions: read by index, without a property call each
+        if parent[2] or not parent[3] & TraceFlags.SAMPLED or not self.fresh():
+            return None
         flags = _SAMPLED_RANDOM if parent[3] & TraceFlags.RANDOM_TRACE_ID else _SAMPLED
-        context = SpanContext(parent[0], self.span_ids(), False, flags, parent[4])
-        return FastSpan(self, name, context, parent, kind, attributes, plain)
+        span_id = getrandbits(64) if self.random_ids else self.span_ids()
+        span = (StageSpan if stage else FastSpan)(
+            self, name, parent, parent, kind, attributes, plain
+        )
+        span._flags = flags
+        span._state = parent[4]
+        if 0 < span_id <= _SPAN_ID_MAX:  # valid: its SpanContext is built when asked for
+            span._span_id = span_id
+        else:  # 0 from the SDK's generator: it draws again; a custom one's stays invalid
+            if self.random_ids:
+                span_id = self.span_ids()
+            span._span_id = span_id
+            span._built = SpanContext(parent[0], span_id, False, flags, parent[4])
+        return span
+
+
+def _span_context(span: Any) -> SpanContext | None:
+    """The context of ``span`` (the current context's span value), ``None`` without one."""
+    if span is None:
+        return None
+    kind = type(span)
+    if kind is StageSpan or kind is FastSpan:
+        return span._context  # type: ignore[no-any-return]
+    if isinstance(span, trace.Span):  # trace.get_current_span's test
+        return span.get_span_context()
+    return None
 
 
 class FastSpan(trace.Span, ReadableSpan):
     """A recorded span: the SDK's ``Span`` behaviour (limits, status rules, exception events)
     without its per-span costs; itself the ``ReadableSpan`` its processors get on ``end``."""
+
+    # Its SpanContext is built when first asked for (most of opentac's spans are only read by
+    # the exporter): one tracked object less per span while the batch processor holds it.
+    _built: SpanContext | None = None
 
     def __init__(
         self,
@@ -287,9 +362,15 @@ class FastSpan(trace.Span, ReadableSpan):
         attributes: Mapping[str, Any] | None,
         plain: bool = False,
     ) -> None:
-        # ReadableSpan's fields, set as its __init__ would (_FIELDS checks the names)
+        """``context``: the span's own context, or (a child) its parent's, whose trace id it
+        shares; the caller then sets ``_span_id``, ``_flags`` and ``_state``."""
+        # ReadableSpan's fields, set as its __init__ would (_FIELDS checks the names), but
+        # for _context: the span's ids, a property builds it
         self._name = name
-        self._context = context
+        self._trace_id = context[0]
+        self._span_id = context[1]
+        self._flags = context[3]
+        self._state = context[4]
         self._kind = kind
         self._instrumentation_info = recorder.info
         self._instrumentation_scope = recorder.scope
@@ -344,8 +425,21 @@ class FastSpan(trace.Span, ReadableSpan):
             self._attributes = values = self._bounded(values)
         values[key] = value
 
+    @property
+    def _context(self) -> SpanContext:  # type: ignore[override]
+        """ReadableSpan's ``_context`` field (``context``, ``get_span_context()``)."""
+        built = self._built
+        if built is None:  # the ids are valid and local: SpanContext's own tuple
+            values = (self._trace_id, self._span_id, False, self._flags, self._state, True)
+            built = self._built = tuple.__new__(SpanContext, values)
+        return built
+
     def get_span_context(self) -> SpanContext:
-        return self._context  # type: ignore[return-value]
+        return self._context
+
+    def traceparent(self) -> str:
+        """The W3C ``traceparent`` header of this span, without building its context."""
+        return f"00-{self._trace_id:032x}-{self._span_id:016x}-{self._flags:02x}"
 
     def set_attributes(self, attributes: Mapping[str, Any]) -> None:
         with _LOCK:
@@ -454,11 +548,11 @@ class FastSpan(trace.Span, ReadableSpan):
                 _log.warning("Calling end() on an ended span.")
                 return
             self._end_time = end_time if end_time is not None else time_ns()
-            if isinstance(self._attributes, BoundedAttributes):
+            if type(self._attributes) is not dict:  # BoundedAttributes
                 self._attributes._immutable = True
         # SynchronousMultiSpanProcessor.on_end, with the SDK's BatchSpanProcessor.on_end (queue
         # a sampled span) done here: two calls and three property reads less per span
-        sampled = self._context[3] & TraceFlags.SAMPLED  # type: ignore[index]
+        sampled = self._flags & TraceFlags.SAMPLED
         for processor in self._recorder.multi._span_processors:
             if type(processor) is BatchSpanProcessor:
                 if sampled:
@@ -479,3 +573,32 @@ class FastSpan(trace.Span, ReadableSpan):
 
     def __repr__(self) -> str:
         return f'{type(self).__name__}(name="{self._name}", context={self._context})'
+
+
+class StageSpan(FastSpan):
+    """The span of one stage of a turn, its own context manager: current while the ``with``
+    block runs (one context attach), ended when the block leaves; an exception (not a
+    cancellation) is recorded on it and sets its status to error."""
+
+    _token: Any = None
+
+    def __enter__(self) -> StageSpan:
+        var = self._recorder.var
+        self._token = var.set(self._recorder.in_context(self))
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        token, self._token = self._token, None
+        try:  # context.detach(token)
+            self._recorder.var.reset(token)
+        except Exception:
+            _log.exception("Failed to detach context")
+        if isinstance(exc_val, Exception):
+            self.record_exception(exc_val)
+            self.set_status(Status(StatusCode.ERROR, f"{type(exc_val).__name__}: {exc_val}"))
+        self.end()
