@@ -7,7 +7,8 @@ SDK's in-memory exporter.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import random
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
     DEFAULT_OFF,
@@ -223,6 +224,54 @@ def test_the_fast_path_records_what_the_sdk_records(provider: dict[str, Any]) ->
     assert {parents[name] for name in names if name.startswith("tac.") and name != "tac.turn"} == {
         "tac.turn"
     }
+
+
+class ZeroSpanIds(SequentialIds):
+    """A generator whose span ids are all invalid (0): the SDK records such spans anyway."""
+
+    def generate_span_id(self) -> int:
+        return 0
+
+
+def seeded() -> RandomIdGenerator:
+    """The SDK's default generator, after seeding ``random`` (the same ids on each run)."""
+    random.seed(2026)
+    return RandomIdGenerator()
+
+
+@pytest.mark.parametrize("ids", [seeded, ZeroSpanIds], ids=["default-seeded", "zero-span-ids"])
+def test_the_fast_path_draws_the_ids_the_sdk_draws(ids: Callable[[], IdGenerator]) -> None:
+    runs = []
+    for processor in (SimpleSpanProcessor, CustomProcessor):
+        exporter = traced(processor, id_generator=ids())
+        headers: dict[str, str] = {}
+        observer = _hooks.observer
+        turn = observer.turn_begin("sms", "conv_1")
+        with observer.stage("tac.claim"):
+            pass
+        with observer.stage("tac.reply"):
+            observer.twilio_request("api", "POST", "/x", "http://127.0.0.1:9/x", headers).done(201)
+        observer.turn_end(turn)
+        spans = exporter.get_finished_spans()
+        assert len(spans) == 4
+        rows = []
+        for span in spans:
+            assert span.context is not None
+            parent = span.parent
+            rows.append(
+                (
+                    span.name,
+                    tuple(span.context),
+                    None if parent is None else tuple(parent),
+                    dict(span.attributes or {}),
+                )
+            )
+        runs.append((rows, headers.get("traceparent")))
+        observability.disable()
+    (fast, fast_header), (sdk, sdk_header) = runs
+    assert fast == sdk
+    assert fast_header == sdk_header  # none for an invalid span id
+    assert (fast_header is None) is (ids is ZeroSpanIds)
 
 
 def test_log_ids_and_traceparent_carry_the_fast_spans_ids() -> None:

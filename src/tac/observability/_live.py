@@ -124,7 +124,8 @@ class LiveObserver(Observer):
         pass on, the ``traceparent`` header is formatted here, without the propagator's layers.
         """
         fast = self._fast_spans
-        if fast is not None and type(span) in fast:  # its ids, without building its context
+        if fast is not None and type(span) in fast and span._built is None:
+            # valid ids, its context not built yet: the header from them, without building it
             trace_state, header = span._state, span.traceparent()
         else:
             context = span.get_span_context()

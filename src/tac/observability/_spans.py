@@ -313,8 +313,8 @@ class Recorder:
             parent = turn_span._context
         # SpanContext is the API's tuple (trace_id, span_id, is_remote, trace_flags, trace_state,
         # is_valid) in the checked versions: read by index, without a property call each
-        if parent[2] or not parent[3] & TraceFlags.SAMPLED or not self.fresh():
-            return None
+        if not parent[5] or parent[2] or not parent[3] & TraceFlags.SAMPLED or not self.fresh():
+            return None  # an invalid turn span (a custom generator's 0 id): a new trace there
         flags = _SAMPLED_RANDOM if parent[3] & TraceFlags.RANDOM_TRACE_ID else _SAMPLED
         span_id = getrandbits(64) if self.random_ids else self.span_ids()
         span = (StageSpan if stage else FastSpan)(
