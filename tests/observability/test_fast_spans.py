@@ -385,7 +385,7 @@ def test_a_ratio_sampler_records_whole_turns_or_nothing() -> None:
 
 
 def test_an_unchecked_sdk_version_takes_the_sdk_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_spans, "_SDK_CHECKED", False)
+    monkeypatch.setattr(_spans, "SDK_CHECKED", False)
     exporter = traced()
     assert _hooks.observer._fast() is None  # type: ignore[attr-defined]
     one_turn(TracerProvider().get_tracer("the-app"))
@@ -398,7 +398,7 @@ def test_the_fast_path_is_on_for_the_checked_sdk() -> None:
     """Fails when the SDK is upgraded: check its Tracer.start_span, Span and processors against
     _spans.py, then add the version to _spans._CHECKED."""
     traced()
-    assert _spans._SDK_CHECKED
+    assert _spans.SDK_CHECKED
     assert _hooks.observer._fast() is not None  # type: ignore[attr-defined]
 
 

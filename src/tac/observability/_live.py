@@ -68,6 +68,7 @@ class LiveObserver(Observer):
             self._recorder: Any = None  # the last Recorder made, for the tracer it was made for
             self._spans: Any = None
             self._fast_spans: Any = None  # the fast span classes, when the SDK is there
+            self._indexed = False  # whether SpanContext is the tuple _spans checked
             try:
                 import opentelemetry.sdk.trace  # noqa: F401
             except ImportError:  # the API without the SDK: only the tracer's own spans
@@ -77,6 +78,7 @@ class LiveObserver(Observer):
 
                 self._spans = _spans
                 self._fast_spans = (_spans.FastSpan, _spans.StageSpan)
+                self._indexed = _spans.SDK_CHECKED
 
     # -- spans ---------------------------------------------------------------------------------
 
@@ -127,6 +129,12 @@ class LiveObserver(Observer):
         if fast is not None and type(span) in fast and span._built is None:
             # valid ids, its context not built yet: the header from them, without building it
             trace_state, header = span._state, span.traceparent()
+        elif self._indexed:  # the checked API's SpanContext tuple: by index, no property calls
+            context = span.get_span_context()
+            trace_state = context[4]
+            header = (
+                f"00-{context[0]:032x}-{context[1]:016x}-{context[3]:02x}" if context[5] else None
+            )
         else:
             context = span.get_span_context()
             trace_state = context.trace_state

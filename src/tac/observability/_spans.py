@@ -95,7 +95,7 @@ _READABLE_FIELDS = {
     "_resource",
     "_status",
 }
-_SDK_CHECKED = (
+SDK_CHECKED = (
     _version(_sdk_version) in _CHECKED
     and _FIELDS == _READABLE_FIELDS
     # the API's SpanContext tuple, which Recorder builds directly for a valid child's ids
@@ -174,6 +174,7 @@ class Recorder:
         "limits",
         "max_attributes",
         "multi",
+        "no_attributes",
         "ok",
         "plain",
         "processors",
@@ -191,7 +192,7 @@ class Recorder:
     def __init__(self, tracer: Any) -> None:
         self.tracer = tracer
         self.ok = False
-        if not (_SDK_CHECKED and type(tracer) is Tracer):
+        if not (SDK_CHECKED and type(tracer) is Tracer):
             return
         self.multi = multi = tracer.span_processor
         self.processors = getattr(multi, "_span_processors", None)
@@ -209,6 +210,10 @@ class Recorder:
         self.var = _runtime_var()
         # attributes stay a plain dict while the SDK's BoundedAttributes would store them as is
         self.plain = limits.max_span_attribute_length is None
+        # an event without attributes gets this one: empty and immutable, as the SDK makes each
+        self.no_attributes = BoundedAttributes(
+            limits.max_event_attributes, None, max_value_len=limits.max_attribute_length
+        )
         self.max_attributes = limits.max_span_attributes
         self.ok = (
             self.enabled
@@ -225,7 +230,7 @@ class Recorder:
         """Whether this is still the state of ``tracer`` it was made from."""
         if tracer is not self.tracer:
             return False
-        if not (_SDK_CHECKED and type(tracer) is Tracer):
+        if not (SDK_CHECKED and type(tracer) is Tracer):
             return True
         multi = tracer.span_processor
         return (
@@ -470,7 +475,9 @@ class FastSpan(trace.Span, ReadableSpan):
             name,
             BoundedAttributes(
                 limits.max_event_attributes, attributes, max_value_len=limits.max_attribute_length
-            ),
+            )
+            if attributes
+            else self._recorder.no_attributes,
             timestamp,
         )
         with _LOCK:
