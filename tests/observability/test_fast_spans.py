@@ -7,7 +7,9 @@ SDK's in-memory exporter.
 
 from __future__ import annotations
 
+import os
 import random
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -466,4 +468,59 @@ def test_a_recorded_but_unsampled_turn_reaches_no_exporter() -> None:
     _hooks.observer.turn_end(turn)
     assert tracer_provider.force_flush()
     assert batched.get_finished_spans() == simple.get_finished_spans() == ()
+    tracer_provider.shutdown()
+
+
+def test_a_shut_down_batch_processor_takes_no_more_spans() -> None:
+    batched = InMemorySpanExporter()
+    processor = BatchSpanProcessor(batched)
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(processor)
+    observability.enable_tracing(tracer_provider)
+    turn = _hooks.observer.turn_begin("sms", "conv_1")
+    assert isinstance(turn.span if turn else None, FastSpan)
+    processor.shutdown()
+    _hooks.observer.turn_end(turn)
+    assert processor._batch_processor._queue.maxlen is not None
+    assert len(processor._batch_processor._queue) == 0
+    assert batched.get_finished_spans() == ()
+
+
+def test_a_batch_processor_from_another_process_is_reset_before_queueing() -> None:
+    """After a fork the SDK's processor starts a new queue and worker; opentac's spans go
+    through that reset too (here: the processor believes it was made by another process)."""
+    batched = InMemorySpanExporter()
+    processor = BatchSpanProcessor(batched)
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(processor)
+    observability.enable_tracing(tracer_provider)
+    batch = processor._batch_processor
+    batch._pid = -1
+    worker = batch._worker_thread
+    turn = _hooks.observer.turn_begin("sms", "conv_1")
+    with _hooks.observer.stage("tac.claim"):
+        pass
+    _hooks.observer.turn_end(turn)
+    assert batch._worker_thread is not worker  # the SDK's _at_fork_reinit ran
+    assert batch._pid == os.getpid()
+    assert tracer_provider.force_flush()
+    assert sorted(span.name for span in batched.get_finished_spans()) == ["tac.claim", "tac.turn"]
+    tracer_provider.shutdown()
+
+
+def test_a_batch_processor_wakes_its_worker_when_a_batch_is_full() -> None:
+    batched = InMemorySpanExporter()
+    processor = BatchSpanProcessor(batched, max_export_batch_size=4, schedule_delay_millis=60_000)
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(processor)
+    observability.enable_tracing(tracer_provider)
+    for _ in range(2):
+        turn = _hooks.observer.turn_begin("sms", "conv_1")
+        with _hooks.observer.stage("tac.claim"):
+            pass
+        _hooks.observer.turn_end(turn)
+    deadline = time.monotonic() + 10
+    while len(batched.get_finished_spans()) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(batched.get_finished_spans()) == 4  # exported without a flush: the worker woke
     tracer_provider.shutdown()

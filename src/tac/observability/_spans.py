@@ -15,6 +15,7 @@ handed to the span processors as is on ``end``. Anything else takes the SDK's ow
 
 from __future__ import annotations
 
+import os
 import threading
 import traceback
 from collections.abc import Mapping
@@ -104,6 +105,30 @@ SDK_CHECKED = (
 )
 _INTERNAL = SpanKind.INTERNAL
 _SPAN_ID_MAX = 2**64 - 1
+
+
+_PID = os.getpid()  # this process's id, for the batch processor's fork check
+
+
+def _forked() -> None:
+    global _PID
+    _PID = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+def _emit(batch: Any, span: FastSpan) -> None:
+    """``BatchProcessor.emit`` of the checked SDK for ``span``: queued, the worker woken once a
+    batch is full; a shut-down or forked processor, or a full queue, goes to the SDK's own
+    ``emit`` (its log, its reset after a fork, its count of dropped spans)."""
+    queue = batch._queue
+    if batch._shutdown or batch._pid != _PID or len(queue) == batch._max_queue_size:
+        batch.emit(span)
+        return
+    queue.appendleft(span)
+    if len(queue) >= batch._max_export_batch_size and not batch._worker_awaken.is_set():
+        batch._worker_awaken.set()
 
 
 def _runtime_var() -> Any:
@@ -245,7 +270,8 @@ class Recorder:
         """Whether the tracer's processors and enabled state are still the ones checked (a
         processor added mid-turn may want ``on_start``)."""
         multi = self.multi
-        return multi._span_processors is self.processors and self.tracer._is_enabled()
+        # tracer._is_enabled(), without the call
+        return multi._span_processors is self.processors and self.tracer._tracer_config.is_enabled
 
     def start_root(self, name: str, attributes: dict[str, Any]) -> Any:
         """A span opened in the current context, as ``Tracer.start_span(name, attributes=…)``
@@ -287,7 +313,10 @@ class Recorder:
             if sampled
             else (_NOT_SAMPLED_RANDOM if random else _NOT_SAMPLED)
         )
-        context = SpanContext(trace_id, self.span_ids(), False, flags, trace_state)
+        span_id = getrandbits(64) if self.random_ids else 0
+        if not span_id:  # the generator's own (the SDK's draws again on 0, as here)
+            span_id = self.span_ids()
+        context = SpanContext(trace_id, span_id, False, flags, trace_state)
         if decision is Decision.DROP:  # not Decision.is_recording()
             return trace.NonRecordingSpan(context)
         span = FastSpan(self, name, context, parent, _INTERNAL, values)
@@ -563,7 +592,7 @@ class FastSpan(trace.Span, ReadableSpan):
         for processor in self._recorder.multi._span_processors:
             if type(processor) is BatchSpanProcessor:
                 if sampled:
-                    processor._batch_processor.emit(self)
+                    _emit(processor._batch_processor, self)
             else:
                 processor.on_end(self)
 
