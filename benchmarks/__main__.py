@@ -2,6 +2,8 @@
 
 Each bench module has ``run() -> str`` returning a markdown section (medians/percentiles and
 the machine/setup). A bench that fails is reported in its section instead of stopping the run.
+``python -m benchmarks observability voice`` runs only those and replaces their sections in the
+existing docs/performance.md (matched by heading), keeping the others.
 """
 
 from __future__ import annotations
@@ -44,11 +46,31 @@ def main(argv: list[str]) -> int:
         sections.append(section.rstrip() + "\n")
         print(f"benchmarks: {name} done in {time.monotonic() - started:.0f} s", flush=True)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    meta = f"\nLast run: {stamp}, Python {platform.python_version()}.\n"
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-    OUTPUT.write_text(HEADER + meta + "\n" + "\n".join(sections), encoding="utf-8")
+    if selected and OUTPUT.exists():
+        note = f"\n(This section: {stamp}, Python {platform.python_version()}.)\n"
+        text = _replace(OUTPUT.read_text(encoding="utf-8"), [s + note for s in sections])
+    else:
+        meta = f"\nLast run: {stamp}, Python {platform.python_version()}.\n"
+        text = HEADER + meta + "\n" + "\n".join(sections)
+    OUTPUT.write_text(text, encoding="utf-8")
     print(f"benchmarks: wrote {OUTPUT.relative_to(ROOT)}")
     return 1 if failed else 0
+
+
+def _replace(document: str, sections: list[str]) -> str:
+    """``document`` with each of ``sections`` in place of the section with its heading (its
+    first line), or appended when there is none."""
+    head, *parts = document.split("\n## ")
+    old = ["## " + part.rstrip() + "\n" for part in parts]
+    for section in sections:
+        heading = section.partition("\n")[0]
+        matches = [i for i, part in enumerate(old) if part.partition("\n")[0] == heading]
+        if matches:
+            old[matches[0]] = section
+        else:
+            old.append(section)
+    return head.rstrip() + "\n\n" + "\n".join(old)
 
 
 if __name__ == "__main__":

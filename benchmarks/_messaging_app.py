@@ -7,6 +7,7 @@ and serves with ``TACFastAPIServer.start()`` on ``TWILIO_SERVER_HOST:TWILIO_SERV
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from tac import TAC, TACConfig
@@ -14,12 +15,15 @@ from tac.channels.sms import SMSChannel, SMSChannelConfig
 from tac.server import TACFastAPIServer
 
 
-def main() -> None:
+def main(on_reply: Callable[[], None] | None = None) -> None:
+    """Serve; ``on_reply`` is called as each reply is made (``bench_observability`` counts)."""
     tac = TAC(config=TACConfig.from_env())  # as the seeds write it: runs on the reference too
     mode: Any = os.environ.get("BENCH_MEMORY_MODE", "never")
     sms = SMSChannel(tac, SMSChannelConfig(memory_mode=mode))
 
     async def fake_agent(message: str, session: Any, memory: Any) -> str:
+        if on_reply is not None:
+            on_reply()
         return "ok: " + message
 
     tac.on_message_ready(fake_agent)

@@ -1,55 +1,122 @@
-"""The messaging or voice bench app with metrics and/or tracing on (``bench_observability``).
+"""The messaging or voice bench app, switching observability on and off as it runs.
 
-``python -m benchmarks._observed_app`` (messaging) or ``... PORT`` (voice); ``BENCH_METRICS=1``
-records Prometheus metrics, ``BENCH_TRACING=1`` opens spans into an OpenTelemetry SDK tracer
-provider whose batch processor hands them to an exporter that drops them (the SDK's full cost,
-no network); ``BENCH_TRACING_RATIO`` samples that share of the traces (default 1).
+``python -m benchmarks._observed_app`` (messaging) or ``... PORT`` (voice). A thread cycles
+through :data:`CONFIGS` in phases of ``BENCH_PHASE_SECONDS`` (default 1): it applies a
+configuration, lets the turns begun under the previous one finish (:data:`SETTLE`), then counts
+the process's CPU time (every thread's) and the replies made during the phase, and appends one
+JSON line per phase to ``BENCH_PHASES_FILE``. Each cycle runs the configurations in another
+order, so that what one leaves behind (a queue of spans, a collection of the garbage collector it
+made due) is not always charged to the same next one. The configurations of one process
+share its heap, caches and the machine's drift, which separate processes do not.
+
+Tracing uses the OpenTelemetry SDK: a tracer provider whose batch processor hands the spans to
+an exporter that drops them (the SDK's full cost, no network), every trace recorded or 10 %
+(``ParentBased(TraceIdRatioBased(0.1))``). Metrics are recorded in prometheus-client's registry.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import sys
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
+SETTLE = 0.1  # seconds after a switch before a phase is counted
+WARM_UP = 2.0  # seconds of load before the first phase
+CONFIGS = (
+    "both off",
+    "both off, again",  # the same as both off: how far two phases of one configuration differ
+    "metrics on",
+    "tracing on",
+    "both on",
+    "tracing on, 10 % of traces sampled",
+    "both on, 10 % of traces sampled",
+)
 
-def _observe() -> None:
-    from tac import observability
 
-    if os.environ.get("BENCH_METRICS") == "1":
-        observability.enable_metrics()
-    if os.environ.get("BENCH_TRACING") == "1":
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import (
-            BatchSpanProcessor,
-            SpanExporter,
-            SpanExportResult,
-        )
+def providers() -> dict[float, Any]:
+    """Tracer providers recording every trace (1.0) and 10 % of them (0.1)."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
-        class _Drop(SpanExporter):
-            def export(self, spans: Sequence[Any]) -> SpanExportResult:
-                return SpanExportResult.SUCCESS
+    class _Drop(SpanExporter):
+        def export(self, spans: Sequence[Any]) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
 
-        from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
-
-        ratio = float(os.environ.get("BENCH_TRACING_RATIO", "1"))
+    made = {}
+    for ratio in (1.0, 0.1):
         provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(ratio)))
         provider.add_span_processor(BatchSpanProcessor(_Drop()))
-        observability.enable_tracing(provider)
+        made[ratio] = provider
+    return made
+
+
+def apply(name: str, made: dict[float, Any]) -> None:
+    """Switch this process's observability to the configuration ``name`` of :data:`CONFIGS`
+    (metrics for "metrics …" and "both on …", tracing for "tracing …" and "both on …")."""
+    from tac import observability
+
+    observability.disable()
+    if name.startswith(("metrics", "both on")):
+        observability.enable_metrics()
+    if name.startswith(("tracing", "both on")):
+        observability.enable_tracing(made[0.1 if "10 %" in name else 1.0])
+
+
+class _Phases:
+    """Counts replies and runs the phases in a daemon thread."""
+
+    def __init__(self, path: str, seconds: float) -> None:
+        self.path = path
+        self.seconds = seconds
+        self.replies = 0
+        self.made = providers()
+
+    def count(self) -> None:
+        self.replies += 1
+
+    def start(self) -> Callable[[], None]:
+        threading.Thread(target=self._run, name="bench-phases", daemon=True).start()
+        return self.count
+
+    def _run(self) -> None:
+        while not self.replies:
+            time.sleep(0.02)
+        time.sleep(WARM_UP)
+        cycle = 0
+        with open(self.path, "a", encoding="utf-8") as out:
+            while True:
+                order = list(CONFIGS)
+                random.Random(cycle).shuffle(order)  # each configuration after each other one
+                for name in order:
+                    apply(name, self.made)
+                    time.sleep(SETTLE)
+                    cpu, replies = time.process_time(), self.replies
+                    time.sleep(self.seconds)
+                    cpu, replies = time.process_time() - cpu, self.replies - replies
+                    line = {"cycle": cycle, "config": name, "cpu": cpu, "replies": replies}
+                    out.write(json.dumps(line) + "\n")
+                    out.flush()
+                cycle += 1
 
 
 def main() -> None:
-    _observe()
+    phases = _Phases(os.environ["BENCH_PHASES_FILE"], float(os.environ["BENCH_PHASE_SECONDS"]))
+    on_reply = phases.start()
     if len(sys.argv) < 2:
         from benchmarks import _messaging_app
 
-        _messaging_app.main()
+        _messaging_app.main(on_reply)
     else:
         from benchmarks import _voice_server
 
         port = int(sys.argv[1])
-        _voice_server.serve(port, public_base_url=f"http://127.0.0.1:{port}")
+        _voice_server.serve(port, on_reply, public_base_url=f"http://127.0.0.1:{port}")
 
 
 if __name__ == "__main__":

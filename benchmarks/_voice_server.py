@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -22,8 +23,9 @@ ACCOUNT = "AC" + "0" * 32
 TOKEN = "bench-token"
 
 
-def serve(port: int, **public_url: str) -> None:
-    """Serve the echo agent on ``port``; ``public_url`` is how the SDK learns its own URL."""
+def serve(port: int, on_reply: Callable[[], None] | None = None, **public_url: str) -> None:
+    """Serve the echo agent on ``port``; ``public_url`` is how the SDK learns its own URL;
+    ``on_reply`` is called as each reply is made (``bench_observability`` counts them)."""
     tac = TAC(
         config=TACConfig(
             account_sid=ACCOUNT,
@@ -39,6 +41,8 @@ def serve(port: int, **public_url: str) -> None:
 
     @tac.on_message_ready
     async def echo(message: str, session: Any, memory: Any) -> str:
+        if on_reply is not None:
+            on_reply()
         return message
 
     server = TACFastAPIServer(tac, voice_channel=voice, config=TACServerConfig(port=port))

@@ -1,80 +1,113 @@
 """The cost of metrics and tracing on the messaging and voice hot paths (``make bench``).
 
-The messaging and voice bench apps (``benchmarks/_observed_app.py``) run four ways: both off,
-Prometheus metrics on, OpenTelemetry tracing on (SDK tracer provider, batch processor, an
-exporter that drops the spans), both on. The load is the one of ``bench_messaging`` (closed loop,
-100 conversations, the Twilio twin on the other core) and of ``bench_voice`` (50 calls, closed
-loop). The four configurations are interleaved over several rounds; medians are reported.
+The messaging and voice bench apps run in one process each (``benchmarks/_observed_app.py``)
+that switches between six configurations in interleaved one-second phases: both off, Prometheus
+metrics on, OpenTelemetry tracing on (SDK tracer provider, batch processor, an exporter that
+drops the spans), both on, and both again with 10 % of traces sampled. Each phase counts the
+app's CPU time and its replies. The load is the one of ``bench_messaging`` (closed loop, 100
+conversations, the Twilio twin on the other core) and of ``bench_voice`` (50 calls, closed
+loop). Separate processes per configuration drift apart by more than the effect; phases of one
+process share its heap, its caches and the machine's state.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
-import statistics
+import tempfile
 import time
-import timeit
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+from benchmarks._observed_app import CONFIGS, SETTLE, WARM_UP
+
 APP = "benchmarks._observed_app"
-CONFIGS: dict[str, dict[str, str]] = {
-    "both off": {},
-    "metrics on": {"BENCH_METRICS": "1"},
-    "tracing on": {"BENCH_TRACING": "1"},
-    "both on": {"BENCH_METRICS": "1", "BENCH_TRACING": "1"},
-    "tracing on, 10 % of traces sampled": {"BENCH_TRACING": "1", "BENCH_TRACING_RATIO": "0.1"},
-    "both on, 10 % of traces sampled": {
-        "BENCH_METRICS": "1",
-        "BENCH_TRACING": "1",
-        "BENCH_TRACING_RATIO": "0.1",
-    },
-}
-ROUNDS = 3
-MESSAGING_SECONDS = 6.0
-VOICE_SECONDS = 4.0
+PHASE_SECONDS = 1.0
+CYCLES = 16
+# the load runs this long: warm-up, then CYCLES cycles of every configuration
+SECONDS = WARM_UP + CYCLES * len(CONFIGS) * (PHASE_SECONDS + SETTLE) + 1.0
 
 
 @contextlib.contextmanager
-def _environ(values: dict[str, str]) -> Iterator[None]:
-    names = ("BENCH_METRICS", "BENCH_TRACING", "BENCH_TRACING_RATIO")
+def _phases_file() -> Iterator[Path]:
+    """A file the app appends its phases to, named in the environment its process inherits."""
+    names = ("BENCH_PHASES_FILE", "BENCH_PHASE_SECONDS")
     saved = {name: os.environ.get(name) for name in names}
-    for name in saved:
-        os.environ.pop(name, None)
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with tempfile.TemporaryDirectory(prefix="opentac-bench-") as folder:
+        path = Path(folder) / "phases.jsonl"
+        os.environ["BENCH_PHASES_FILE"] = str(path)
+        os.environ["BENCH_PHASE_SECONDS"] = str(PHASE_SECONDS)
+        try:
+            yield path
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
-def _messaging_cpu_ms() -> float:
+def _read(path: Path) -> dict[str, list[dict[str, Any]]]:
+    """The phases of each configuration, in the order they ran."""
+    phases: dict[str, list[dict[str, Any]]] = {name: [] for name in CONFIGS}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        phase = json.loads(line)
+        if phase["replies"] > 0:
+            phases[phase["config"]].append(phase)
+    return phases
+
+
+def _messaging() -> dict[str, list[dict[str, Any]]]:
     from benchmarks.bench_messaging import run_twin
 
-    result = run_twin("never", 100, MESSAGING_SECONDS, app_module=APP)
-    replies = max(int(result["replies"]), 1)
-    return 1000 * float(result["app_cpu_share"]) * float(result["seconds"]) / replies
+    with _phases_file() as path:
+        run_twin("never", 100, SECONDS, app_module=APP)
+        return _read(path)
 
 
-def _voice_cpu_us() -> float:
+def _voice() -> dict[str, list[dict[str, Any]]]:
     from benchmarks.bench_voice import _server, _throughput
 
-    with _server(APP) as (port, pid):
-        result: dict[str, Any] = asyncio.run(_throughput(port, pid, 50, VOICE_SECONDS))
-    return 1e6 / float(result["turns_per_cpu_s"])
+    with _phases_file() as path, _server(APP) as (port, pid):
+        asyncio.run(_throughput(port, pid, 50, SECONDS))
+        return _read(path)
 
 
-def _hooks_us(values: dict[str, str]) -> float:
+def _per_reply(phases: list[dict[str, Any]]) -> float:
+    """CPU per reply over ``phases``, in µs: their CPU over their replies, so that a full
+    collection of the garbage collector counts in whichever phase it lands."""
+    replies = sum(p["replies"] for p in phases)
+    return 1e6 * sum(p["cpu"] for p in phases) / replies if replies else float("nan")
+
+
+def _summary(phases: dict[str, list[dict[str, Any]]]) -> dict[str, tuple[float, str]]:
+    """Each configuration's CPU per reply (µs) and its difference from both off, with the same
+    difference in the first and the second half of the cycles."""
+    half = CYCLES // 2
+    base = _per_reply(phases["both off"])
+    halves = [
+        _per_reply([p for p in phases["both off"] if (p["cycle"] < half) == first])
+        for first in (True, False)
+    ]
+    summary: dict[str, tuple[float, str]] = {}
+    for name, runs in phases.items():
+        cpu = _per_reply(runs)
+        parts = [
+            _per_reply([p for p in runs if (p["cycle"] < half) == first]) / off - 1
+            for first, off in zip((True, False), halves, strict=True)
+        ]
+        summary[name] = (cpu, f"{cpu / base - 1:+.1%} ({parts[0]:+.1%}, {parts[1]:+.1%})")
+    return summary
+
+
+def _hooks_us(name: str, made: dict[float, Any]) -> float:
     """CPU of the hooks one messaging turn runs (webhook outcome, turn, four stages, the
-    Twilio request, the log context) under a configuration, timed in this process (its CPU
-    time, the span processor's thread included): min of repeats, so less sensitive to other
-    load than the end-to-end figures."""
-    from benchmarks._observed_app import _observe
+    Twilio request, the log context) under the configuration ``name``, timed in this process
+    (its CPU time, the span processor's thread included): min of repeats, on warm caches."""
+    from benchmarks._observed_app import apply
     from tac import observability
     from tac.observability import _hooks
 
@@ -102,61 +135,67 @@ def _hooks_us(values: dict[str, str]) -> float:
         observer.reply_sent()
         observer.turn_end(handle)
 
-    with _environ(values):
-        _observe()
+    apply(name, made)
     try:
-        runs = 5_000
-        cpu = timeit.repeat(turn, number=runs, repeat=7, timer=time.process_time)
-        return min(cpu) / runs * 1e6
+        # batches of 300 turns (1,800 spans: the batch processor's queue of 2,048 never fills),
+        # the queue emptied between them, outside the timing
+        best = float("inf")
+        for _ in range(30):
+            for provider in made.values():
+                provider.force_flush()
+            started = time.process_time()
+            for _ in range(300):
+                turn()
+            best = min(best, time.process_time() - started)
+        return best / 300 * 1e6
     finally:
         observability.disable()
 
 
 def run() -> str:
-    messaging: dict[str, list[float]] = {name: [] for name in CONFIGS}
-    voice: dict[str, list[float]] = {name: [] for name in CONFIGS}
-    for _ in range(ROUNDS):
-        for name, values in CONFIGS.items():
-            with _environ(values):
-                messaging[name].append(_messaging_cpu_ms())
-                voice[name].append(_voice_cpu_us())
-    hooks = {name: _hooks_us(values) for name, values in CONFIGS.items()}
-    base_m = statistics.median(messaging["both off"])
-    base_v = statistics.median(voice["both off"])
+    from benchmarks._observed_app import providers
+
+    messaging = _messaging()
+    voice = _voice()
+    made = providers()
+    hooks = {name: _hooks_us(name, made) for name in CONFIGS}
+    m_sum, v_sum = _summary(messaging), _summary(voice)
     lines = [
         "## Observability: the cost of metrics and tracing",
         "",
         "App CPU per answered message (messaging, `never`, 100 conversations in a closed loop "
-        "against the Twilio twin) and per voice turn (50 ConversationRelay calls, closed loop), "
-        f"median of {ROUNDS} interleaved rounds. Tracing uses the OpenTelemetry SDK with a "
-        "batch processor and an exporter that drops the spans (every trace recorded, or 10 % "
-        "with `ParentBased(TraceIdRatioBased(0.1))`); metrics are recorded for "
-        "prometheus-client's registry (nothing scrapes them during the run).",
+        "against the Twilio twin) and per voice turn (50 ConversationRelay calls, closed loop). "
+        "Each app runs in one process that switches between the configurations in "
+        f"interleaved phases of {PHASE_SECONDS:.0f} s ({CYCLES} cycles; each phase counts the "
+        "process's CPU time and its replies). CPU: the phases' CPU over their replies, so that "
+        "a full collection of the garbage collector counts wherever it lands; vs off: the "
+        "difference from both off (in brackets: in the first and in the second half of the "
+        'cycles). "Both off, again" is both off under another name: its difference is the '
+        "noise. "
+        "Tracing uses the OpenTelemetry SDK with a batch processor and an exporter that drops "
+        "the spans (every trace recorded, or 10 % with `ParentBased(TraceIdRatioBased(0.1))`); "
+        "metrics are recorded in prometheus-client's registry (nothing scrapes them).",
         "",
         "| configuration | CPU per message | vs off | CPU per voice turn | vs off | "
         "hooks of one messaging turn, in process |",
         "|---|---|---|---|---|---|",
     ]
+
+    base = m_sum["both off"][0]
     for name in CONFIGS:
-        m = statistics.median(messaging[name])
-        v = statistics.median(voice[name])
+        (m, m_vs), (v, v_vs) = m_sum[name], v_sum[name]
         lines.append(
-            f"| {name} | {m:.3f} ms | {100 * (m / base_m - 1):+.1f} % | {v:.0f} µs | "
-            f"{100 * (v / base_v - 1):+.1f} % | {hooks[name]:.1f} µs "
-            f"({100 * hooks[name] / (base_m * 1000):.1f} % of a message) |"
+            f"| {name} | {m:.0f} µs | {m_vs} | {v:.0f} µs | {v_vs} | {hooks[name]:.1f} µs "
+            f"({hooks[name] / base:.1%} of a message) |"
         )
     lines += [
         "",
         "The last column times the hooks of one messaging turn (webhook outcome, turn begin and "
-        "end, four stages, one Twilio request, the log context) in this process, CPU time, min "
-        "of 7 repeats: the end-to-end figures of a shared machine vary by more than the effect. "
-        "Goal: ≤ 5 % more CPU per message with both on, nothing measurable with both off.",
-        "",
-        "Spread of the rounds (CPU per message, ms): "
-        + "; ".join(
-            f"{name} {', '.join(f'{x:.3f}' for x in values)}" for name, values in messaging.items()
-        )
-        + ".",
+        "end, four stages, one Twilio request, the log context) in this process, CPU time, best "
+        "of 30 batches of 300 turns, on warm caches and mostly without garbage collection; the "
+        "end-to-end columns include what the hooks cost the rest of the process (more "
+        "collector passes, colder caches). Goal: ≤ 5 % more CPU per message with both on, "
+        "nothing measurable with both off.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -145,6 +145,8 @@ class _Socket:
                 return payload.decode()
             if opcode == 0x8:
                 raise ConnectionError("closed by the app")
+            if opcode == 0x9:  # a ping (the server closes after about 40 s without a pong)
+                self.writer.write(bytes((0x8A, 0x80 | size)) + _MASK + payload)
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
