@@ -3,11 +3,12 @@
 ``python -m benchmarks._observed_app`` (messaging) or ``... PORT`` (voice). A thread cycles
 through :data:`CONFIGS` in phases of ``BENCH_PHASE_SECONDS`` (default 1): it applies a
 configuration, lets the turns begun under the previous one finish (:data:`SETTLE`), then counts
-the process's CPU time (every thread's) and the replies made during the phase, and appends one
-JSON line per phase to ``BENCH_PHASES_FILE``. Each cycle runs the configurations in another
-order, so that what one leaves behind (a queue of spans, a collection of the garbage collector it
-made due) is not always charged to the same next one. The configurations of one process
-share its heap, caches and the machine's drift, which separate processes do not.
+the process's CPU time (every thread's), the CPU time of the garbage collector's passes and the
+replies made during the phase, and appends one JSON line per phase to ``BENCH_PHASES_FILE``.
+Each cycle runs the configurations in another order, so that what one leaves behind (a queue of
+spans, a collection of the garbage collector it made due) is not always charged to the same next
+one. The configurations of one process share its heap, caches and the machine's drift, which
+separate processes do not.
 
 Tracing uses the OpenTelemetry SDK: a tracer provider whose batch processor hands the spans to
 an exporter that drops them (the SDK's full cost, no network), every trace recorded or 10 %
@@ -16,6 +17,7 @@ an exporter that drops them (the SDK's full cost, no network), every trace recor
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import random
@@ -76,9 +78,18 @@ class _Phases:
         self.seconds = seconds
         self.replies = 0
         self.made = providers()
+        self.collector = 0.0  # CPU seconds spent in the garbage collector's passes
+        self._pass_started = 0.0
+        gc.callbacks.append(self._collector)
 
     def count(self) -> None:
         self.replies += 1
+
+    def _collector(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._pass_started = time.thread_time()  # a pass runs on the thread that set it off
+        else:
+            self.collector += time.thread_time() - self._pass_started
 
     def start(self) -> Callable[[], None]:
         threading.Thread(target=self._run, name="bench-phases", daemon=True).start()
@@ -96,10 +107,16 @@ class _Phases:
                 for name in order:
                     apply(name, self.made)
                     time.sleep(SETTLE)
-                    cpu, replies = time.process_time(), self.replies
+                    cpu, replies, collector = time.process_time(), self.replies, self.collector
                     time.sleep(self.seconds)
                     cpu, replies = time.process_time() - cpu, self.replies - replies
-                    line = {"cycle": cycle, "config": name, "cpu": cpu, "replies": replies}
+                    line = {
+                        "cycle": cycle,
+                        "config": name,
+                        "cpu": cpu,
+                        "replies": replies,
+                        "collector": self.collector - collector,
+                    }
                     out.write(json.dumps(line) + "\n")
                     out.flush()
                 cycle += 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from benchmarks.__main__ import _replace
 from benchmarks.bench_observability import CYCLES, _summary
@@ -48,10 +50,17 @@ def test_a_section_with_a_new_heading_is_appended() -> None:
     assert text.count("## ") == 4
 
 
-def _phases(cpu_by_cycle: dict[str, list[float]]) -> dict[str, list[dict[str, float]]]:
+def _phases(cpu_by_cycle: dict[str, list[float]]) -> dict[str, list[dict[str, Any]]]:
     return {
         name: [
-            {"cycle": cycle, "config": name, "cpu": cpu, "replies": 1000}  # type: ignore[dict-item]
+            # the collector's passes: 0.1 s of a phase, and whatever a phase takes above 0.8 s
+            {
+                "cycle": cycle,
+                "config": name,
+                "cpu": cpu,
+                "collector": 0.1 + max(cpu - 0.8, 0),
+                "replies": 1000,
+            }
             for cycle, cpu in enumerate(values)
         ]
         for name, values in cpu_by_cycle.items()
@@ -67,10 +76,12 @@ def test_the_summary_weighs_every_phase_so_a_rare_expensive_phase_counts() -> No
 
     summary = _summary(_phases({"both off": off, "tracing on": traced}))
 
-    cpu, difference = summary["tracing on"]
+    cpu, collector, difference = summary["tracing on"]
     lumps = len(range(0, CYCLES, 8))
     expected = 1e6 * (0.8 * CYCLES + 0.8 * lumps) / (1000 * CYCLES)
     assert cpu == pytest.approx(expected)
+    assert collector == pytest.approx(100 + 1e6 * 0.8 * lumps / (1000 * CYCLES))
+    assert summary["both off"][1] == pytest.approx(100.0)
     assert summary["both off"][0] == pytest.approx(800.0)
     assert difference.startswith(f"{expected / 800 - 1:+.1%} (")
 
@@ -81,6 +92,6 @@ def test_the_summary_shows_each_half_of_the_cycles_against_its_own_both_off() ->
     off = [0.8] * half + [1.0] * (CYCLES - half)
     metrics = [0.84] * half + [1.05] * (CYCLES - half)
 
-    _, difference = _summary(_phases({"both off": off, "metrics on": metrics}))["metrics on"]
+    _, _, difference = _summary(_phases({"both off": off, "metrics on": metrics}))["metrics on"]
 
     assert difference.endswith("(+5.0%, +5.0%)")
