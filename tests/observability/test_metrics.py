@@ -84,6 +84,7 @@ async def test_sms_and_voice_turns_are_measured() -> None:
         )
         == 1
     )
+    assert customer.conversation_id is not None
     assert customer.conversation_id not in after
     assert "+1" not in "".join(line for line in after.splitlines() if line.startswith("tac_"))
     assert app.errors == []

@@ -127,7 +127,9 @@ async def test_a_voice_turn_marks_its_first_token(exporter: InMemorySpanExporter
     ]
     (turn,) = voice_turns
     assert [event.name for event in turn.events] == ["tac.first_token"]
-    assert (turn.attributes or {})["tac.conversation_id"].startswith("conv_")
+    conversation_id = (turn.attributes or {})["tac.conversation_id"]
+    assert isinstance(conversation_id, str)
+    assert conversation_id.startswith("conv_")
     assert {s.name for s in children(spans, turn)} >= {
         "tac.session.load",
         "tac.callback",
