@@ -1,13 +1,15 @@
 """The cost of metrics and tracing on the messaging and voice hot paths (``make bench``).
 
 The messaging and voice bench apps run in one process each (``benchmarks/_observed_app.py``)
-that switches between six configurations in interleaved one-second phases: both off, Prometheus
-metrics on, OpenTelemetry tracing on (SDK tracer provider, batch processor, an exporter that
-drops the spans), both on, and both again with 10 % of traces sampled. Each phase counts the
-app's CPU time and its replies. The load is the one of ``bench_messaging`` (closed loop, 100
-conversations, the Twilio twin on the other core) and of ``bench_voice`` (50 calls, closed
-loop). Separate processes per configuration drift apart by more than the effect; phases of one
-process share its heap, its caches and the machine's state.
+that switches between the configurations of ``CONFIGS`` in one-second phases, in a shuffled
+order per cycle: both off (twice, the second an A/A row for the noise), Prometheus metrics on,
+OpenTelemetry tracing on (SDK tracer provider, batch processor, an exporter that drops the
+spans), both on, and both again with 10 % of traces sampled. Each phase counts the app's CPU
+time, the garbage collector's share of it and the replies. The load is the one of
+``bench_messaging`` (closed loop, 100 conversations, the Twilio twin on the other core) and of
+``bench_voice`` (50 calls, closed loop). Separate processes per configuration drift apart by
+more than the effect; phases of one process share its heap, its caches and the machine's state.
+The hooks of one messaging turn are also timed in this process, on warm caches.
 """
 
 from __future__ import annotations
