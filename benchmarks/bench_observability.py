@@ -111,7 +111,8 @@ def _summary(phases: dict[str, list[dict[str, Any]]]) -> dict[str, tuple[float, 
 def _hooks_us(name: str, made: dict[float, Any], sdk_spans: bool = False) -> float:
     """CPU of the hooks one messaging turn runs (webhook outcome, turn, four stages, the
     Twilio request, the log context) under the configuration ``name``, timed in this process
-    (its CPU time, the span processor's thread included): min of repeats, on warm caches.
+    (its CPU time, the span processor's thread included): best of 30 batches of 300 turns, on
+    warm caches.
     ``sdk_spans``: every span through the SDK's ``Tracer.start_span`` (opentac's own off)."""
     from benchmarks._observed_app import apply
     from tac import observability
